@@ -1,0 +1,1 @@
+//! The stored message record (commit-log format, also the pull body unit).

@@ -1,0 +1,1 @@
+//! Test harness: start Petrel in-process on ephemeral ports.
