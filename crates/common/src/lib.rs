@@ -1,4 +1,9 @@
 //! Types every Petrel role shares: the message model, the stored record format,
-//! message ids, properties and topic configuration. No I/O lives here.
+//! message ids, properties, topic configuration and the JSON bodies of the protocol.
+//! No I/O lives here.
 
+pub mod msg_id;
+pub mod properties;
+pub mod protocol;
 pub mod record;
+pub mod topic;

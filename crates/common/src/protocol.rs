@@ -1,0 +1,291 @@
+//! JSON bodies of the remoting protocol (route data, heartbeats, consumer lists, locks), with
+//! RocketMQ's field names. Java's fastjson writes integer map keys unquoted; parse such text
+//! with [`from_fastjson`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::topic::{DataVersion, TopicConfig};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicRouteData {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_topic_conf: Option<String>,
+    pub queue_datas: Vec<QueueData>,
+    pub broker_datas: Vec<BrokerData>,
+    #[serde(default)]
+    pub filter_server_table: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueData {
+    pub broker_name: String,
+    pub read_queue_nums: i32,
+    pub write_queue_nums: i32,
+    pub perm: i32,
+    #[serde(default)]
+    pub topic_sys_flag: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BrokerData {
+    pub cluster: String,
+    pub broker_name: String,
+    /// brokerId (0 = master) → "ip:port".
+    pub broker_addrs: BTreeMap<i64, String>,
+    #[serde(default)]
+    pub enable_acting_master: bool,
+}
+
+impl BrokerData {
+    pub fn master_addr(&self) -> Option<&str> {
+        self.broker_addrs.get(&0).map(String::as_str)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterInfo {
+    pub broker_addr_table: BTreeMap<String, BrokerData>,
+    pub cluster_addr_table: BTreeMap<String, BTreeSet<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicList {
+    pub topic_list: BTreeSet<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_addr: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicConfigSerializeWrapper {
+    pub topic_config_table: BTreeMap<String, TopicConfig>,
+    pub data_version: DataVersion,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterBrokerBody {
+    pub topic_config_serialize_wrapper: TopicConfigSerializeWrapper,
+    #[serde(default)]
+    pub filter_server_list: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct HeartbeatData {
+    #[serde(rename = "clientID")]
+    pub client_id: String,
+    #[serde(default)]
+    pub producer_data_set: Vec<ProducerData>,
+    #[serde(default)]
+    pub consumer_data_set: Vec<ConsumerData>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ProducerData {
+    pub group_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerData {
+    pub group_name: String,
+    /// `CONSUME_ACTIVELY` (pull) or `CONSUME_PASSIVELY` (push).
+    #[serde(default)]
+    pub consume_type: String,
+    /// `CLUSTERING` or `BROADCASTING`.
+    #[serde(default)]
+    pub message_model: String,
+    #[serde(default)]
+    pub consume_from_where: String,
+    #[serde(default)]
+    pub subscription_data_set: Vec<SubscriptionData>,
+    #[serde(default)]
+    pub unit_mode: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionData {
+    pub topic: String,
+    pub sub_string: String,
+    #[serde(default)]
+    pub tags_set: BTreeSet<String>,
+    #[serde(default)]
+    pub code_set: BTreeSet<i32>,
+    #[serde(default)]
+    pub sub_version: i64,
+    #[serde(default = "tag_type")]
+    pub expression_type: String,
+    #[serde(default)]
+    pub class_filter_mode: bool,
+}
+
+fn tag_type() -> String {
+    "TAG".to_owned()
+}
+
+pub const SUB_ALL: &str = "*";
+
+impl SubscriptionData {
+    /// A TAG subscription: `*` or `TagA || TagB`.
+    pub fn tags(topic: &str, expression: &str, sub_version: i64) -> Self {
+        let expression = expression.trim();
+        let mut data = SubscriptionData {
+            topic: topic.to_owned(),
+            sub_string: if expression.is_empty() {
+                SUB_ALL.to_owned()
+            } else {
+                expression.to_owned()
+            },
+            sub_version,
+            expression_type: tag_type(),
+            ..Default::default()
+        };
+        if data.sub_string != SUB_ALL {
+            for tag in data
+                .sub_string
+                .split("||")
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+            {
+                data.code_set.insert(crate::record::java_string_hash(tag));
+                data.tags_set.insert(tag.to_owned());
+            }
+        }
+        data
+    }
+
+    pub fn matches_all(&self) -> bool {
+        self.sub_string == SUB_ALL || self.sub_string.is_empty()
+    }
+
+    /// Whether a consume-queue entry's tag hash may match (exact tag check happens in the client).
+    pub fn matches_tags_code(&self, tags_code: i64) -> bool {
+        self.matches_all() || self.code_set.contains(&(tags_code as i32))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerListBody {
+    pub consumer_id_list: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageQueue {
+    pub topic: String,
+    pub broker_name: String,
+    pub queue_id: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct LockBatchRequestBody {
+    pub consumer_group: String,
+    pub client_id: String,
+    #[serde(default)]
+    pub only_this_broker: bool,
+    pub mq_set: BTreeSet<MessageQueue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct LockBatchResponseBody {
+    pub lock_ok_mq_set: BTreeSet<MessageQueue>,
+}
+
+/// Parses JSON written by fastjson, whose integer map keys are unquoted (`{0:"addr"}`).
+pub fn from_fastjson<T: DeserializeOwned>(text: &[u8]) -> serde_json::Result<T> {
+    match serde_json::from_slice(text) {
+        Ok(v) => Ok(v),
+        Err(first) => {
+            let quoted = quote_bare_keys(text);
+            serde_json::from_slice(&quoted).map_err(|_| first)
+        }
+    }
+}
+
+/// Quotes bare integer object keys outside strings: `{0:` → `{"0":`, `,12:` → `,"12":`.
+fn quote_bare_keys(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + 16);
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut i = 0;
+    while i < text.len() {
+        let c = text[i];
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == b'\\' {
+                escaped = true;
+            } else if c == b'"' {
+                in_string = false;
+            }
+            i += 1;
+            continue;
+        }
+        if c == b'"' {
+            in_string = true;
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        if (c == b'{' || c == b',') && i + 1 < text.len() {
+            out.push(c);
+            let start = i + 1;
+            let mut j = start;
+            while j < text.len() && (text[j].is_ascii_digit() || text[j] == b'-') {
+                j += 1;
+            }
+            if j > start && j < text.len() && text[j] == b':' {
+                out.push(b'"');
+                out.extend_from_slice(&text[start..j]);
+                out.push(b'"');
+                i = j;
+                continue;
+            }
+            i += 1;
+            continue;
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_fastjson_route_data_with_unquoted_keys() {
+        let text = br#"{"brokerDatas":[{"brokerAddrs":{0:"10.0.0.1:10911",1:"10.0.0.2:10911"},"brokerName":"broker-a","cluster":"DefaultCluster","enableActingMaster":false}],"filterServerTable":{},"queueDatas":[{"brokerName":"broker-a","perm":6,"readQueueNums":4,"topicSysFlag":0,"writeQueueNums":4}]}"#;
+        let route: TopicRouteData = from_fastjson(text).unwrap();
+        assert_eq!(route.broker_datas[0].master_addr(), Some("10.0.0.1:10911"));
+        assert_eq!(route.broker_datas[0].broker_addrs.len(), 2);
+        let again = serde_json::to_vec(&route).unwrap();
+        assert_eq!(from_fastjson::<TopicRouteData>(&again).unwrap(), route);
+    }
+
+    #[test]
+    fn parses_a_java_heartbeat() {
+        let text = br#"{"clientID":"10.0.0.9@12345","consumerDataSet":[{"consumeFromWhere":"CONSUME_FROM_LAST_OFFSET","consumeType":"CONSUME_PASSIVELY","groupName":"cg","messageModel":"CLUSTERING","subscriptionDataSet":[{"classFilterMode":false,"codeSet":[97,98],"expressionType":"TAG","subString":"a || b","subVersion":1700000000000,"tagsSet":["a","b"],"topic":"T"}],"unitMode":false}],"producerDataSet":[{"groupName":"pg"}]}"#;
+        let hb: HeartbeatData = serde_json::from_slice(text).unwrap();
+        assert_eq!(
+            hb.consumer_data_set[0].subscription_data_set[0],
+            SubscriptionData::tags("T", "a || b", 1700000000000)
+        );
+    }
+}
