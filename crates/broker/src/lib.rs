@@ -1,1 +1,24 @@
-//! placeholder
+//! The broker: request processors and services on top of the store. It wires the remoting
+//! server, the message store, the topic/group/offset tables, long polling and the name-server
+//! registration, and owns the order in which they start and stop.
+
+mod broker;
+mod client_manager;
+mod config;
+mod consumer_offset;
+mod error;
+mod metadata;
+mod namesrv_client;
+pub mod processor;
+mod pull_hold;
+mod subscription_group;
+mod topic_config;
+
+pub use broker::{Broker, BrokerHandle};
+pub use client_manager::{ClientChannel, ConsumerGroupInfo, ConsumerManager, ProducerManager};
+pub use config::{BrokerConfig, MAX_PROPERTIES_BYTES};
+pub use consumer_offset::ConsumerOffsetManager;
+pub use error::BrokerError;
+pub use pull_hold::PullRequestHold;
+pub use subscription_group::SubscriptionGroupManager;
+pub use topic_config::{TopicConfigManager, TopicLookup};

@@ -1,0 +1,199 @@
+//! `Broker`: the shared state every processor reads, and the start/stop sequence.
+//!
+//! Start: open the store (recovering if needed), load topics/groups/offsets, bind the remoting
+//! server, start housekeeping, register with the name servers.
+//! Stop: stop accepting, unregister from the name servers, persist offsets, shut the store down
+//! (flush, checkpoint, remove the abort marker).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use petrel_common::msg_id::{now_ms, UniqIdGenerator};
+use petrel_remoting::{serve, CancellationToken};
+use petrel_store::MessageStore;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::client_manager::{ConsumerManager, ProducerManager};
+use crate::consumer_offset::ConsumerOffsetManager;
+use crate::namesrv_client::NamesrvRegistrar;
+use crate::processor::BrokerProcessor;
+use crate::pull_hold::PullRequestHold;
+use crate::subscription_group::SubscriptionGroupManager;
+use crate::topic_config::TopicConfigManager;
+use crate::{BrokerConfig, BrokerError};
+
+/// Counters behind GET_BROKER_RUNTIME_INFO.
+#[derive(Default)]
+pub struct BrokerStats {
+    pub msg_put_total: AtomicU64,
+    pub msg_get_total: AtomicU64,
+}
+
+pub struct Broker {
+    pub config: BrokerConfig,
+    pub store: Arc<MessageStore>,
+    pub topics: TopicConfigManager,
+    pub groups: SubscriptionGroupManager,
+    pub offsets: ConsumerOffsetManager,
+    pub consumers: ConsumerManager,
+    pub producers: ProducerManager,
+    pub pull_hold: Arc<PullRequestHold>,
+    pub uniq_ids: UniqIdGenerator,
+    /// The address written into stored records and message ids: `broker_ip` and the bound port.
+    pub store_host: SocketAddr,
+    pub stats: BrokerStats,
+    pub started_at_ms: u64,
+    /// Wakes the registrar to tell the name servers about a topic change now.
+    pub topics_changed: Notify,
+}
+
+impl Broker {
+    /// "ip:port" clients use to reach this broker.
+    pub fn broker_addr(&self) -> String {
+        self.store_host.to_string()
+    }
+
+    /// Opens the store and starts serving; the broker stops when `shutdown` fires or
+    /// [`BrokerHandle::shutdown`] is called.
+    pub async fn start(
+        config: BrokerConfig,
+        shutdown: CancellationToken,
+    ) -> Result<BrokerHandle, BrokerError> {
+        start(config, shutdown).await
+    }
+}
+
+/// A running broker.
+pub struct BrokerHandle {
+    pub broker: Arc<Broker>,
+    local_addr: SocketAddr,
+    shutdown: CancellationToken,
+    registrar: Arc<NamesrvRegistrar>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl BrokerHandle {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops the broker in order; everything acknowledged is on disk when this returns.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.registrar.unregister_all(&self.broker).await;
+        if let Err(e) = self.broker.offsets.persist() {
+            tracing::error!("could not persist consumer offsets: {e}");
+        }
+        let store = self.broker.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.shutdown()).await;
+        tracing::info!(broker = %self.broker.config.broker_name, "broker stopped");
+    }
+}
+
+async fn start(config: BrokerConfig, shutdown: CancellationToken) -> Result<BrokerHandle, BrokerError> {
+    let store_config = config.store.clone();
+    let store = tokio::task::spawn_blocking(move || MessageStore::open(store_config))
+        .await
+        .map_err(|e| std::io::Error::other(format!("store open task failed: {e}")))??;
+    let config_dir = config.store.root_dir.join("config");
+    std::fs::create_dir_all(&config_dir)?;
+    let topics = TopicConfigManager::load(config_dir.join("topics.json"), &config)?;
+    let groups = SubscriptionGroupManager::load(config_dir.join("subscriptionGroup.json"))?;
+    let offsets = ConsumerOffsetManager::load(config_dir.join("consumerOffset.json"))?;
+
+    let listener = TcpListener::bind(config.listen_addr).await?;
+    let local_addr = listener.local_addr()?;
+    let store_host = SocketAddr::new(config.broker_ip, local_addr.port());
+
+    let pull_hold = Arc::new(PullRequestHold::default());
+    {
+        let hold = pull_hold.clone();
+        store.set_arrival_listener(Arc::new(move |topic: &str, queue_id: i32, max: i64| {
+            hold.notify_arrival(topic, queue_id, max)
+        }));
+    }
+
+    let broker = Arc::new(Broker {
+        uniq_ids: UniqIdGenerator::new(config.broker_ip),
+        config,
+        store,
+        topics,
+        groups,
+        offsets,
+        consumers: ConsumerManager::default(),
+        producers: ProducerManager::default(),
+        pull_hold,
+        store_host,
+        stats: BrokerStats::default(),
+        started_at_ms: now_ms(),
+        topics_changed: Notify::new(),
+    });
+
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(serve(
+        listener,
+        Arc::new(BrokerProcessor::new(broker.clone())),
+        shutdown.clone(),
+    )));
+    tasks.push(tokio::spawn(housekeeping(broker.clone(), shutdown.clone())));
+    let registrar = Arc::new(NamesrvRegistrar::new(&broker.config.namesrv_addr));
+    // Register once before returning, so clients started next find the routes.
+    registrar.register_all(&broker).await;
+    tasks.push(tokio::spawn(
+        registrar.clone().run(broker.clone(), shutdown.clone()),
+    ));
+    tracing::info!(
+        broker = %broker.config.broker_name,
+        addr = %local_addr,
+        advertised = %store_host,
+        data = %broker.config.store.root_dir.display(),
+        "broker started"
+    );
+    Ok(BrokerHandle {
+        broker,
+        local_addr,
+        shutdown,
+        registrar,
+        tasks,
+    })
+}
+
+/// Periodic chores: persist offsets, evict silent clients, forget idle long-poll signals.
+async fn housekeeping(broker: Arc<Broker>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(broker.config.offset_persist_interval);
+    let mut ticks: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        ticks += 1;
+        if let Err(e) = broker.offsets.persist() {
+            tracing::error!("could not persist consumer offsets: {e}");
+        }
+        broker.pull_hold.sweep();
+        if ticks % 2 == 0 {
+            let expired = broker.config.channel_expired;
+            broker.producers.scan_expired(expired);
+            for group in broker.consumers.scan_expired(expired) {
+                crate::processor::client::notify_consumer_ids_changed(&broker, &group);
+            }
+        }
+    }
+}
+
+impl Broker {
+    pub(crate) fn count_put(&self, n: u64) {
+        self.stats.msg_put_total.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_get(&self, n: u64) {
+        self.stats.msg_get_total.fetch_add(n, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,204 @@
+//! Who is connected: producers by group, consumers by group with their subscriptions. Filled by
+//! heartbeats, emptied by unregistration, closed connections and silence.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use parking_lot::RwLock;
+use petrel_common::protocol::{ConsumerData, SubscriptionData};
+use petrel_remoting::Connection;
+
+#[derive(Clone)]
+pub struct ClientChannel {
+    pub client_id: String,
+    pub conn: Connection,
+    pub language: u8,
+    pub version: i32,
+    pub last_update: Instant,
+}
+
+#[derive(Clone)]
+pub struct ConsumerGroupInfo {
+    pub consume_type: String,
+    pub message_model: String,
+    pub consume_from_where: String,
+    pub channels: HashMap<String, ClientChannel>,
+    pub subscriptions: HashMap<String, SubscriptionData>,
+}
+
+#[derive(Default)]
+pub struct ConsumerManager {
+    groups: RwLock<HashMap<String, ConsumerGroupInfo>>,
+}
+
+impl ConsumerManager {
+    /// Registers or refreshes a consumer; true if the group's membership changed.
+    pub fn register(&self, channel: ClientChannel, data: &ConsumerData) -> bool {
+        let mut groups = self.groups.write();
+        let info = groups
+            .entry(data.group_name.clone())
+            .or_insert_with(|| ConsumerGroupInfo {
+                consume_type: String::new(),
+                message_model: String::new(),
+                consume_from_where: String::new(),
+                channels: HashMap::new(),
+                subscriptions: HashMap::new(),
+            });
+        info.consume_type.clone_from(&data.consume_type);
+        info.message_model.clone_from(&data.message_model);
+        info.consume_from_where.clone_from(&data.consume_from_where);
+        let changed = match info.channels.get(&channel.client_id) {
+            Some(old) => old.conn.id() != channel.conn.id(),
+            None => true,
+        };
+        info.channels.insert(channel.client_id.clone(), channel);
+        for sub in &data.subscription_data_set {
+            let newer = info
+                .subscriptions
+                .get(&sub.topic)
+                .is_none_or(|old| old.sub_version <= sub.sub_version);
+            if newer {
+                info.subscriptions.insert(sub.topic.clone(), sub.clone());
+            }
+        }
+        changed
+    }
+
+    /// Removes a client from a group; true if it was there.
+    pub fn unregister(&self, group: &str, client_id: &str) -> bool {
+        let mut groups = self.groups.write();
+        let Some(info) = groups.get_mut(group) else {
+            return false;
+        };
+        let removed = info.channels.remove(client_id).is_some();
+        if info.channels.is_empty() {
+            groups.remove(group);
+        }
+        removed
+    }
+
+    /// Drops every registration made over a closed connection; returns the groups that changed.
+    pub fn connection_closed(&self, conn_id: u64) -> Vec<String> {
+        self.remove_where(|c| c.conn.id() == conn_id)
+    }
+
+    /// Drops clients silent for longer than `timeout`; returns the groups that changed.
+    pub fn scan_expired(&self, timeout: Duration) -> Vec<String> {
+        let now = Instant::now();
+        self.remove_where(|c| now.duration_since(c.last_update) > timeout)
+    }
+
+    fn remove_where(&self, pred: impl Fn(&ClientChannel) -> bool) -> Vec<String> {
+        let mut changed = Vec::new();
+        let mut groups = self.groups.write();
+        groups.retain(|group, info| {
+            let before = info.channels.len();
+            info.channels.retain(|_, c| !pred(c));
+            if info.channels.len() != before {
+                changed.push(group.clone());
+            }
+            !info.channels.is_empty()
+        });
+        changed
+    }
+
+    pub fn subscription(&self, group: &str, topic: &str) -> Option<SubscriptionData> {
+        self.groups
+            .read()
+            .get(group)
+            .and_then(|g| g.subscriptions.get(topic).cloned())
+    }
+
+    pub fn group(&self, group: &str) -> Option<ConsumerGroupInfo> {
+        self.groups.read().get(group).cloned()
+    }
+
+    pub fn has_group(&self, group: &str) -> bool {
+        self.groups.read().contains_key(group)
+    }
+
+    /// Client ids of a group, sorted (clients allocate queues over this list).
+    pub fn client_ids(&self, group: &str) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .groups
+            .read()
+            .get(group)
+            .map(|g| g.channels.keys().cloned().collect())
+            .unwrap_or_default();
+        ids.sort();
+        ids
+    }
+
+    pub fn connections(&self, group: &str) -> Vec<Connection> {
+        self.groups
+            .read()
+            .get(group)
+            .map(|g| g.channels.values().map(|c| c.conn.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn group_names(&self) -> Vec<String> {
+        self.groups.read().keys().cloned().collect()
+    }
+
+    /// Groups with a live subscription to `topic`.
+    pub fn groups_subscribing(&self, topic: &str) -> Vec<String> {
+        self.groups
+            .read()
+            .iter()
+            .filter(|(_, g)| g.subscriptions.contains_key(topic))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+}
+
+/// Producers by group: needed for transaction check-backs and admin listings.
+#[derive(Default)]
+pub struct ProducerManager {
+    groups: RwLock<HashMap<String, HashMap<String, ClientChannel>>>,
+}
+
+impl ProducerManager {
+    pub fn register(&self, group: &str, channel: ClientChannel) {
+        self.groups
+            .write()
+            .entry(group.to_owned())
+            .or_default()
+            .insert(channel.client_id.clone(), channel);
+    }
+
+    pub fn unregister(&self, group: &str, client_id: &str) {
+        let mut groups = self.groups.write();
+        if let Some(g) = groups.get_mut(group) {
+            g.remove(client_id);
+            if g.is_empty() {
+                groups.remove(group);
+            }
+        }
+    }
+
+    pub fn connection_closed(&self, conn_id: u64) {
+        self.retain(|c| c.conn.id() != conn_id);
+    }
+
+    pub fn scan_expired(&self, timeout: Duration) {
+        let now = Instant::now();
+        self.retain(|c| now.duration_since(c.last_update) <= timeout);
+    }
+
+    fn retain(&self, keep: impl Fn(&ClientChannel) -> bool) {
+        let mut groups = self.groups.write();
+        groups.retain(|_, g| {
+            g.retain(|_, c| keep(c));
+            !g.is_empty()
+        });
+    }
+
+    pub fn channels(&self, group: &str) -> Vec<ClientChannel> {
+        self.groups
+            .read()
+            .get(group)
+            .map(|g| g.values().cloned().collect())
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,68 @@
+//! Broker configuration, with RocketMQ's key names where they exist (`brokerName`,
+//! `brokerClusterName`, `autoCreateTopicEnable`, `defaultTopicQueueNums`, `maxMessageSize`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use petrel_store::StoreConfig;
+
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub broker_name: String,
+    pub cluster_name: String,
+    /// 0 = master.
+    pub broker_id: i64,
+    /// Where the remoting server listens (port 0 picks a free port).
+    pub listen_addr: SocketAddr,
+    /// The IP clients use to reach this broker (`brokerIP1`); also written into every stored
+    /// record as the store host, from which message ids are derived.
+    pub broker_ip: std::net::IpAddr,
+    /// Name servers, `host:port;host:port`. Empty = register nowhere.
+    pub namesrv_addr: String,
+    pub region_id: String,
+    pub trace_on: bool,
+    /// Create a topic on its first send, from the `TBW102` template.
+    pub auto_create_topic_enable: bool,
+    /// Create a subscription group on its first heartbeat.
+    pub auto_create_subscription_group: bool,
+    pub default_topic_queue_nums: i32,
+    /// Largest message body accepted (`maxMessageSize`), bytes.
+    pub max_message_bytes: usize,
+    /// Longest time a pull may be parked waiting for messages.
+    pub long_poll_max: Duration,
+    pub register_namesrv_interval: Duration,
+    /// A client not heard from for this long is dropped.
+    pub channel_expired: Duration,
+    pub offset_persist_interval: Duration,
+    /// Most messages in one pull answer.
+    pub max_pull_msg_nums: u32,
+    pub store: StoreConfig,
+}
+
+/// RocketMQ's limit on the encoded properties string of one message.
+pub const MAX_PROPERTIES_BYTES: usize = 32767;
+
+impl BrokerConfig {
+    pub fn new(store: StoreConfig) -> Self {
+        BrokerConfig {
+            broker_name: "broker-a".into(),
+            cluster_name: petrel_common::topic::DEFAULT_CLUSTER.into(),
+            broker_id: 0,
+            listen_addr: "0.0.0.0:10911".parse().expect("static address"),
+            broker_ip: "127.0.0.1".parse().expect("static address"),
+            namesrv_addr: String::new(),
+            region_id: "DefaultRegion".into(),
+            trace_on: true,
+            auto_create_topic_enable: true,
+            auto_create_subscription_group: true,
+            default_topic_queue_nums: 8,
+            max_message_bytes: 4 * 1024 * 1024,
+            long_poll_max: Duration::from_secs(30),
+            register_namesrv_interval: Duration::from_secs(30),
+            channel_expired: Duration::from_secs(120),
+            offset_persist_interval: Duration::from_secs(5),
+            max_pull_msg_nums: 32,
+            store,
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Committed consumer offsets, `topic@group` → queue → offset, persisted to
+//! `config/consumerOffset.json` on an interval and at shutdown.
+//!
+//! A commit never moves an offset backwards: after a rebalance the queue's previous owner may
+//! still report a stale, lower offset, and replaying what was consumed is what users fear most.
+//! Only an explicit reset does.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+
+use crate::metadata;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OffsetFile {
+    offset_table: BTreeMap<String, BTreeMap<i32, i64>>,
+}
+
+pub struct ConsumerOffsetManager {
+    path: PathBuf,
+    /// Key `topic@group`.
+    table: RwLock<HashMap<String, HashMap<i32, i64>>>,
+    dirty: AtomicBool,
+}
+
+fn key(topic: &str, group: &str) -> String {
+    format!("{topic}@{group}")
+}
+
+impl ConsumerOffsetManager {
+    pub fn load(path: PathBuf) -> std::io::Result<Self> {
+        let file: OffsetFile = metadata::load_json(&path)?.unwrap_or_default();
+        let table = file
+            .offset_table
+            .into_iter()
+            .map(|(k, v)| (k, v.into_iter().collect()))
+            .collect();
+        Ok(ConsumerOffsetManager {
+            path,
+            table: RwLock::new(table),
+            dirty: AtomicBool::new(false),
+        })
+    }
+
+    pub fn query(&self, group: &str, topic: &str, queue_id: i32) -> Option<i64> {
+        self.table
+            .read()
+            .get(&key(topic, group))
+            .and_then(|q| q.get(&queue_id).copied())
+    }
+
+    /// Records a consumer's progress; lower than the stored offset is ignored.
+    pub fn commit(&self, group: &str, topic: &str, queue_id: i32, offset: i64) {
+        if offset < 0 {
+            return;
+        }
+        let mut t = self.table.write();
+        let queues = t.entry(key(topic, group)).or_default();
+        let slot = queues.entry(queue_id).or_insert(-1);
+        if offset > *slot {
+            *slot = offset;
+            self.dirty.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Sets an offset unconditionally (an operator's reset).
+    pub fn reset(&self, group: &str, topic: &str, queue_id: i32, offset: i64) {
+        self.table
+            .write()
+            .entry(key(topic, group))
+            .or_default()
+            .insert(queue_id, offset);
+        self.dirty.store(true, Ordering::Relaxed);
+    }
+
+    /// Offsets of one group on one topic.
+    pub fn queue_offsets(&self, group: &str, topic: &str) -> HashMap<i32, i64> {
+        self.table
+            .read()
+            .get(&key(topic, group))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Topics a group has committed offsets for.
+    pub fn topics_of_group(&self, group: &str) -> Vec<String> {
+        let suffix = format!("@{group}");
+        self.table
+            .read()
+            .keys()
+            .filter_map(|k| k.strip_suffix(&suffix).map(str::to_owned))
+            .collect()
+    }
+
+    /// Groups with committed offsets on a topic.
+    pub fn groups_of_topic(&self, topic: &str) -> Vec<String> {
+        let prefix = format!("{topic}@");
+        self.table
+            .read()
+            .keys()
+            .filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned))
+            .collect()
+    }
+
+    /// Writes the table if anything changed since the last write.
+    pub fn persist(&self) -> std::io::Result<()> {
+        if !self.dirty.swap(false, Ordering::Relaxed) {
+            return Ok(());
+        }
+        let file = OffsetFile {
+            offset_table: self
+                .table
+                .read()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.iter().map(|(q, o)| (*q, *o)).collect()))
+                .collect(),
+        };
+        let json = serde_json::to_vec_pretty(&file)?;
+        let result = metadata::write_atomic(&self.path, &json);
+        if result.is_err() {
+            self.dirty.store(true, Ordering::Relaxed);
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_never_move_backwards_except_by_reset_and_survive_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("consumerOffset.json");
+        let m = ConsumerOffsetManager::load(path.clone()).unwrap();
+        m.commit("g", "T", 0, 10);
+        m.commit("g", "T", 0, 5);
+        assert_eq!(m.query("g", "T", 0), Some(10));
+        m.reset("g", "T", 0, 3);
+        assert_eq!(m.query("g", "T", 0), Some(3));
+        m.persist().unwrap();
+        let again = ConsumerOffsetManager::load(path).unwrap();
+        assert_eq!(again.query("g", "T", 0), Some(3));
+        assert_eq!(again.topics_of_group("g"), vec!["T".to_string()]);
+    }
+}

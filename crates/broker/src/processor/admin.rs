@@ -1,0 +1,170 @@
+//! Admin requests behind `mqadmin`'s daily commands: topics, subscription groups, broker config,
+//! and VIEW_MESSAGE_BY_ID. Returns `None` for codes it does not serve.
+
+use std::sync::Arc;
+
+use petrel_common::topic::{validate_group, validate_topic, SubscriptionGroupConfig, TopicConfig};
+use petrel_remoting::code::{request, response};
+use petrel_remoting::headers::{
+    CreateTopicRequestHeader, GetBrokerConfigResponseHeader, TopicRequestHeader,
+    ViewMessageRequestHeader,
+};
+use petrel_remoting::RemotingCommand;
+
+use super::{bad_header, io_failure};
+use crate::broker::Broker;
+
+pub fn handle(b: &Arc<Broker>, code: i32, req: &RemotingCommand) -> Option<RemotingCommand> {
+    Some(match code {
+        request::UPDATE_AND_CREATE_TOPIC => update_and_create_topic(b, req),
+        request::GET_ALL_TOPIC_CONFIG => json(req, &b.topics.snapshot()),
+        request::DELETE_TOPIC_IN_BROKER => delete_topic(b, req),
+        request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => update_subscription_group(b, req),
+        request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => json(req, &b.groups.snapshot()),
+        request::DELETE_SUBSCRIPTIONGROUP => delete_subscription_group(b, req),
+        request::VIEW_MESSAGE_BY_ID => view_message_by_id(b, req),
+        request::GET_BROKER_CONFIG => get_broker_config(b, req),
+        _ => return None,
+    })
+}
+
+fn json<T: serde::Serialize>(req: &RemotingCommand, value: &T) -> RemotingCommand {
+    match serde_json::to_vec(value) {
+        Ok(body) => RemotingCommand::success(req).with_body(body),
+        Err(e) => RemotingCommand::error(req, response::SYSTEM_ERROR, format!("encoding failed: {e}")),
+    }
+}
+
+fn update_and_create_topic(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand {
+    let h: CreateTopicRequestHeader = match req.decode_header() {
+        Ok(h) => h,
+        Err(e) => return bad_header(req, e),
+    };
+    if let Err(e) = validate_topic(&h.topic) {
+        return RemotingCommand::error(req, response::INVALID_PARAMETER, e);
+    }
+    if h.read_queue_nums <= 0 || h.write_queue_nums <= 0 || h.read_queue_nums > 1024 || h.write_queue_nums > 1024 {
+        return RemotingCommand::error(
+            req,
+            response::INVALID_PARAMETER,
+            format!(
+                "queue numbers must be 1..=1024, got read {} write {}",
+                h.read_queue_nums, h.write_queue_nums
+            ),
+        );
+    }
+    let mut config = TopicConfig::new(h.topic, h.write_queue_nums, h.perm);
+    config.read_queue_nums = h.read_queue_nums;
+    config.topic_sys_flag = h.topic_sys_flag.unwrap_or(0);
+    config.order = h.order.unwrap_or(false);
+    if let Some(t) = h.topic_filter_type {
+        config.topic_filter_type = t;
+    }
+    if let Err(e) = b.topics.upsert(config) {
+        return io_failure(req, e);
+    }
+    b.topics_changed.notify_one();
+    RemotingCommand::success(req)
+}
+
+fn delete_topic(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand {
+    let h: TopicRequestHeader = match req.decode_header() {
+        Ok(h) => h,
+        Err(e) => return bad_header(req, e),
+    };
+    match b.topics.delete(&h.topic) {
+        Ok(_) => {
+            b.topics_changed.notify_one();
+            RemotingCommand::success(req)
+        }
+        Err(e) => io_failure(req, e),
+    }
+}
+
+fn update_subscription_group(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand {
+    let config: SubscriptionGroupConfig = match serde_json::from_slice(&req.body_bytes()) {
+        Ok(c) => c,
+        Err(e) => {
+            return RemotingCommand::error(
+                req,
+                response::SYSTEM_ERROR,
+                format!("the body is not a valid SubscriptionGroupConfig: {e}"),
+            )
+        }
+    };
+    if let Err(e) = validate_group(&config.group_name) {
+        return RemotingCommand::error(req, response::INVALID_PARAMETER, e);
+    }
+    match b.groups.upsert(config) {
+        Ok(()) => RemotingCommand::success(req),
+        Err(e) => io_failure(req, e),
+    }
+}
+
+fn delete_subscription_group(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand {
+    let Some(group) = req.ext_fields.get("groupName") else {
+        return RemotingCommand::error(req, response::INVALID_PARAMETER, "the header field groupName is missing");
+    };
+    match b.groups.delete(group) {
+        Ok(_) => RemotingCommand::success(req),
+        Err(e) => io_failure(req, e),
+    }
+}
+
+fn view_message_by_id(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand {
+    let h: ViewMessageRequestHeader = match req.decode_header() {
+        Ok(h) => h,
+        Err(e) => return bad_header(req, e),
+    };
+    match b.store.read_record(h.offset) {
+        Some(record) => RemotingCommand::success(req).with_body(record),
+        None => RemotingCommand::error(
+            req,
+            response::SYSTEM_ERROR,
+            format!("no message at commit-log offset {}", h.offset),
+        ),
+    }
+}
+
+/// The broker's settings as Java properties text, as `mqadmin getBrokerConfig` prints them.
+fn get_broker_config(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand {
+    let c = &b.config;
+    let s = &c.store;
+    let flush = match s.flush_disk_type {
+        petrel_store::FlushDiskType::AsyncFlush => "ASYNC_FLUSH",
+        petrel_store::FlushDiskType::SyncFlush => "SYNC_FLUSH",
+    };
+    let lines = [
+        ("brokerName", c.broker_name.clone()),
+        ("brokerClusterName", c.cluster_name.clone()),
+        ("brokerId", c.broker_id.to_string()),
+        ("brokerIP1", c.broker_ip.to_string()),
+        ("listenPort", b.store_host.port().to_string()),
+        ("namesrvAddr", c.namesrv_addr.clone()),
+        ("regionId", c.region_id.clone()),
+        ("traceOn", c.trace_on.to_string()),
+        ("autoCreateTopicEnable", c.auto_create_topic_enable.to_string()),
+        ("autoCreateSubscriptionGroup", c.auto_create_subscription_group.to_string()),
+        ("defaultTopicQueueNums", c.default_topic_queue_nums.to_string()),
+        ("maxMessageSize", c.max_message_bytes.to_string()),
+        ("storePathRootDir", s.root_dir.display().to_string()),
+        ("mappedFileSizeCommitLog", s.commit_log_file_size.to_string()),
+        ("flushDiskType", flush.to_string()),
+        ("flushIntervalCommitLog", s.flush_interval_ms.to_string()),
+        ("syncFlushTimeout", s.sync_flush_timeout_ms.to_string()),
+        ("brokerRole", "ASYNC_MASTER".to_string()),
+    ];
+    let mut text = String::new();
+    for (k, v) in lines {
+        text.push_str(k);
+        text.push('=');
+        text.push_str(&v);
+        text.push('\n');
+    }
+    let version = serde_json::json!({"counter": 0, "timestamp": b.started_at_ms, "stateVersion": 0});
+    RemotingCommand::success(req)
+        .with_header(&GetBrokerConfigResponseHeader {
+            version: version.to_string(),
+        })
+        .with_body(text.into_bytes())
+}

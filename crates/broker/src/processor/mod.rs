@@ -1,0 +1,71 @@
+//! Request processors, one file per request family, and the dispatcher that routes a request
+//! code to them. A processor turns a request into a response (or `None` for oneway requests
+//! and pulls answered later); bad input becomes a response code with a remark, never a panic.
+
+pub mod admin;
+pub mod client;
+pub mod offset;
+pub mod pull;
+pub mod send;
+
+use std::sync::Arc;
+
+use petrel_remoting::code::{request, response};
+use petrel_remoting::{not_supported, Connection, HeaderError, RemotingCommand, RequestHandler};
+
+use crate::broker::Broker;
+
+pub struct BrokerProcessor {
+    broker: Arc<Broker>,
+}
+
+impl BrokerProcessor {
+    pub fn new(broker: Arc<Broker>) -> Self {
+        BrokerProcessor { broker }
+    }
+}
+
+impl RequestHandler for BrokerProcessor {
+    async fn handle(&self, conn: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
+        let b = &self.broker;
+        let resp = match req.code {
+            request::SEND_MESSAGE | request::SEND_MESSAGE_V2 => send::send_message(b, conn, &req).await,
+            request::SEND_BATCH_MESSAGE => send::send_batch(b, conn, &req).await,
+            request::PULL_MESSAGE | request::LITE_PULL_MESSAGE => {
+                return pull::pull_message(b, conn, &req).await
+            }
+            request::QUERY_CONSUMER_OFFSET => offset::query_consumer_offset(b, &req),
+            request::UPDATE_CONSUMER_OFFSET => offset::update_consumer_offset(b, &req),
+            request::GET_MAX_OFFSET => offset::get_max_offset(b, &req),
+            request::GET_MIN_OFFSET => offset::get_min_offset(b, &req),
+            request::SEARCH_OFFSET_BY_TIMESTAMP => offset::search_offset_by_timestamp(b, &req),
+            request::GET_EARLIEST_MSG_STORETIME => offset::get_earliest_msg_storetime(b, &req),
+            request::HEART_BEAT => client::heartbeat(b, conn, &req),
+            request::UNREGISTER_CLIENT => client::unregister_client(b, &req),
+            request::GET_CONSUMER_LIST_BY_GROUP => client::get_consumer_list_by_group(b, &req),
+            request::CHECK_CLIENT_CONFIG => RemotingCommand::success(&req),
+            code => match admin::handle(b, code, &req) {
+                Some(resp) => resp,
+                None => not_supported(&req),
+            },
+        };
+        Some(resp)
+    }
+
+    fn on_close(&self, conn: &Connection) {
+        self.broker.producers.connection_closed(conn.id());
+        for group in self.broker.consumers.connection_closed(conn.id()) {
+            client::notify_consumer_ids_changed(&self.broker, &group);
+        }
+    }
+}
+
+/// The response to a request whose header could not be read.
+pub(crate) fn bad_header(req: &RemotingCommand, e: HeaderError) -> RemotingCommand {
+    RemotingCommand::error(req, response::INVALID_PARAMETER, e.to_string())
+}
+
+/// The response to a failure writing broker metadata.
+pub(crate) fn io_failure(req: &RemotingCommand, e: std::io::Error) -> RemotingCommand {
+    RemotingCommand::error(req, response::SYSTEM_ERROR, format!("broker metadata write failed: {e}"))
+}

@@ -1,0 +1,168 @@
+//! PULL_MESSAGE with long polling: read from the consume queue, answer with the stored records
+//! as they are on disk, or park until a message arrives or the client's suspend time is up.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use petrel_common::protocol::SubscriptionData;
+use petrel_common::topic::perm;
+use petrel_remoting::code::response;
+use petrel_remoting::headers::{pull_sys_flag, PullMessageRequestHeader, PullMessageResponseHeader};
+use petrel_remoting::{Body, Connection, RemotingCommand};
+use petrel_store::{GetResult, GetStatus};
+
+use super::bad_header;
+use crate::broker::Broker;
+
+pub async fn pull_message(
+    b: &Arc<Broker>,
+    conn: &Connection,
+    req: &RemotingCommand,
+) -> Option<RemotingCommand> {
+    let h: PullMessageRequestHeader = match req.decode_header() {
+        Ok(h) => h,
+        Err(e) => return Some(bad_header(req, e)),
+    };
+    let sub = match check(b, req, &h) {
+        Ok(sub) => sub,
+        Err(resp) => return Some(resp),
+    };
+    if h.sys_flag & pull_sys_flag::COMMIT_OFFSET != 0 {
+        b.offsets
+            .commit(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
+    }
+    let max_count = (h.max_msg_nums.max(1) as u32).min(b.config.max_pull_msg_nums);
+    let may_suspend = h.sys_flag & pull_sys_flag::SUSPEND != 0;
+    let hold = Duration::from_millis(h.suspend_timeout_millis.max(0) as u64).min(b.config.long_poll_max);
+    let deadline = Instant::now() + hold;
+    let filter = |tags_code: i64| sub.matches_tags_code(tags_code);
+    loop {
+        let result = b
+            .store
+            .get_messages(&h.topic, h.queue_id, h.queue_offset, max_count, &filter);
+        let code = response_code(&result, h.queue_offset);
+        if code == response::PULL_NOT_FOUND && may_suspend && Instant::now() < deadline {
+            let store = &b.store;
+            let arrived = tokio::select! {
+                _ = conn.closed() => return None,
+                arrived = b.pull_hold.wait_for(&h.topic, h.queue_id, h.queue_offset, deadline, || {
+                    store.max_offset(&h.topic, h.queue_id)
+                }) => arrived,
+            };
+            if arrived {
+                continue;
+            }
+            // Timed out: answer with what the store says now (normally PULL_NOT_FOUND).
+            let result = b
+                .store
+                .get_messages(&h.topic, h.queue_id, h.queue_offset, max_count, &filter);
+            let code = response_code(&result, h.queue_offset);
+            return Some(answer(b, req, result, code));
+        }
+        return Some(answer(b, req, result, code));
+    }
+}
+
+/// The subscription to filter with, after the checks RocketMQ makes before reading.
+fn check(
+    b: &Broker,
+    req: &RemotingCommand,
+    h: &PullMessageRequestHeader,
+) -> Result<SubscriptionData, RemotingCommand> {
+    let Some(topic) = b.topics.get(&h.topic) else {
+        return Err(RemotingCommand::error(
+            req,
+            response::TOPIC_NOT_EXIST,
+            format!("topic[{}] not exist, apply first please!", h.topic),
+        ));
+    };
+    if !perm::readable(topic.perm) {
+        return Err(RemotingCommand::error(
+            req,
+            response::NO_PERMISSION,
+            format!("the topic[{}] pulling message is forbidden", h.topic),
+        ));
+    }
+    if h.queue_id < 0 || h.queue_id >= topic.read_queue_nums {
+        return Err(RemotingCommand::error(
+            req,
+            response::INVALID_PARAMETER,
+            format!(
+                "queueId[{}] is illegal, topic:[{}] topicConfig.readQueueNums:[{}]",
+                h.queue_id, h.topic, topic.read_queue_nums
+            ),
+        ));
+    }
+    if let Some(group) = b.groups.get(&h.consumer_group) {
+        if !group.consume_enable {
+            return Err(RemotingCommand::error(
+                req,
+                response::NO_PERMISSION,
+                format!("subscription group [{}] does not allow consuming", h.consumer_group),
+            ));
+        }
+    }
+    let expression_type = h.expression_type.as_deref().unwrap_or("TAG");
+    if !expression_type.eq_ignore_ascii_case("TAG") {
+        return Err(RemotingCommand::error(
+            req,
+            response::SUBSCRIPTION_PARSE_FAILED,
+            format!("expression type {expression_type} is not supported yet; use TAG"),
+        ));
+    }
+    if h.sys_flag & pull_sys_flag::SUBSCRIPTION != 0 {
+        let expr = h.subscription.as_deref().unwrap_or("*");
+        return Ok(SubscriptionData::tags(&h.topic, expr, h.sub_version));
+    }
+    if !b.consumers.has_group(&h.consumer_group) {
+        return Err(RemotingCommand::error(
+            req,
+            response::SUBSCRIPTION_NOT_EXIST,
+            format!("the consumer's group info not exist: {}", h.consumer_group),
+        ));
+    }
+    match b.consumers.subscription(&h.consumer_group, &h.topic) {
+        None => Err(RemotingCommand::error(
+            req,
+            response::SUBSCRIPTION_NOT_EXIST,
+            format!(
+                "the consumer's subscription not exist: group {} topic {}",
+                h.consumer_group, h.topic
+            ),
+        )),
+        Some(sub) if sub.sub_version < h.sub_version => Err(RemotingCommand::error(
+            req,
+            response::SUBSCRIPTION_NOT_LATEST,
+            "the consumer's subscription not latest",
+        )),
+        Some(sub) => Ok(sub),
+    }
+}
+
+/// RocketMQ's mapping of store outcomes to pull response codes (reference §2.5).
+fn response_code(r: &GetResult, requested: i64) -> i32 {
+    match r.status {
+        GetStatus::Found => response::SUCCESS,
+        GetStatus::NoMessageInQueue if requested != 0 => response::PULL_OFFSET_MOVED,
+        GetStatus::NoMessageInQueue => response::PULL_NOT_FOUND,
+        GetStatus::OffsetTooSmall | GetStatus::OffsetOverflowBadly => response::PULL_OFFSET_MOVED,
+        GetStatus::OffsetOverflowOne | GetStatus::OffsetFoundNull => response::PULL_NOT_FOUND,
+        GetStatus::NoMatchedMessage => response::PULL_RETRY_IMMEDIATELY,
+    }
+}
+
+fn answer(b: &Broker, req: &RemotingCommand, r: GetResult, code: i32) -> RemotingCommand {
+    let header = PullMessageResponseHeader {
+        suggest_which_broker_id: 0,
+        next_begin_offset: r.next_begin_offset,
+        min_offset: r.min_offset,
+        max_offset: r.max_offset,
+    };
+    let remark = format!("{:?}", r.status);
+    let mut resp = RemotingCommand::response_to(req, code, Some(remark)).with_header(&header);
+    if code == response::SUCCESS {
+        b.count_get(r.messages.len() as u64);
+        resp.body = Body::Chunks(r.messages);
+    }
+    resp
+}

@@ -1,0 +1,335 @@
+//! SEND_MESSAGE, SEND_MESSAGE_V2 and SEND_BATCH_MESSAGE: validate, encode once into the stored
+//! record format, append, answer with the offsetMsgId.
+//!
+//! This is the hot path the official benchmark drives (binary headers, one message per
+//! request): one header decode, one properties scan, one encode into a buffer the store copies
+//! into its mapped segment.
+
+use std::sync::Arc;
+
+use bytes::{Buf, BytesMut};
+use petrel_common::msg_id::offset_msg_id;
+use petrel_common::properties::{self, CLUSTER, TAGS, UNIQ_KEY};
+use petrel_common::record::{self, java_string_hash, RecordFields};
+use petrel_common::topic::{perm, validate_topic, TopicConfig};
+use petrel_remoting::code::{request, response};
+use petrel_remoting::headers::{
+    SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader,
+};
+use petrel_remoting::{Connection, HeaderError, RemotingCommand};
+use petrel_store::{AppendRequest, AppendResult, AppendStatus, StoreError};
+
+use super::{bad_header, io_failure};
+use crate::broker::Broker;
+use crate::config::MAX_PROPERTIES_BYTES;
+use crate::topic_config::TopicLookup;
+
+fn decode_send_header(req: &RemotingCommand) -> Result<SendMessageRequestHeader, HeaderError> {
+    if req.code == request::SEND_MESSAGE {
+        req.decode_header()
+    } else {
+        req.decode_header::<SendMessageRequestHeaderV2>()
+            .map(Into::into)
+    }
+}
+
+pub async fn send_message(b: &Arc<Broker>, conn: &Connection, req: &RemotingCommand) -> RemotingCommand {
+    let h = match decode_send_header(req) {
+        Ok(h) => h,
+        Err(e) => return bad_header(req, e),
+    };
+    let body = req.body_bytes();
+    if body.len() > b.config.max_message_bytes {
+        return RemotingCommand::error(
+            req,
+            response::MESSAGE_ILLEGAL,
+            format!(
+                "the message body is {} bytes, larger than the broker's maxMessageSize of {} bytes",
+                body.len(),
+                b.config.max_message_bytes
+            ),
+        );
+    }
+    let topic = match writable_topic(b, req, &h) {
+        Ok(t) => t,
+        Err(resp) => return resp,
+    };
+    let queue_id = match pick_queue(req, &h, &topic) {
+        Ok(q) => q,
+        Err(resp) => return resp,
+    };
+
+    // Properties as sent, plus the UNIQ_KEY if the producer gave none, plus CLUSTER.
+    let sent = h.properties.as_deref().unwrap_or("");
+    let mut props = String::with_capacity(sent.len() + 64);
+    props.push_str(sent);
+    let uniq_key = match properties::find(sent, UNIQ_KEY) {
+        Some(k) => k.to_owned(),
+        None => {
+            let id = b.uniq_ids.next_id();
+            push_property(&mut props, UNIQ_KEY, &id);
+            id
+        }
+    };
+    push_property(&mut props, CLUSTER, &b.config.cluster_name);
+    if props.len() > MAX_PROPERTIES_BYTES {
+        return RemotingCommand::error(
+            req,
+            response::MESSAGE_ILLEGAL,
+            format!(
+                "the message properties are {} bytes, the limit is {MAX_PROPERTIES_BYTES}",
+                props.len()
+            ),
+        );
+    }
+    let tags_code = properties::find(&props, TAGS).map_or(0, |t| java_string_hash(t) as i64);
+
+    let fields = RecordFields {
+        queue_id,
+        flag: h.flag,
+        queue_offset: 0,
+        physical_offset: 0,
+        sys_flag: h.sys_flag,
+        born_timestamp: h.born_timestamp,
+        born_host: conn.peer_addr(),
+        store_timestamp: 0,
+        store_host: b.store_host,
+        reconsume_times: h.reconsume_times.unwrap_or(0),
+        prepared_transaction_offset: 0,
+        body: &body,
+        topic: &h.topic,
+        properties: props.as_bytes(),
+    };
+    let mut buf = BytesMut::with_capacity(record::encoded_len(&fields));
+    record::encode(&fields, &mut buf);
+    let append = AppendRequest {
+        record: buf,
+        topic: h.topic.clone(),
+        queue_id,
+        tags_code,
+    };
+    let result = b.store.put_message(append).await;
+    respond(b, req, result, queue_id, Some(uniq_key))
+}
+
+pub async fn send_batch(b: &Arc<Broker>, conn: &Connection, req: &RemotingCommand) -> RemotingCommand {
+    let h = match decode_send_header(req) {
+        Ok(h) => h,
+        Err(e) => return bad_header(req, e),
+    };
+    let topic = match writable_topic(b, req, &h) {
+        Ok(t) => t,
+        Err(resp) => return resp,
+    };
+    let queue_id = match pick_queue(req, &h, &topic) {
+        Ok(q) => q,
+        Err(resp) => return resp,
+    };
+    let body = req.body_bytes();
+    let inner = match decode_batch(&body) {
+        Ok(m) if !m.is_empty() => m,
+        Ok(_) => return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, "the batch is empty"),
+        Err(remark) => return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, remark),
+    };
+    let born_host = conn.peer_addr();
+    let mut appends = Vec::with_capacity(inner.len());
+    for m in inner {
+        if m.body.len() > b.config.max_message_bytes {
+            return RemotingCommand::error(
+                req,
+                response::MESSAGE_ILLEGAL,
+                format!(
+                    "a message in the batch is {} bytes, larger than maxMessageSize {}",
+                    m.body.len(),
+                    b.config.max_message_bytes
+                ),
+            );
+        }
+        let mut props = String::from_utf8_lossy(m.properties).into_owned();
+        if properties::find(&props, UNIQ_KEY).is_none() {
+            push_property(&mut props, UNIQ_KEY, &b.uniq_ids.next_id());
+        }
+        push_property(&mut props, CLUSTER, &b.config.cluster_name);
+        let tags_code = properties::find(&props, TAGS).map_or(0, |t| java_string_hash(t) as i64);
+        let fields = RecordFields {
+            queue_id,
+            flag: m.flag,
+            queue_offset: 0,
+            physical_offset: 0,
+            sys_flag: h.sys_flag,
+            born_timestamp: h.born_timestamp,
+            born_host,
+            store_timestamp: 0,
+            store_host: b.store_host,
+            reconsume_times: 0,
+            prepared_transaction_offset: 0,
+            body: m.body,
+            topic: &h.topic,
+            properties: props.as_bytes(),
+        };
+        let mut buf = BytesMut::with_capacity(record::encoded_len(&fields));
+        record::encode(&fields, &mut buf);
+        appends.push(AppendRequest {
+            record: buf,
+            topic: h.topic.clone(),
+            queue_id,
+            tags_code,
+        });
+    }
+    let result = b.store.put_messages(appends).await;
+    respond(b, req, result, queue_id, None)
+}
+
+fn push_property(props: &mut String, name: &str, value: &str) {
+    props.push_str(name);
+    props.push(properties::NAME_VALUE_SEPARATOR);
+    props.push_str(value);
+    props.push(properties::PROPERTY_SEPARATOR);
+}
+
+/// The topic's config if a send to it is allowed, creating it from the template if needed.
+fn writable_topic(
+    b: &Arc<Broker>,
+    req: &RemotingCommand,
+    h: &SendMessageRequestHeader,
+) -> Result<TopicConfig, RemotingCommand> {
+    if let Err(e) = validate_topic(&h.topic) {
+        return Err(RemotingCommand::error(req, response::INVALID_PARAMETER, e));
+    }
+    if h.topic == h.default_topic || h.topic == petrel_common::topic::AUTO_CREATE_TOPIC_KEY {
+        return Err(RemotingCommand::error(
+            req,
+            response::NO_PERMISSION,
+            format!("the topic {} is the auto-create template and cannot receive messages", h.topic),
+        ));
+    }
+    let lookup = b.topics.get_or_create_for_send(
+        &h.topic,
+        &h.default_topic,
+        h.default_topic_queue_nums,
+        b.config.auto_create_topic_enable,
+    );
+    let topic = match lookup {
+        Ok(TopicLookup::Found(t)) => t,
+        Ok(TopicLookup::Created(t)) => {
+            b.topics_changed.notify_one();
+            t
+        }
+        Ok(TopicLookup::NotExist) => {
+            return Err(RemotingCommand::error(
+                req,
+                response::TOPIC_NOT_EXIST,
+                format!("topic[{}] not exist, apply first please!", h.topic),
+            ))
+        }
+        Err(e) => return Err(io_failure(req, e)),
+    };
+    if !perm::writeable(topic.perm) {
+        return Err(RemotingCommand::error(
+            req,
+            response::NO_PERMISSION,
+            format!("the topic[{}] sending message is forbidden", h.topic),
+        ));
+    }
+    Ok(topic)
+}
+
+fn pick_queue(
+    req: &RemotingCommand,
+    h: &SendMessageRequestHeader,
+    topic: &TopicConfig,
+) -> Result<i32, RemotingCommand> {
+    let queues = topic.write_queue_nums.max(1);
+    if h.queue_id < 0 {
+        return Ok(rand::random_range(0..queues));
+    }
+    if h.queue_id >= queues {
+        return Err(RemotingCommand::error(
+            req,
+            response::INVALID_PARAMETER,
+            format!(
+                "queueId {} is out of range: topic {} has {} write queues",
+                h.queue_id, h.topic, queues
+            ),
+        ));
+    }
+    Ok(h.queue_id)
+}
+
+fn respond(
+    b: &Broker,
+    req: &RemotingCommand,
+    result: Result<AppendResult, StoreError>,
+    queue_id: i32,
+    transaction_id: Option<String>,
+) -> RemotingCommand {
+    let r = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let code = match e {
+                StoreError::MessageTooLarge { .. } => response::MESSAGE_ILLEGAL,
+                _ => response::SERVICE_NOT_AVAILABLE,
+            };
+            return RemotingCommand::error(req, code, format!("store refused the message: {e}"));
+        }
+    };
+    let code = match r.status {
+        AppendStatus::PutOk => response::SUCCESS,
+        AppendStatus::FlushDiskTimeout => response::FLUSH_DISK_TIMEOUT,
+    };
+    b.count_put(r.physical_offsets.len() as u64);
+    let msg_id = r
+        .physical_offsets
+        .iter()
+        .map(|o| offset_msg_id(b.store_host, *o))
+        .collect::<Vec<_>>()
+        .join(",");
+    let header = SendMessageResponseHeader {
+        msg_id,
+        queue_id,
+        queue_offset: r.first_queue_offset,
+        transaction_id,
+        region: Some(b.config.region_id.clone()),
+        trace_on: Some(b.config.trace_on.to_string()),
+    };
+    RemotingCommand::response_to(req, code, None).with_header(&header)
+}
+
+/// One message of a SEND_BATCH_MESSAGE body (reference §4.8).
+struct BatchEntry<'a> {
+    flag: i32,
+    body: &'a [u8],
+    properties: &'a [u8],
+}
+
+fn decode_batch(mut buf: &[u8]) -> Result<Vec<BatchEntry<'_>>, String> {
+    let mut out = Vec::new();
+    while !buf.is_empty() {
+        if buf.len() < 20 {
+            return Err(format!("batch entry {} is truncated", out.len()));
+        }
+        let total = i32::from_be_bytes(buf[0..4].try_into().expect("4 bytes"));
+        if total < 22 || total as usize > buf.len() {
+            return Err(format!("batch entry {} has an invalid size {total}", out.len()));
+        }
+        let mut entry = &buf[..total as usize];
+        entry.advance(12); // total size, magic, body crc: unused in batches
+        let flag = entry.get_i32();
+        let body_len = entry.get_i32();
+        if body_len < 0 || body_len as usize + 2 > entry.len() {
+            return Err(format!("batch entry {} has an invalid body length", out.len()));
+        }
+        let (body, mut rest) = entry.split_at(body_len as usize);
+        let props_len = rest.get_i16();
+        if props_len < 0 || props_len as usize != rest.len() {
+            return Err(format!("batch entry {} has an invalid properties length", out.len()));
+        }
+        out.push(BatchEntry {
+            flag,
+            body,
+            properties: rest,
+        });
+        buf.advance(total as usize);
+    }
+    Ok(out)
+}

@@ -1,0 +1,88 @@
+//! Subscription groups (consumer groups' settings), persisted to `config/subscriptionGroup.json`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use parking_lot::RwLock;
+use petrel_common::topic::{DataVersion, SubscriptionGroupConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::metadata;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionGroupTable {
+    pub subscription_group_table: BTreeMap<String, SubscriptionGroupConfig>,
+    #[serde(default)]
+    pub data_version: DataVersion,
+}
+
+pub struct SubscriptionGroupManager {
+    path: PathBuf,
+    table: RwLock<SubscriptionGroupTable>,
+}
+
+impl SubscriptionGroupManager {
+    pub fn load(path: PathBuf) -> std::io::Result<Self> {
+        let table = metadata::load_json(&path)?.unwrap_or_default();
+        Ok(SubscriptionGroupManager {
+            path,
+            table: RwLock::new(table),
+        })
+    }
+
+    pub fn get(&self, group: &str) -> Option<SubscriptionGroupConfig> {
+        self.table.read().subscription_group_table.get(group).cloned()
+    }
+
+    /// The group's config, created with defaults when `auto_create` allows.
+    pub fn get_or_create(
+        &self,
+        group: &str,
+        auto_create: bool,
+    ) -> std::io::Result<Option<SubscriptionGroupConfig>> {
+        if let Some(c) = self.get(group) {
+            return Ok(Some(c));
+        }
+        if !auto_create {
+            return Ok(None);
+        }
+        let config = SubscriptionGroupConfig::new(group);
+        self.upsert(config.clone())?;
+        Ok(Some(config))
+    }
+
+    pub fn upsert(&self, config: SubscriptionGroupConfig) -> std::io::Result<()> {
+        {
+            let mut t = self.table.write();
+            t.subscription_group_table
+                .insert(config.group_name.clone(), config);
+            t.data_version.bump();
+        }
+        self.persist()
+    }
+
+    pub fn delete(&self, group: &str) -> std::io::Result<bool> {
+        let removed = {
+            let mut t = self.table.write();
+            let removed = t.subscription_group_table.remove(group).is_some();
+            if removed {
+                t.data_version.bump();
+            }
+            removed
+        };
+        if removed {
+            self.persist()?;
+        }
+        Ok(removed)
+    }
+
+    pub fn snapshot(&self) -> SubscriptionGroupTable {
+        self.table.read().clone()
+    }
+
+    fn persist(&self) -> std::io::Result<()> {
+        let json = serde_json::to_vec_pretty(&*self.table.read())?;
+        metadata::write_atomic(&self.path, &json)
+    }
+}

@@ -1,0 +1,151 @@
+//! The broker's topic table: what `UPDATE_AND_CREATE_TOPIC` and auto-creation write, what the name
+//! server learns at registration. Persisted to `config/topics.json` on every change.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use parking_lot::RwLock;
+use petrel_common::protocol::TopicConfigSerializeWrapper;
+use petrel_common::topic::{perm, DataVersion, TopicConfig, AUTO_CREATE_TOPIC_KEY};
+
+use crate::metadata;
+
+pub struct TopicConfigManager {
+    path: PathBuf,
+    table: RwLock<TopicConfigSerializeWrapper>,
+}
+
+/// Why a topic could not be had for a send.
+#[derive(Debug)]
+pub enum TopicLookup {
+    Found(TopicConfig),
+    /// Created now; the name server must hear of it.
+    Created(TopicConfig),
+    NotExist,
+}
+
+impl TopicConfigManager {
+    /// Loads `config/topics.json` and adds the system topics a RocketMQ broker always has.
+    pub fn load(path: PathBuf, config: &crate::BrokerConfig) -> std::io::Result<Self> {
+        let mut table: TopicConfigSerializeWrapper = metadata::load_json(&path)?.unwrap_or_default();
+        if table.data_version.timestamp == 0 {
+            table.data_version = DataVersion::now();
+        }
+        let q = config.default_topic_queue_nums;
+        let mut system = vec![
+            TopicConfig::new("SELF_TEST_TOPIC", 1, perm::READ | perm::WRITE),
+            TopicConfig::new(config.cluster_name.clone(), 16, perm::INHERIT),
+            TopicConfig::new(config.broker_name.clone(), 1, perm::INHERIT | perm::READ | perm::WRITE),
+            TopicConfig::new("OFFSET_MOVED_EVENT", 1, perm::READ | perm::WRITE),
+        ];
+        if config.auto_create_topic_enable {
+            system.push(TopicConfig::new(
+                AUTO_CREATE_TOPIC_KEY,
+                q,
+                perm::INHERIT | perm::READ | perm::WRITE,
+            ));
+        }
+        for t in system {
+            table.topic_config_table.entry(t.topic_name.clone()).or_insert(t);
+        }
+        let manager = TopicConfigManager {
+            path,
+            table: RwLock::new(table),
+        };
+        manager.persist()?;
+        Ok(manager)
+    }
+
+    pub fn get(&self, topic: &str) -> Option<TopicConfig> {
+        self.table.read().topic_config_table.get(topic).cloned()
+    }
+
+    /// Runs `f` on a topic's config without cloning it (the send path).
+    pub fn with<R>(&self, topic: &str, f: impl FnOnce(&TopicConfig) -> R) -> Option<R> {
+        self.table.read().topic_config_table.get(topic).map(f)
+    }
+
+    /// Creates or replaces a topic.
+    pub fn upsert(&self, config: TopicConfig) -> std::io::Result<()> {
+        {
+            let mut t = self.table.write();
+            t.topic_config_table.insert(config.topic_name.clone(), config);
+            t.data_version.bump();
+        }
+        self.persist()
+    }
+
+    pub fn delete(&self, topic: &str) -> std::io::Result<bool> {
+        let removed = {
+            let mut t = self.table.write();
+            let removed = t.topic_config_table.remove(topic).is_some();
+            if removed {
+                t.data_version.bump();
+            }
+            removed
+        };
+        if removed {
+            self.persist()?;
+        }
+        Ok(removed)
+    }
+
+    /// The topic for a send: existing, or created from the template `default_topic` (normally
+    /// `TBW102`) when auto-creation is on and the template allows inheritance.
+    pub fn get_or_create_for_send(
+        &self,
+        topic: &str,
+        default_topic: &str,
+        requested_queues: i32,
+        auto_create: bool,
+    ) -> std::io::Result<TopicLookup> {
+        if let Some(c) = self.get(topic) {
+            return Ok(TopicLookup::Found(c));
+        }
+        if !auto_create {
+            return Ok(TopicLookup::NotExist);
+        }
+        let Some(template) = self.get(default_topic) else {
+            return Ok(TopicLookup::NotExist);
+        };
+        if !perm::inherited(template.perm) {
+            return Ok(TopicLookup::NotExist);
+        }
+        let queues = requested_queues.clamp(1, template.write_queue_nums.max(1));
+        let created = TopicConfig::new(topic, queues, template.perm & !perm::INHERIT);
+        self.create_if_absent(created)
+    }
+
+    /// Creates a system topic (retry, dead letter) unless it exists.
+    pub fn create_if_absent(&self, config: TopicConfig) -> std::io::Result<TopicLookup> {
+        {
+            let mut t = self.table.write();
+            if let Some(existing) = t.topic_config_table.get(&config.topic_name) {
+                return Ok(TopicLookup::Found(existing.clone()));
+            }
+            t.topic_config_table
+                .insert(config.topic_name.clone(), config.clone());
+            t.data_version.bump();
+        }
+        self.persist()?;
+        tracing::info!(topic = %config.topic_name, queues = config.write_queue_nums, "created topic");
+        Ok(TopicLookup::Created(config))
+    }
+
+    pub fn snapshot(&self) -> TopicConfigSerializeWrapper {
+        self.table.read().clone()
+    }
+
+    pub fn topic_names(&self) -> Vec<String> {
+        self.table.read().topic_config_table.keys().cloned().collect()
+    }
+
+    pub fn all(&self) -> BTreeMap<String, TopicConfig> {
+        self.table.read().topic_config_table.clone()
+    }
+
+    fn persist(&self) -> std::io::Result<()> {
+        let json = serde_json::to_vec_pretty(&*self.table.read())?;
+        metadata::write_atomic(&self.path, &json)
+    }
+}

@@ -1,0 +1,114 @@
+//! Standalone mode: a name server and a broker in one process, the broker registered with it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use petrel_broker::{BrokerConfig, BrokerHandle};
+use petrel_namesrv::{NameServer, NamesrvConfig};
+use petrel_remoting::CancellationToken;
+use petrel_store::{FlushDiskType, StoreConfig};
+
+#[derive(Debug, Clone)]
+pub struct StandaloneConfig {
+    pub data_dir: PathBuf,
+    pub namesrv_listen: SocketAddr,
+    pub broker_listen: SocketAddr,
+    /// The IP the broker advertises to clients.
+    pub broker_ip: IpAddr,
+    pub flush_disk_type: FlushDiskType,
+    /// Commit-log segment size; 1 GiB unless a test wants small files.
+    pub commit_log_file_size: u64,
+}
+
+impl StandaloneConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        StandaloneConfig {
+            data_dir: data_dir.into(),
+            namesrv_listen: "0.0.0.0:9876".parse().expect("static address"),
+            broker_listen: "0.0.0.0:10911".parse().expect("static address"),
+            broker_ip: "127.0.0.1".parse().expect("static address"),
+            flush_disk_type: FlushDiskType::AsyncFlush,
+            commit_log_file_size: 1024 * 1024 * 1024,
+        }
+    }
+
+    /// Both servers on free loopback ports (tests).
+    pub fn ephemeral(data_dir: impl Into<PathBuf>) -> Self {
+        let mut c = Self::new(data_dir);
+        c.namesrv_listen = "127.0.0.1:0".parse().expect("static address");
+        c.broker_listen = "127.0.0.1:0".parse().expect("static address");
+        c.commit_log_file_size = 64 * 1024 * 1024;
+        c
+    }
+
+    pub fn broker_config(&self, namesrv_addr: SocketAddr) -> BrokerConfig {
+        let mut store = StoreConfig::new(&self.data_dir);
+        store.flush_disk_type = self.flush_disk_type;
+        store.commit_log_file_size = self.commit_log_file_size;
+        let mut b = BrokerConfig::new(store);
+        b.listen_addr = self.broker_listen;
+        b.broker_ip = self.broker_ip;
+        let ns_ip = if namesrv_addr.ip().is_unspecified() {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            namesrv_addr.ip()
+        };
+        b.namesrv_addr = SocketAddr::new(ns_ip, namesrv_addr.port()).to_string();
+        b
+    }
+}
+
+pub struct Standalone {
+    namesrv: NameServer,
+    broker: BrokerHandle,
+    shutdown: CancellationToken,
+}
+
+impl Standalone {
+    pub async fn start(config: StandaloneConfig) -> anyhow::Result<Standalone> {
+        let shutdown = CancellationToken::new();
+        let ns_config = NamesrvConfig {
+            listen_addr: config.namesrv_listen,
+            ..NamesrvConfig::default()
+        };
+        let namesrv = NameServer::start(ns_config, shutdown.clone())
+            .await
+            .with_context(|| format!("cannot start the name server on {}", config.namesrv_listen))?;
+        let broker_config = config.broker_config(namesrv.local_addr());
+        let broker = petrel_broker::Broker::start(broker_config, shutdown.clone())
+            .await
+            .with_context(|| format!("cannot start the broker on {}", config.broker_listen))?;
+        Ok(Standalone {
+            namesrv,
+            broker,
+            shutdown,
+        })
+    }
+
+    pub fn namesrv_addr(&self) -> SocketAddr {
+        loopback_if_unspecified(self.namesrv.local_addr())
+    }
+
+    pub fn broker_addr(&self) -> SocketAddr {
+        self.broker.broker.store_host
+    }
+
+    pub fn broker(&self) -> &BrokerHandle {
+        &self.broker
+    }
+
+    /// Clean shutdown: the broker flushes and removes its abort marker, then the name server stops.
+    pub async fn shutdown(self) {
+        self.broker.shutdown().await;
+        self.shutdown.cancel();
+    }
+}
+
+fn loopback_if_unspecified(a: SocketAddr) -> SocketAddr {
+    if a.ip().is_unspecified() {
+        SocketAddr::new(IpAddr::from([127, 0, 0, 1]), a.port())
+    } else {
+        a
+    }
+}
