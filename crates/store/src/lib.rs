@@ -1,1 +1,20 @@
-//! placeholder
+//! Petrel's message store: RocketMQ's on-disk model — one commit log of fixed-size mapped
+//! segments, a consume queue per topic/queue, a checkpoint and an abort marker — with group
+//! commit, crash recovery and atomic metadata files. Knows nothing about the network.
+
+pub mod checkpoint;
+pub mod commit_log;
+pub mod config;
+pub mod consume_queue;
+pub mod error;
+mod flush;
+pub mod mapped_file;
+pub mod message_store;
+pub mod metadata;
+mod recovery;
+
+pub use config::{FlushDiskType, StoreConfig};
+pub use error::StoreError;
+pub use message_store::{
+    AppendRequest, AppendResult, AppendStatus, ArrivalListener, GetResult, GetStatus, MessageStore,
+};

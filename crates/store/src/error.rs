@@ -1,0 +1,21 @@
+//! The store's error type. Callers map it to RocketMQ response codes; the store never does.
+
+use std::io;
+
+use petrel_common::record::RecordError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store I/O error: {0}")]
+    Io(#[from] io::Error),
+    #[error("invalid record: {0}")]
+    Record(#[from] RecordError),
+    #[error("message of {len} bytes exceeds the limit of {limit} bytes")]
+    MessageTooLarge { len: usize, limit: usize },
+    #[error("invalid append request: {0}")]
+    BadRequest(&'static str),
+    #[error("store files are corrupt: {0}")]
+    Corrupt(String),
+    #[error("the store is shut down")]
+    ShutDown,
+}

@@ -1,0 +1,94 @@
+//! The flusher: one thread that writes the commit log back to disk, and on every
+//! `flush_interval_ms` also the consume queues and the checkpoint. With ASYNC_FLUSH it wakes on
+//! the interval; with SYNC_FLUSH it is also woken by group-commit requests, and one msync answers
+//! every waiter whose offset it covers. Owns the waiter list and the thread's loop; never appends.
+
+use std::mem;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+use tokio::sync::oneshot;
+
+use crate::message_store::Shared;
+
+#[derive(Default)]
+struct Requests {
+    /// (commit-log offset that must be durable, who to tell).
+    waiters: Vec<(i64, oneshot::Sender<bool>)>,
+    stop: bool,
+    /// On stop, flush once more (clean shutdown) or not (simulated crash).
+    final_flush: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct FlushService {
+    requests: Mutex<Requests>,
+    wakeup: Condvar,
+}
+
+impl FlushService {
+    /// Asks for the commit log to be durable up to `offset`; the receiver gets `true` once it is,
+    /// `false` if flushing failed or the store stopped first.
+    pub(crate) fn request(&self, offset: i64) -> oneshot::Receiver<bool> {
+        let (tx, rx) = oneshot::channel();
+        let mut r = self.requests.lock();
+        if r.stop {
+            let _ = tx.send(false);
+        } else {
+            r.waiters.push((offset, tx));
+            self.wakeup.notify_one();
+        }
+        rx
+    }
+
+    pub(crate) fn stop(&self, final_flush: bool) {
+        let mut r = self.requests.lock();
+        r.stop = true;
+        r.final_flush = final_flush;
+        self.wakeup.notify_one();
+    }
+
+    /// The thread body; returns after `stop`.
+    pub(crate) fn run(&self, shared: Arc<Shared>) {
+        let interval = Duration::from_millis(shared.config.flush_interval_ms.max(1));
+        let mut last_checkpoint = Instant::now();
+        loop {
+            let (waiters, stop, final_flush) = {
+                let mut r = self.requests.lock();
+                if r.waiters.is_empty() && !r.stop {
+                    let until_checkpoint = interval.saturating_sub(last_checkpoint.elapsed());
+                    self.wakeup.wait_for(&mut r, until_checkpoint);
+                }
+                (mem::take(&mut r.waiters), r.stop, r.final_flush)
+            };
+            if stop && !final_flush {
+                answer(waiters, None);
+                return;
+            }
+            let flushed = match shared.commit_log.flush() {
+                Ok(offset) => Some(offset),
+                Err(e) => {
+                    tracing::error!(error = %e, "commit log flush failed");
+                    None
+                }
+            };
+            answer(waiters, flushed);
+            if stop || last_checkpoint.elapsed() >= interval {
+                if let Err(e) = shared.flush_queues_and_checkpoint() {
+                    tracing::error!(error = %e, "consume queue or checkpoint flush failed");
+                }
+                last_checkpoint = Instant::now();
+            }
+            if stop {
+                return;
+            }
+        }
+    }
+}
+
+fn answer(waiters: Vec<(i64, oneshot::Sender<bool>)>, flushed: Option<i64>) {
+    for (offset, tx) in waiters {
+        let _ = tx.send(flushed.is_some_and(|f| f >= offset));
+    }
+}

@@ -1,0 +1,355 @@
+//! `MappedFile`: one preallocated, fixed-size, memory-mapped segment named by its 20-digit start
+//! offset; `MappedFileQueue`: the contiguous run of segments in one directory. Both the commit log
+//! and every consume queue are built on these. This module owns the mapping and its write/flush
+//! positions; it never interprets the bytes.
+//!
+//! Concurrency contract: exactly one writer (the holder of the store's append lock) writes at or
+//! beyond `wrote_pos`, then publishes by advancing `wrote_pos` with Release. Readers only touch
+//! bytes below a published position, so they never observe a byte being written. Recovery runs
+//! before any reader or writer exists.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use memmap2::MmapRaw;
+use parking_lot::RwLock;
+
+pub struct MappedFile {
+    path: PathBuf,
+    file: File,
+    map: MmapRaw,
+    file_from_offset: i64,
+    file_size: usize,
+    wrote_pos: AtomicUsize,
+    flushed_pos: AtomicUsize,
+}
+
+/// RocketMQ's file name: the start offset as 20 zero-padded decimal digits.
+pub fn file_name(offset: i64) -> String {
+    format!("{offset:020}")
+}
+
+impl MappedFile {
+    /// Opens or creates the segment starting at `file_from_offset`, extending it to `file_size`.
+    /// Positions start at 0; the owner sets them after recovery.
+    pub fn open(dir: &Path, file_from_offset: i64, file_size: usize) -> io::Result<MappedFile> {
+        let path = dir.join(file_name(file_from_offset));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)?;
+        let len = file.metadata()?.len();
+        if len < file_size as u64 {
+            // A sparse extension: blocks are allocated as pages are written back.
+            file.set_len(file_size as u64)?;
+        } else if len > file_size as u64 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} is {len} bytes, expected {file_size}", path.display()),
+            ));
+        }
+        let map = MmapRaw::map_raw(&file)?;
+        Ok(MappedFile {
+            path,
+            file,
+            map,
+            file_from_offset,
+            file_size,
+            wrote_pos: AtomicUsize::new(0),
+            flushed_pos: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn file_from_offset(&self) -> i64 {
+        self.file_from_offset
+    }
+
+    pub fn file_size(&self) -> usize {
+        self.file_size
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn wrote_pos(&self) -> usize {
+        self.wrote_pos.load(Ordering::Acquire)
+    }
+
+    pub fn flushed_pos(&self) -> usize {
+        self.flushed_pos.load(Ordering::Acquire)
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.wrote_pos() == self.file_size
+    }
+
+    /// Sets both positions (recovery, or marking an earlier segment complete).
+    pub(crate) fn set_positions(&self, pos: usize) {
+        assert!(pos <= self.file_size);
+        self.wrote_pos.store(pos, Ordering::Release);
+        self.flushed_pos.store(pos, Ordering::Release);
+    }
+
+    /// Copies `data` to `pos`. Only the append-lock holder calls this, and only at or past
+    /// `wrote_pos`, where no reader looks.
+    pub(crate) fn write(&self, pos: usize, data: &[u8]) {
+        assert!(pos + data.len() <= self.file_size, "write past segment end");
+        debug_assert!(pos >= self.wrote_pos());
+        // SAFETY: the range lies inside the mapping (asserted above); the single writer owns
+        // every byte at or past `wrote_pos`, so no reference to these bytes exists elsewhere.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                data.as_ptr(),
+                self.map.as_mut_ptr().add(pos),
+                data.len(),
+            );
+        }
+    }
+
+    /// Publishes bytes up to `pos` to readers and the flusher.
+    pub(crate) fn publish(&self, pos: usize) {
+        debug_assert!(pos >= self.wrote_pos() && pos <= self.file_size);
+        self.wrote_pos.store(pos, Ordering::Release);
+    }
+
+    /// Bytes `[pos, pos + len)`. Callers read only published bytes, or any bytes during recovery.
+    pub fn slice(&self, pos: usize, len: usize) -> &[u8] {
+        assert!(pos + len <= self.file_size, "read past segment end");
+        // SAFETY: in bounds (asserted); per the module contract nobody writes these bytes while
+        // they are borrowed, and the mapping lives as long as `self`.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(pos), len) }
+    }
+
+    /// A zero-copy `Bytes` over `[pos, pos + len)` that keeps the mapping alive.
+    pub fn bytes(self: &Arc<Self>, pos: usize, len: usize) -> Bytes {
+        assert!(pos + len <= self.file_size, "read past segment end");
+        Bytes::from_owner(SegmentSlice {
+            file: Arc::clone(self),
+            pos,
+            len,
+        })
+    }
+
+    /// Writes dirty pages `[flushed_pos, wrote_pos)` back (msync) and returns the new flushed
+    /// position.
+    pub fn flush(&self) -> io::Result<usize> {
+        let wrote = self.wrote_pos();
+        let flushed = self.flushed_pos();
+        if wrote > flushed {
+            self.map.flush_range(flushed, wrote - flushed)?;
+            self.flushed_pos.store(wrote, Ordering::Release);
+        }
+        Ok(wrote)
+    }
+
+    /// Zeroes everything from `pos` to the end of the file (shrink then re-extend, so the tail
+    /// becomes a hole) and sets both positions to `pos`. Recovery only.
+    pub(crate) fn truncate_tail(&self, pos: usize) -> io::Result<()> {
+        assert!(pos <= self.file_size);
+        self.file.set_len(pos as u64)?;
+        self.file.set_len(self.file_size as u64)?;
+        self.file.sync_all()?;
+        self.set_positions(pos);
+        Ok(())
+    }
+}
+
+/// Owner of a zero-copy slice handed out as `Bytes`.
+struct SegmentSlice {
+    file: Arc<MappedFile>,
+    pos: usize,
+    len: usize,
+}
+
+impl AsRef<[u8]> for SegmentSlice {
+    fn as_ref(&self) -> &[u8] {
+        self.file.slice(self.pos, self.len)
+    }
+}
+
+/// The segments of one directory, contiguous: each starts where the previous one ends.
+pub struct MappedFileQueue {
+    dir: PathBuf,
+    file_size: usize,
+    files: RwLock<Vec<Arc<MappedFile>>>,
+}
+
+impl MappedFileQueue {
+    /// Maps every segment in `dir` (created if missing). Positions are left at 0.
+    pub fn load(dir: &Path, file_size: usize) -> io::Result<MappedFileQueue> {
+        fs::create_dir_all(dir)?;
+        let mut offsets = Vec::new();
+        for entry in fs::read_dir(dir)? {
+            let name = entry?.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.len() == 20 && name.bytes().all(|b| b.is_ascii_digit()) {
+                offsets.push(name.parse::<i64>().map_err(io::Error::other)?);
+            }
+        }
+        offsets.sort_unstable();
+        let mut files = Vec::with_capacity(offsets.len());
+        for (i, &offset) in offsets.iter().enumerate() {
+            if offset % file_size as i64 != 0
+                || (i > 0 && offsets[i - 1] + file_size as i64 != offset)
+            {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "{}: segment {offset} breaks the contiguous run",
+                        dir.display()
+                    ),
+                ));
+            }
+            files.push(Arc::new(MappedFile::open(dir, offset, file_size)?));
+        }
+        Ok(MappedFileQueue {
+            dir: dir.to_path_buf(),
+            file_size,
+            files: RwLock::new(files),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn file_size(&self) -> usize {
+        self.file_size
+    }
+
+    pub fn files(&self) -> Vec<Arc<MappedFile>> {
+        self.files.read().clone()
+    }
+
+    pub fn first(&self) -> Option<Arc<MappedFile>> {
+        self.files.read().first().cloned()
+    }
+
+    pub fn last(&self) -> Option<Arc<MappedFile>> {
+        self.files.read().last().cloned()
+    }
+
+    /// Start offset of the first segment, 0 if none.
+    pub fn min_offset(&self) -> i64 {
+        self.files
+            .read()
+            .first()
+            .map_or(0, |f| f.file_from_offset())
+    }
+
+    /// The segment holding global `offset`.
+    pub fn find(&self, offset: i64) -> Option<Arc<MappedFile>> {
+        let files = self.files.read();
+        let first = files.first()?.file_from_offset();
+        if offset < first {
+            return None;
+        }
+        let index = usize::try_from((offset - first) / self.file_size as i64).ok()?;
+        files.get(index).cloned()
+    }
+
+    /// Creates the segment starting at `offset`, which must continue the run (or start it).
+    pub(crate) fn create(&self, offset: i64) -> io::Result<Arc<MappedFile>> {
+        let mut files = self.files.write();
+        if let Some(last) = files.last() {
+            assert_eq!(
+                last.file_from_offset() + self.file_size as i64,
+                offset,
+                "new segment must continue the run"
+            );
+        }
+        assert_eq!(offset % self.file_size as i64, 0);
+        let file = Arc::new(MappedFile::open(&self.dir, offset, self.file_size)?);
+        files.push(Arc::clone(&file));
+        Ok(file)
+    }
+
+    /// Flushes every segment with unflushed bytes; returns the global flushed offset.
+    pub fn flush(&self) -> io::Result<i64> {
+        let files = self.files();
+        let mut flushed = self.min_offset();
+        for f in &files {
+            if f.flushed_pos() < f.wrote_pos() {
+                f.flush()?;
+            }
+            flushed = f.file_from_offset() + f.flushed_pos() as i64;
+        }
+        Ok(flushed)
+    }
+
+    /// Cuts the run at global `offset`: earlier segments are marked complete, the segment holding
+    /// `offset` is zeroed from there, later segments are deleted. Recovery only.
+    pub(crate) fn truncate_after(&self, offset: i64) -> io::Result<()> {
+        let mut files = self.files.write();
+        let mut keep = files.len();
+        for (i, f) in files.iter().enumerate() {
+            let start = f.file_from_offset();
+            let end = start + self.file_size as i64;
+            if end <= offset {
+                f.set_positions(self.file_size);
+            } else if start <= offset {
+                f.truncate_tail((offset - start) as usize)?;
+            } else {
+                keep = keep.min(i);
+            }
+        }
+        for f in files.drain(keep..) {
+            fs::remove_file(f.path())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_publish_flush_and_zero_copy_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = MappedFileQueue::load(dir.path(), 4096).unwrap();
+        let f = q.create(0).unwrap();
+        f.write(0, b"hello");
+        f.publish(5);
+        assert_eq!(q.flush().unwrap(), 5);
+        let b = f.bytes(1, 3);
+        assert_eq!(&b[..], b"ell");
+        let g = q.create(4096).unwrap();
+        assert!(Arc::ptr_eq(&q.find(4100).unwrap(), &g));
+        assert!(q.find(8192).is_none());
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            2,
+            "two preallocated segments"
+        );
+        assert!(dir.path().join("00000000000000004096").exists());
+    }
+
+    #[test]
+    fn truncate_after_zeroes_tail_and_drops_later_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = MappedFileQueue::load(dir.path(), 4096).unwrap();
+        let f = q.create(0).unwrap();
+        f.write(0, &[7u8; 4096]);
+        f.publish(4096);
+        let g = q.create(4096).unwrap();
+        g.write(0, &[9u8; 100]);
+        g.publish(100);
+        q.truncate_after(4096 + 10).unwrap();
+        assert_eq!(g.wrote_pos(), 10);
+        assert_eq!(g.slice(0, 12), &[9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 0, 0]);
+        q.truncate_after(100).unwrap();
+        assert_eq!(q.files().len(), 1);
+        assert_eq!(f.slice(99, 2), &[7, 0]);
+        drop(q);
+        let q = MappedFileQueue::load(dir.path(), 4096).unwrap();
+        assert_eq!(q.files().len(), 1);
+    }
+}

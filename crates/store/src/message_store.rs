@@ -1,0 +1,567 @@
+//! `MessageStore`: the facade the broker calls. Owns the append critical section (queue offsets,
+//! store timestamps, commit-log append and consume-queue dispatch under one lock), the read paths
+//! (pull, view by id, offset queries), start-up (abort marker, recovery, flusher thread) and
+//! shutdown. Knows nothing about the network.
+
+use std::cmp::Ordering as CmpOrdering;
+use std::fs::{self, File};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use parking_lot::{Mutex, RwLock};
+use petrel_common::record::{
+    self, DecodedRecord, MESSAGE_MAGIC_V1, MESSAGE_MAGIC_V2, SYSFLAG_TRANSACTION_MASK,
+    SYSFLAG_TRANSACTION_PREPARED, SYSFLAG_TRANSACTION_ROLLBACK, SYS_FLAG_POS,
+};
+
+use crate::checkpoint::{Checkpoint, CheckpointData};
+use crate::commit_log::{read_i32, CommitLog};
+use crate::config::{FlushDiskType, StoreConfig};
+use crate::consume_queue::{ConsumeQueueTable, CqEntry};
+use crate::error::StoreError;
+use crate::flush::FlushService;
+use crate::recovery;
+
+/// A pull answer stops adding messages once it holds this many bytes (`maxTransferBytesOnMessageInMemory`).
+pub const MAX_TRANSFER_BYTES: usize = 256 * 1024;
+/// A filtered pull looks at no more than this many entries (`maxFilterMessageCount`).
+pub const MAX_FILTER_SCAN_ENTRIES: u32 = 16_000;
+/// Topic, properties and fixed fields may add this much to `max_message_bytes` of body.
+pub const MAX_RECORD_OVERHEAD_BYTES: usize = 64 * 1024;
+
+/// Told the new max offset of a queue after each append (wakes parked long-poll pulls).
+pub type ArrivalListener = Arc<dyn Fn(&str, i32, i64) + Send + Sync>;
+
+/// One encoded record to append (built with `petrel_common::record::encode`). The store patches
+/// QUEUEOFFSET, PHYSICALOFFSET and STORETIMESTAMP.
+#[derive(Debug)]
+pub struct AppendRequest {
+    pub record: BytesMut,
+    pub topic: String,
+    pub queue_id: i32,
+    pub tags_code: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendStatus {
+    PutOk,
+    /// SYNC_FLUSH only: stored, but not confirmed on disk within `sync_flush_timeout_ms`.
+    FlushDiskTimeout,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendResult {
+    pub status: AppendStatus,
+    pub first_physical_offset: i64,
+    /// Queue offset of the first record (0 for prepared/rollback transaction records, which get
+    /// no consume-queue entry).
+    pub first_queue_offset: i64,
+    /// One per record, in order.
+    pub physical_offsets: Vec<i64>,
+    pub store_timestamp: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GetStatus {
+    Found,
+    NoMessageInQueue,
+    OffsetTooSmall,
+    OffsetOverflowOne,
+    OffsetOverflowBadly,
+    NoMatchedMessage,
+    OffsetFoundNull,
+}
+
+#[derive(Debug, Clone)]
+pub struct GetResult {
+    pub status: GetStatus,
+    pub next_begin_offset: i64,
+    pub min_offset: i64,
+    pub max_offset: i64,
+    /// Each one stored record, sliced from its mapped segment without copying.
+    pub messages: Vec<Bytes>,
+}
+
+/// What the flusher thread shares with the store.
+pub(crate) struct Shared {
+    pub(crate) config: StoreConfig,
+    pub(crate) commit_log: CommitLog,
+    pub(crate) queues: ConsumeQueueTable,
+    checkpoint: Checkpoint,
+    last_store_timestamp: AtomicI64,
+}
+
+impl Shared {
+    /// Flushes every consume queue and the commit log, then records how far both are durable.
+    pub(crate) fn flush_queues_and_checkpoint(&self) -> std::io::Result<()> {
+        // Every record below `dispatched` already has its entry written (the append lock
+        // publishes the log end only after dispatch), so flushing the queues afterwards makes
+        // all of those entries durable.
+        let dispatched = self.commit_log.max_offset();
+        let timestamp = self.last_store_timestamp.load(Ordering::Acquire);
+        self.queues.flush_all()?;
+        let flushed = self.commit_log.flush()?;
+        self.checkpoint.write(&CheckpointData {
+            physic_msg_timestamp: timestamp,
+            logics_msg_timestamp: timestamp,
+            physic_flushed_offset: flushed.min(self.commit_log.max_offset()),
+            logics_flushed_offset: dispatched,
+            ..CheckpointData::default()
+        })
+    }
+
+    /// Recovery's dispatch of one record: writes its entry unless the queue already has it.
+    pub(crate) fn dispatch_recovered(
+        &self,
+        r: &DecodedRecord<'_>,
+        tags_code: i64,
+    ) -> Result<(), StoreError> {
+        if !is_dispatched(r.sys_flag) {
+            return Ok(());
+        }
+        let cq = self.queues.get_or_create(r.topic, r.queue_id)?;
+        let max = cq.max_offset();
+        match r.queue_offset.cmp(&max) {
+            CmpOrdering::Less => return Ok(()),
+            CmpOrdering::Greater => tracing::warn!(
+                topic = r.topic,
+                queue_id = r.queue_id,
+                expected = max,
+                found = r.queue_offset,
+                "consume queue has a hole; entries in between are lost"
+            ),
+            CmpOrdering::Equal => {}
+        }
+        cq.put(
+            r.queue_offset,
+            CqEntry {
+                commit_log_offset: r.physical_offset,
+                size: r.total_size,
+                tags_code,
+            },
+        )?;
+        self.last_store_timestamp
+            .fetch_max(r.store_timestamp, Ordering::AcqRel);
+        Ok(())
+    }
+}
+
+/// Prepared and rollback transaction records get no consume-queue entry (as in RocketMQ).
+fn is_dispatched(sys_flag: i32) -> bool {
+    let tx = sys_flag & SYSFLAG_TRANSACTION_MASK;
+    tx != SYSFLAG_TRANSACTION_PREPARED && tx != SYSFLAG_TRANSACTION_ROLLBACK
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+pub struct MessageStore {
+    shared: Arc<Shared>,
+    /// The append critical section; holds the last store timestamp handed out, so store
+    /// timestamps never go backwards along the log (offset_by_timestamp relies on it).
+    append_lock: Mutex<i64>,
+    flush: Arc<FlushService>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+    arrival_listener: RwLock<Option<ArrivalListener>>,
+    shut_down: AtomicBool,
+}
+
+impl MessageStore {
+    /// Opens the store under `config.root_dir`, recovering first if the `abort` marker says the
+    /// last run crashed, then writes the marker and starts the flusher.
+    pub fn open(config: StoreConfig) -> Result<Arc<MessageStore>, StoreError> {
+        fs::create_dir_all(&config.root_dir)?;
+        if config.commit_log_file_size < 4096 || config.commit_log_file_size > i32::MAX as u64 {
+            return Err(StoreError::BadRequest(
+                "commit_log_file_size must be in 4 KiB ..= 2 GiB",
+            ));
+        }
+        if config.consume_queue_entries_per_file == 0 {
+            return Err(StoreError::BadRequest(
+                "consume_queue_entries_per_file is 0",
+            ));
+        }
+        let abnormal = config.abort_path().exists();
+        let commit_log = CommitLog::open(
+            &config.commit_log_dir(),
+            config.commit_log_file_size as usize,
+        )?;
+        let queues = ConsumeQueueTable::load(
+            &config.consume_queue_dir(),
+            config.consume_queue_entries_per_file,
+        )?;
+        let (checkpoint, checkpoint_data) = Checkpoint::open(&config.checkpoint_path())?;
+        let last_ts = checkpoint_data.map_or(0, |c| c.physic_msg_timestamp);
+        let shared = Arc::new(Shared {
+            config,
+            commit_log,
+            queues,
+            checkpoint,
+            last_store_timestamp: AtomicI64::new(last_ts),
+        });
+        let had_files = !shared.commit_log.files().files().is_empty();
+        recovery::recover(&shared, checkpoint_data, abnormal && had_files)?;
+
+        File::create(shared.config.abort_path())?.sync_all()?;
+        File::open(&shared.config.root_dir)?.sync_all()?;
+
+        let flush = Arc::new(FlushService::default());
+        let thread = {
+            let flush = Arc::clone(&flush);
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("petrel-store-flush".into())
+                .spawn(move || flush.run(shared))?
+        };
+        let last = shared.last_store_timestamp.load(Ordering::Acquire);
+        Ok(Arc::new(MessageStore {
+            shared,
+            append_lock: Mutex::new(last),
+            flush,
+            flusher: Mutex::new(Some(thread)),
+            arrival_listener: RwLock::new(None),
+            shut_down: AtomicBool::new(false),
+        }))
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.shared.config
+    }
+
+    /// Appends one record. See [`AppendRequest`].
+    pub async fn put_message(&self, req: AppendRequest) -> Result<AppendResult, StoreError> {
+        self.put_messages(vec![req]).await
+    }
+
+    /// Appends records of one topic/queue in one critical section, with consecutive queue offsets.
+    pub async fn put_messages(
+        &self,
+        mut reqs: Vec<AppendRequest>,
+    ) -> Result<AppendResult, StoreError> {
+        let (topic, queue_id) = match reqs.first() {
+            Some(first) => (first.topic.clone(), first.queue_id),
+            None => return Err(StoreError::BadRequest("empty batch")),
+        };
+        for req in &reqs {
+            if req.topic != topic || req.queue_id != queue_id {
+                return Err(StoreError::BadRequest(
+                    "a batch must target one topic and queue",
+                ));
+            }
+            self.check_record(&req.record)?;
+        }
+        let (result, end, new_max) = self.append(&topic, queue_id, &mut reqs)?;
+
+        let listener = self.arrival_listener.read().clone();
+        if let Some(listener) = listener {
+            listener(&topic, queue_id, new_max);
+        }
+        if self.shared.config.flush_disk_type == FlushDiskType::SyncFlush {
+            let done = self.flush.request(end);
+            let timeout = Duration::from_millis(self.shared.config.sync_flush_timeout_ms);
+            let flushed = matches!(tokio::time::timeout(timeout, done).await, Ok(Ok(true)));
+            if !flushed {
+                return Ok(AppendResult {
+                    status: AppendStatus::FlushDiskTimeout,
+                    ..result
+                });
+            }
+        }
+        Ok(result)
+    }
+
+    /// Checks a caller-built record before it enters the critical section.
+    fn check_record(&self, record: &[u8]) -> Result<(), StoreError> {
+        let (size, magic) = record::peek_total_size(record)
+            .ok_or(StoreError::BadRequest("record shorter than its header"))?;
+        if magic != MESSAGE_MAGIC_V1 && magic != MESSAGE_MAGIC_V2 {
+            return Err(StoreError::BadRequest("record has no message magic"));
+        }
+        if size as usize != record.len() || record.len() < record::FIXED_OVERHEAD_V4_BYTES {
+            return Err(StoreError::BadRequest(
+                "record TOTALSIZE differs from its length",
+            ));
+        }
+        let limit = (self.shared.config.max_message_bytes + MAX_RECORD_OVERHEAD_BYTES)
+            .min(self.shared.commit_log.file_size() - record::END_FILE_MIN_BLANK_BYTES);
+        if record.len() > limit {
+            return Err(StoreError::MessageTooLarge {
+                len: record.len(),
+                limit,
+            });
+        }
+        debug_assert!(record::decode(record, true).is_ok());
+        Ok(())
+    }
+
+    /// The critical section. Returns the result, the log end after the batch and the queue's
+    /// new max offset.
+    fn append(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        reqs: &mut [AppendRequest],
+    ) -> Result<(AppendResult, i64, i64), StoreError> {
+        let log = &self.shared.commit_log;
+        let mut last_ts = self.append_lock.lock();
+        if self.shut_down.load(Ordering::Acquire) {
+            return Err(StoreError::ShutDown);
+        }
+        let store_timestamp = now_ms().max(*last_ts);
+        *last_ts = store_timestamp;
+        let cq = self.shared.queues.get_or_create(topic, queue_id)?;
+        let mut queue_offset = cq.max_offset();
+        let first_queue_offset = queue_offset;
+        let mut physical_offsets = Vec::with_capacity(reqs.len());
+        let mut end = log.max_offset();
+        let mut outcome = Ok(());
+        for req in reqs.iter_mut() {
+            let dispatched = is_dispatched(read_i32(&req.record, SYS_FLAG_POS));
+            let assigned = if dispatched { queue_offset } else { 0 };
+            let size = req.record.len();
+            let appended = log
+                .append(&mut req.record, assigned, store_timestamp)
+                .and_then(|phys| {
+                    if dispatched {
+                        cq.put(
+                            assigned,
+                            CqEntry {
+                                commit_log_offset: phys,
+                                size: size as i32,
+                                tags_code: req.tags_code,
+                            },
+                        )?;
+                    }
+                    Ok(phys)
+                });
+            match appended {
+                Ok(phys) => {
+                    assert!(phys >= end, "commit log offsets only grow");
+                    physical_offsets.push(phys);
+                    end = phys + size as i64;
+                    if dispatched {
+                        queue_offset += 1;
+                    }
+                }
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            }
+        }
+        self.shared
+            .last_store_timestamp
+            .store(store_timestamp, Ordering::Release);
+        log.set_max_offset(end);
+        drop(last_ts);
+        outcome?;
+        let result = AppendResult {
+            status: AppendStatus::PutOk,
+            first_physical_offset: physical_offsets[0],
+            first_queue_offset: if queue_offset > first_queue_offset {
+                first_queue_offset
+            } else {
+                0
+            },
+            physical_offsets,
+            store_timestamp,
+        };
+        Ok((result, end, queue_offset))
+    }
+
+    /// Reads up to `max_count` messages of a queue from logical `offset`, skipping those whose
+    /// tags code `filter` rejects, stopping at [`MAX_TRANSFER_BYTES`] (always at least one).
+    pub fn get_messages(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: i64,
+        max_count: u32,
+        filter: &dyn Fn(i64) -> bool,
+    ) -> GetResult {
+        let empty = |status, next_begin_offset, min_offset, max_offset| GetResult {
+            status,
+            next_begin_offset,
+            min_offset,
+            max_offset,
+            messages: Vec::new(),
+        };
+        let Some(cq) = self.shared.queues.get(topic, queue_id) else {
+            return empty(GetStatus::NoMessageInQueue, 0, 0, 0);
+        };
+        let (min, max) = (cq.min_offset(), cq.max_offset());
+        if max == 0 {
+            return empty(GetStatus::NoMessageInQueue, 0, min, max);
+        }
+        match offset {
+            o if o < min => return empty(GetStatus::OffsetTooSmall, min, min, max),
+            o if o == max => return empty(GetStatus::OffsetOverflowOne, offset, min, max),
+            o if o > max => return empty(GetStatus::OffsetOverflowBadly, max, min, max),
+            _ => {}
+        }
+        let max_count = max_count.max(1);
+        let scan_limit = offset + i64::from(MAX_FILTER_SCAN_ENTRIES.max(max_count));
+        let mut messages = Vec::with_capacity(max_count.min(32) as usize);
+        let mut bytes = 0usize;
+        let mut missing = false;
+        let mut next = offset;
+        while next < max && next < scan_limit && messages.len() < max_count as usize {
+            let Some(entry) = cq.get(next) else {
+                missing = true;
+                next += 1;
+                continue;
+            };
+            let size = entry.size.max(0) as usize;
+            if !messages.is_empty() && bytes + size > MAX_TRANSFER_BYTES {
+                break;
+            }
+            next += 1;
+            if entry.size <= 0 {
+                missing = true;
+                continue;
+            }
+            if !filter(entry.tags_code) {
+                continue;
+            }
+            match self.shared.commit_log.read(entry.commit_log_offset, size) {
+                Some(m) => {
+                    bytes += size;
+                    messages.push(m);
+                }
+                None => missing = true,
+            }
+        }
+        let status = if !messages.is_empty() {
+            GetStatus::Found
+        } else if missing {
+            GetStatus::OffsetFoundNull
+        } else {
+            GetStatus::NoMatchedMessage
+        };
+        GetResult {
+            status,
+            next_begin_offset: next,
+            min_offset: min,
+            max_offset: max,
+            messages,
+        }
+    }
+
+    /// Next logical offset to be written in the queue, 0 if it does not exist.
+    pub fn max_offset(&self, topic: &str, queue_id: i32) -> i64 {
+        self.shared
+            .queues
+            .get(topic, queue_id)
+            .map_or(0, |cq| cq.max_offset())
+    }
+
+    pub fn min_offset(&self, topic: &str, queue_id: i32) -> i64 {
+        self.shared
+            .queues
+            .get(topic, queue_id)
+            .map_or(0, |cq| cq.min_offset())
+    }
+
+    fn store_time_of(&self, topic: &str, queue_id: i32, offset: i64) -> Option<i64> {
+        let entry = self.shared.queues.get(topic, queue_id)?.get(offset)?;
+        self.shared
+            .commit_log
+            .store_timestamp_at(entry.commit_log_offset)
+    }
+
+    /// First logical offset whose store time is at or after `timestamp_ms`; the max offset if
+    /// every message is older.
+    pub fn offset_by_timestamp(&self, topic: &str, queue_id: i32, timestamp_ms: i64) -> i64 {
+        let (mut lo, mut hi) = (
+            self.min_offset(topic, queue_id),
+            self.max_offset(topic, queue_id),
+        );
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let older = self
+                .store_time_of(topic, queue_id, mid)
+                .is_none_or(|t| t < timestamp_ms);
+            if older {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// Store time of the oldest message still in the queue.
+    pub fn earliest_message_time(&self, topic: &str, queue_id: i32) -> Option<i64> {
+        self.store_time_of(topic, queue_id, self.min_offset(topic, queue_id))
+    }
+
+    /// The whole stored record at `physical_offset` (VIEW_MESSAGE_BY_ID).
+    pub fn read_record(&self, physical_offset: i64) -> Option<Bytes> {
+        self.shared.commit_log.read_record(physical_offset)
+    }
+
+    pub fn max_physical_offset(&self) -> i64 {
+        self.shared.commit_log.max_offset()
+    }
+
+    pub fn min_physical_offset(&self) -> i64 {
+        self.shared.commit_log.min_offset()
+    }
+
+    pub fn set_arrival_listener(&self, f: ArrivalListener) {
+        *self.arrival_listener.write() = Some(f);
+    }
+
+    /// Every (topic, queue id) with a consume queue on disk.
+    pub fn topics_and_queues(&self) -> Vec<(String, i32)> {
+        let mut v: Vec<_> = self
+            .shared
+            .queues
+            .all()
+            .iter()
+            .map(|cq| (cq.topic().to_owned(), cq.queue_id()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Stops appends, flushes everything, writes the checkpoint and removes the abort marker.
+    pub fn shutdown(&self) {
+        if self.shut_down.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // Wait out an append in progress; later ones see `shut_down`.
+        drop(self.append_lock.lock());
+        self.flush.stop(true);
+        if let Some(thread) = self.flusher.lock().take() {
+            let _ = thread.join();
+        }
+        let result = self
+            .shared
+            .flush_queues_and_checkpoint()
+            .and_then(|()| fs::remove_file(self.shared.config.abort_path()))
+            .and_then(|()| File::open(&self.shared.config.root_dir)?.sync_all());
+        if let Err(e) = result {
+            tracing::error!(error = %e, "store shutdown incomplete; next start will recover");
+        }
+    }
+}
+
+impl Drop for MessageStore {
+    /// Without `shutdown` this is a crash as far as the files know: the flusher stops without a
+    /// final flush and the abort marker stays.
+    fn drop(&mut self) {
+        if !self.shut_down.load(Ordering::Acquire) {
+            self.flush.stop(false);
+        }
+        if let Some(thread) = self.flusher.lock().take() {
+            let _ = thread.join();
+        }
+    }
+}
