@@ -96,7 +96,10 @@ impl BrokerHandle {
     }
 }
 
-async fn start(config: BrokerConfig, shutdown: CancellationToken) -> Result<BrokerHandle, BrokerError> {
+async fn start(
+    config: BrokerConfig,
+    shutdown: CancellationToken,
+) -> Result<BrokerHandle, BrokerError> {
     let store_config = config.store.clone();
     let store = tokio::task::spawn_blocking(move || MessageStore::open(store_config))
         .await
@@ -178,7 +181,7 @@ async fn housekeeping(broker: Arc<Broker>, shutdown: CancellationToken) {
             tracing::error!("could not persist consumer offsets: {e}");
         }
         broker.pull_hold.sweep();
-        if ticks % 2 == 0 {
+        if ticks.is_multiple_of(2) {
             let expired = broker.config.channel_expired;
             broker.producers.scan_expired(expired);
             for group in broker.consumers.scan_expired(expired) {

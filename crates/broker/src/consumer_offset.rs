@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
-use crate::metadata;
+use petrel_store::metadata;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -33,7 +33,7 @@ fn key(topic: &str, group: &str) -> String {
 
 impl ConsumerOffsetManager {
     pub fn load(path: PathBuf) -> std::io::Result<Self> {
-        let file: OffsetFile = metadata::load_json(&path)?.unwrap_or_default();
+        let file: OffsetFile = metadata::read_json(&path)?.unwrap_or_default();
         let table = file
             .offset_table
             .into_iter()
@@ -119,8 +119,7 @@ impl ConsumerOffsetManager {
                 .map(|(k, v)| (k.clone(), v.iter().map(|(q, o)| (*q, *o)).collect()))
                 .collect(),
         };
-        let json = serde_json::to_vec_pretty(&file)?;
-        let result = metadata::write_atomic(&self.path, &json);
+        let result = metadata::write_json(&self.path, &file);
         if result.is_err() {
             self.dirty.store(true, Ordering::Relaxed);
         }

@@ -7,7 +7,6 @@ mod client_manager;
 mod config;
 mod consumer_offset;
 mod error;
-mod metadata;
 mod namesrv_client;
 pub mod processor;
 mod pull_hold;

@@ -7,7 +7,7 @@ use parking_lot::RwLock;
 use petrel_common::topic::{DataVersion, SubscriptionGroupConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::metadata;
+use petrel_store::metadata;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -24,7 +24,7 @@ pub struct SubscriptionGroupManager {
 
 impl SubscriptionGroupManager {
     pub fn load(path: PathBuf) -> std::io::Result<Self> {
-        let table = metadata::load_json(&path)?.unwrap_or_default();
+        let table = metadata::read_json(&path)?.unwrap_or_default();
         Ok(SubscriptionGroupManager {
             path,
             table: RwLock::new(table),
@@ -32,7 +32,11 @@ impl SubscriptionGroupManager {
     }
 
     pub fn get(&self, group: &str) -> Option<SubscriptionGroupConfig> {
-        self.table.read().subscription_group_table.get(group).cloned()
+        self.table
+            .read()
+            .subscription_group_table
+            .get(group)
+            .cloned()
     }
 
     /// The group's config, created with defaults when `auto_create` allows.
@@ -82,7 +86,6 @@ impl SubscriptionGroupManager {
     }
 
     fn persist(&self) -> std::io::Result<()> {
-        let json = serde_json::to_vec_pretty(&*self.table.read())?;
-        metadata::write_atomic(&self.path, &json)
+        metadata::write_json(&self.path, &*self.table.read())
     }
 }

@@ -8,7 +8,7 @@ use parking_lot::RwLock;
 use petrel_common::protocol::TopicConfigSerializeWrapper;
 use petrel_common::topic::{perm, DataVersion, TopicConfig, AUTO_CREATE_TOPIC_KEY};
 
-use crate::metadata;
+use petrel_store::metadata;
 
 pub struct TopicConfigManager {
     path: PathBuf,
@@ -27,7 +27,8 @@ pub enum TopicLookup {
 impl TopicConfigManager {
     /// Loads `config/topics.json` and adds the system topics a RocketMQ broker always has.
     pub fn load(path: PathBuf, config: &crate::BrokerConfig) -> std::io::Result<Self> {
-        let mut table: TopicConfigSerializeWrapper = metadata::load_json(&path)?.unwrap_or_default();
+        let mut table: TopicConfigSerializeWrapper =
+            metadata::read_json(&path)?.unwrap_or_default();
         if table.data_version.timestamp == 0 {
             table.data_version = DataVersion::now();
         }
@@ -35,7 +36,11 @@ impl TopicConfigManager {
         let mut system = vec![
             TopicConfig::new("SELF_TEST_TOPIC", 1, perm::READ | perm::WRITE),
             TopicConfig::new(config.cluster_name.clone(), 16, perm::INHERIT),
-            TopicConfig::new(config.broker_name.clone(), 1, perm::INHERIT | perm::READ | perm::WRITE),
+            TopicConfig::new(
+                config.broker_name.clone(),
+                1,
+                perm::INHERIT | perm::READ | perm::WRITE,
+            ),
             TopicConfig::new("OFFSET_MOVED_EVENT", 1, perm::READ | perm::WRITE),
         ];
         if config.auto_create_topic_enable {
@@ -46,7 +51,10 @@ impl TopicConfigManager {
             ));
         }
         for t in system {
-            table.topic_config_table.entry(t.topic_name.clone()).or_insert(t);
+            table
+                .topic_config_table
+                .entry(t.topic_name.clone())
+                .or_insert(t);
         }
         let manager = TopicConfigManager {
             path,
@@ -69,7 +77,8 @@ impl TopicConfigManager {
     pub fn upsert(&self, config: TopicConfig) -> std::io::Result<()> {
         {
             let mut t = self.table.write();
-            t.topic_config_table.insert(config.topic_name.clone(), config);
+            t.topic_config_table
+                .insert(config.topic_name.clone(), config);
             t.data_version.bump();
         }
         self.persist()
@@ -137,7 +146,12 @@ impl TopicConfigManager {
     }
 
     pub fn topic_names(&self) -> Vec<String> {
-        self.table.read().topic_config_table.keys().cloned().collect()
+        self.table
+            .read()
+            .topic_config_table
+            .keys()
+            .cloned()
+            .collect()
     }
 
     pub fn all(&self) -> BTreeMap<String, TopicConfig> {
@@ -145,7 +159,6 @@ impl TopicConfigManager {
     }
 
     fn persist(&self) -> std::io::Result<()> {
-        let json = serde_json::to_vec_pretty(&*self.table.read())?;
-        metadata::write_atomic(&self.path, &json)
+        metadata::write_json(&self.path, &*self.table.read())
     }
 }

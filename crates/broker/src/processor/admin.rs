@@ -31,7 +31,9 @@ pub fn handle(b: &Arc<Broker>, code: i32, req: &RemotingCommand) -> Option<Remot
 fn json<T: serde::Serialize>(req: &RemotingCommand, value: &T) -> RemotingCommand {
     match serde_json::to_vec(value) {
         Ok(body) => RemotingCommand::success(req).with_body(body),
-        Err(e) => RemotingCommand::error(req, response::SYSTEM_ERROR, format!("encoding failed: {e}")),
+        Err(e) => {
+            RemotingCommand::error(req, response::SYSTEM_ERROR, format!("encoding failed: {e}"))
+        }
     }
 }
 
@@ -43,7 +45,11 @@ fn update_and_create_topic(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCo
     if let Err(e) = validate_topic(&h.topic) {
         return RemotingCommand::error(req, response::INVALID_PARAMETER, e);
     }
-    if h.read_queue_nums <= 0 || h.write_queue_nums <= 0 || h.read_queue_nums > 1024 || h.write_queue_nums > 1024 {
+    if h.read_queue_nums <= 0
+        || h.write_queue_nums <= 0
+        || h.read_queue_nums > 1024
+        || h.write_queue_nums > 1024
+    {
         return RemotingCommand::error(
             req,
             response::INVALID_PARAMETER,
@@ -103,7 +109,11 @@ fn update_subscription_group(b: &Arc<Broker>, req: &RemotingCommand) -> Remoting
 
 fn delete_subscription_group(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand {
     let Some(group) = req.ext_fields.get("groupName") else {
-        return RemotingCommand::error(req, response::INVALID_PARAMETER, "the header field groupName is missing");
+        return RemotingCommand::error(
+            req,
+            response::INVALID_PARAMETER,
+            "the header field groupName is missing",
+        );
     };
     match b.groups.delete(group) {
         Ok(_) => RemotingCommand::success(req),
@@ -143,12 +153,24 @@ fn get_broker_config(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand 
         ("namesrvAddr", c.namesrv_addr.clone()),
         ("regionId", c.region_id.clone()),
         ("traceOn", c.trace_on.to_string()),
-        ("autoCreateTopicEnable", c.auto_create_topic_enable.to_string()),
-        ("autoCreateSubscriptionGroup", c.auto_create_subscription_group.to_string()),
-        ("defaultTopicQueueNums", c.default_topic_queue_nums.to_string()),
+        (
+            "autoCreateTopicEnable",
+            c.auto_create_topic_enable.to_string(),
+        ),
+        (
+            "autoCreateSubscriptionGroup",
+            c.auto_create_subscription_group.to_string(),
+        ),
+        (
+            "defaultTopicQueueNums",
+            c.default_topic_queue_nums.to_string(),
+        ),
         ("maxMessageSize", c.max_message_bytes.to_string()),
         ("storePathRootDir", s.root_dir.display().to_string()),
-        ("mappedFileSizeCommitLog", s.commit_log_file_size.to_string()),
+        (
+            "mappedFileSizeCommitLog",
+            s.commit_log_file_size.to_string(),
+        ),
         ("flushDiskType", flush.to_string()),
         ("flushIntervalCommitLog", s.flush_interval_ms.to_string()),
         ("syncFlushTimeout", s.sync_flush_timeout_ms.to_string()),
@@ -161,7 +183,8 @@ fn get_broker_config(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand 
         text.push_str(&v);
         text.push('\n');
     }
-    let version = serde_json::json!({"counter": 0, "timestamp": b.started_at_ms, "stateVersion": 0});
+    let version =
+        serde_json::json!({"counter": 0, "timestamp": b.started_at_ms, "stateVersion": 0});
     RemotingCommand::success(req)
         .with_header(&GetBrokerConfigResponseHeader {
             version: version.to_string(),

@@ -37,10 +37,10 @@ pub fn heartbeat(b: &Arc<Broker>, conn: &Connection, req: &RemotingCommand) -> R
         if let Err(e) = validate_group(&consumer.group_name) {
             return RemotingCommand::error(req, response::INVALID_PARAMETER, e);
         }
-        let group = match b
-            .groups
-            .get_or_create(&consumer.group_name, b.config.auto_create_subscription_group)
-        {
+        let group = match b.groups.get_or_create(
+            &consumer.group_name,
+            b.config.auto_create_subscription_group,
+        ) {
             Ok(Some(g)) => g,
             Ok(None) => {
                 return RemotingCommand::error(

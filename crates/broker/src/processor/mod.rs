@@ -29,7 +29,9 @@ impl RequestHandler for BrokerProcessor {
     async fn handle(&self, conn: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
         let b = &self.broker;
         let resp = match req.code {
-            request::SEND_MESSAGE | request::SEND_MESSAGE_V2 => send::send_message(b, conn, &req).await,
+            request::SEND_MESSAGE | request::SEND_MESSAGE_V2 => {
+                send::send_message(b, conn, &req).await
+            }
             request::SEND_BATCH_MESSAGE => send::send_batch(b, conn, &req).await,
             request::PULL_MESSAGE | request::LITE_PULL_MESSAGE => {
                 return pull::pull_message(b, conn, &req).await
@@ -67,5 +69,9 @@ pub(crate) fn bad_header(req: &RemotingCommand, e: HeaderError) -> RemotingComma
 
 /// The response to a failure writing broker metadata.
 pub(crate) fn io_failure(req: &RemotingCommand, e: std::io::Error) -> RemotingCommand {
-    RemotingCommand::error(req, response::SYSTEM_ERROR, format!("broker metadata write failed: {e}"))
+    RemotingCommand::error(
+        req,
+        response::SYSTEM_ERROR,
+        format!("broker metadata write failed: {e}"),
+    )
 }

@@ -64,7 +64,8 @@ pub fn search_offset_by_timestamp(b: &Broker, req: &RemotingCommand) -> Remoting
     match req.decode_header::<SearchOffsetRequestHeader>() {
         Ok(h) => offset_response(
             req,
-            b.store.offset_by_timestamp(&h.topic, h.queue_id, h.timestamp),
+            b.store
+                .offset_by_timestamp(&h.topic, h.queue_id, h.timestamp),
         ),
         Err(e) => bad_header(req, e),
     }

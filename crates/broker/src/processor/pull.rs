@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use petrel_common::protocol::SubscriptionData;
 use petrel_common::topic::perm;
 use petrel_remoting::code::response;
-use petrel_remoting::headers::{pull_sys_flag, PullMessageRequestHeader, PullMessageResponseHeader};
+use petrel_remoting::headers::{
+    pull_sys_flag, PullMessageRequestHeader, PullMessageResponseHeader,
+};
 use petrel_remoting::{Body, Connection, RemotingCommand};
 use petrel_store::{GetResult, GetStatus};
 
@@ -33,7 +35,8 @@ pub async fn pull_message(
     }
     let max_count = (h.max_msg_nums.max(1) as u32).min(b.config.max_pull_msg_nums);
     let may_suspend = h.sys_flag & pull_sys_flag::SUSPEND != 0;
-    let hold = Duration::from_millis(h.suspend_timeout_millis.max(0) as u64).min(b.config.long_poll_max);
+    let hold =
+        Duration::from_millis(h.suspend_timeout_millis.max(0) as u64).min(b.config.long_poll_max);
     let deadline = Instant::now() + hold;
     let filter = |tags_code: i64| sub.matches_tags_code(tags_code);
     loop {
@@ -53,9 +56,9 @@ pub async fn pull_message(
                 continue;
             }
             // Timed out: answer with what the store says now (normally PULL_NOT_FOUND).
-            let result = b
-                .store
-                .get_messages(&h.topic, h.queue_id, h.queue_offset, max_count, &filter);
+            let result =
+                b.store
+                    .get_messages(&h.topic, h.queue_id, h.queue_offset, max_count, &filter);
             let code = response_code(&result, h.queue_offset);
             return Some(answer(b, req, result, code));
         }
@@ -98,7 +101,10 @@ fn check(
             return Err(RemotingCommand::error(
                 req,
                 response::NO_PERMISSION,
-                format!("subscription group [{}] does not allow consuming", h.consumer_group),
+                format!(
+                    "subscription group [{}] does not allow consuming",
+                    h.consumer_group
+                ),
             ));
         }
     }

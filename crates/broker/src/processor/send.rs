@@ -33,7 +33,11 @@ fn decode_send_header(req: &RemotingCommand) -> Result<SendMessageRequestHeader,
     }
 }
 
-pub async fn send_message(b: &Arc<Broker>, conn: &Connection, req: &RemotingCommand) -> RemotingCommand {
+pub async fn send_message(
+    b: &Arc<Broker>,
+    conn: &Connection,
+    req: &RemotingCommand,
+) -> RemotingCommand {
     let h = match decode_send_header(req) {
         Ok(h) => h,
         Err(e) => return bad_header(req, e),
@@ -112,7 +116,11 @@ pub async fn send_message(b: &Arc<Broker>, conn: &Connection, req: &RemotingComm
     respond(b, req, result, queue_id, Some(uniq_key))
 }
 
-pub async fn send_batch(b: &Arc<Broker>, conn: &Connection, req: &RemotingCommand) -> RemotingCommand {
+pub async fn send_batch(
+    b: &Arc<Broker>,
+    conn: &Connection,
+    req: &RemotingCommand,
+) -> RemotingCommand {
     let h = match decode_send_header(req) {
         Ok(h) => h,
         Err(e) => return bad_header(req, e),
@@ -128,7 +136,9 @@ pub async fn send_batch(b: &Arc<Broker>, conn: &Connection, req: &RemotingComman
     let body = req.body_bytes();
     let inner = match decode_batch(&body) {
         Ok(m) if !m.is_empty() => m,
-        Ok(_) => return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, "the batch is empty"),
+        Ok(_) => {
+            return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, "the batch is empty")
+        }
         Err(remark) => return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, remark),
     };
     let born_host = conn.peer_addr();
@@ -200,7 +210,10 @@ fn writable_topic(
         return Err(RemotingCommand::error(
             req,
             response::NO_PERMISSION,
-            format!("the topic {} is the auto-create template and cannot receive messages", h.topic),
+            format!(
+                "the topic {} is the auto-create template and cannot receive messages",
+                h.topic
+            ),
         ));
     }
     let lookup = b.topics.get_or_create_for_send(
@@ -310,19 +323,28 @@ fn decode_batch(mut buf: &[u8]) -> Result<Vec<BatchEntry<'_>>, String> {
         }
         let total = i32::from_be_bytes(buf[0..4].try_into().expect("4 bytes"));
         if total < 22 || total as usize > buf.len() {
-            return Err(format!("batch entry {} has an invalid size {total}", out.len()));
+            return Err(format!(
+                "batch entry {} has an invalid size {total}",
+                out.len()
+            ));
         }
         let mut entry = &buf[..total as usize];
         entry.advance(12); // total size, magic, body crc: unused in batches
         let flag = entry.get_i32();
         let body_len = entry.get_i32();
         if body_len < 0 || body_len as usize + 2 > entry.len() {
-            return Err(format!("batch entry {} has an invalid body length", out.len()));
+            return Err(format!(
+                "batch entry {} has an invalid body length",
+                out.len()
+            ));
         }
         let (body, mut rest) = entry.split_at(body_len as usize);
         let props_len = rest.get_i16();
         if props_len < 0 || props_len as usize != rest.len() {
-            return Err(format!("batch entry {} has an invalid properties length", out.len()));
+            return Err(format!(
+                "batch entry {} has an invalid properties length",
+                out.len()
+            ));
         }
         out.push(BatchEntry {
             flag,
