@@ -39,9 +39,6 @@ pub struct BrokerConfig {
     pub store: StoreConfig,
 }
 
-/// RocketMQ's limit on the encoded properties string of one message.
-pub const MAX_PROPERTIES_BYTES: usize = 32767;
-
 impl BrokerConfig {
     pub fn new(store: StoreConfig) -> Self {
         BrokerConfig {

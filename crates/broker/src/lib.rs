@@ -15,7 +15,7 @@ mod topic_config;
 
 pub use broker::{Broker, BrokerHandle};
 pub use client_manager::{ClientChannel, ConsumerGroupInfo, ConsumerManager, ProducerManager};
-pub use config::{BrokerConfig, MAX_PROPERTIES_BYTES};
+pub use config::BrokerConfig;
 pub use consumer_offset::ConsumerOffsetManager;
 pub use error::BrokerError;
 pub use pull_hold::PullRequestHold;

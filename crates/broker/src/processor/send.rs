@@ -21,7 +21,6 @@ use petrel_store::{AppendRequest, AppendResult, AppendStatus, StoreError};
 
 use super::{bad_header, io_failure};
 use crate::broker::Broker;
-use crate::config::MAX_PROPERTIES_BYTES;
 use crate::topic_config::TopicLookup;
 
 fn decode_send_header(req: &RemotingCommand) -> Result<SendMessageRequestHeader, HeaderError> {
@@ -76,16 +75,6 @@ pub async fn send_message(
         }
     };
     push_property(&mut props, CLUSTER, &b.config.cluster_name);
-    if props.len() > MAX_PROPERTIES_BYTES {
-        return RemotingCommand::error(
-            req,
-            response::MESSAGE_ILLEGAL,
-            format!(
-                "the message properties are {} bytes, the limit is {MAX_PROPERTIES_BYTES}",
-                props.len()
-            ),
-        );
-    }
     let tags_code = properties::find(&props, TAGS).map_or(0, |t| java_string_hash(t) as i64);
 
     let fields = RecordFields {
@@ -104,6 +93,9 @@ pub async fn send_message(
         topic: &h.topic,
         properties: props.as_bytes(),
     };
+    if let Err(e) = record::check_limits(&fields) {
+        return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, e.to_string());
+    }
     let mut buf = BytesMut::with_capacity(record::encoded_len(&fields));
     record::encode(&fields, &mut buf);
     let append = AppendRequest {
@@ -177,6 +169,9 @@ pub async fn send_batch(
             topic: &h.topic,
             properties: props.as_bytes(),
         };
+        if let Err(e) = record::check_limits(&fields) {
+            return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, e.to_string());
+        }
         let mut buf = BytesMut::with_capacity(record::encoded_len(&fields));
         record::encode(&fields, &mut buf);
         appends.push(AppendRequest {
