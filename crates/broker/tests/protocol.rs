@@ -1,0 +1,363 @@
+//! The broker over real sockets, driven with raw remoting commands: what a client of any
+//! language sees on the wire.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use petrel_broker::{Broker, BrokerConfig, BrokerHandle};
+use petrel_common::properties::{Properties, KEYS, TAGS, UNIQ_KEY};
+use petrel_common::protocol::{ConsumerData, HeartbeatData, SubscriptionData};
+use petrel_common::record;
+use petrel_remoting::code::{request, response};
+use petrel_remoting::headers::*;
+use petrel_remoting::{CancellationToken, Connection, NoRequests, RemotingCommand, SerializeType};
+use petrel_store::StoreConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn start_broker(dir: &std::path::Path) -> BrokerHandle {
+    let mut store = StoreConfig::new(dir);
+    store.commit_log_file_size = 1024 * 1024;
+    let mut config = BrokerConfig::new(store);
+    config.listen_addr = "127.0.0.1:0".parse().unwrap();
+    Broker::start(config, CancellationToken::new())
+        .await
+        .unwrap()
+}
+
+async fn connect(b: &BrokerHandle) -> Connection {
+    Connection::connect(&b.local_addr().to_string(), Arc::new(NoRequests), TIMEOUT)
+        .await
+        .unwrap()
+}
+
+fn send_request(topic: &str, queue_id: i32, body: &[u8], tag: &str, key: &str) -> RemotingCommand {
+    let mut props = Properties::new();
+    props.insert(TAGS, tag);
+    props.insert(KEYS, key);
+    props.insert(UNIQ_KEY, format!("UNIQ-{key}"));
+    let header = SendMessageRequestHeaderV2 {
+        producer_group: "pg".into(),
+        topic: topic.into(),
+        default_topic: "TBW102".into(),
+        default_topic_queue_nums: 4,
+        queue_id,
+        sys_flag: 0,
+        born_timestamp: 1,
+        flag: 0,
+        properties: Some(props.encode()),
+        ..Default::default()
+    };
+    RemotingCommand::request_with_header(request::SEND_MESSAGE_V2, &header).with_body(body.to_vec())
+}
+
+async fn heartbeat(conn: &Connection, group: &str, topic: &str) {
+    let hb = HeartbeatData {
+        client_id: "127.0.0.1@test".into(),
+        producer_data_set: vec![],
+        consumer_data_set: vec![ConsumerData {
+            group_name: group.into(),
+            consume_type: "CONSUME_PASSIVELY".into(),
+            message_model: "CLUSTERING".into(),
+            consume_from_where: "CONSUME_FROM_FIRST_OFFSET".into(),
+            subscription_data_set: vec![SubscriptionData::tags(topic, "*", 1)],
+            unit_mode: false,
+        }],
+    };
+    let cmd =
+        RemotingCommand::request(request::HEART_BEAT).with_body(serde_json::to_vec(&hb).unwrap());
+    let resp = conn.request(cmd, TIMEOUT).await.unwrap();
+    assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+}
+
+fn pull_request(
+    group: &str,
+    topic: &str,
+    queue_id: i32,
+    offset: i64,
+    suspend_ms: i64,
+) -> RemotingCommand {
+    let header = PullMessageRequestHeader {
+        consumer_group: group.into(),
+        topic: topic.into(),
+        queue_id,
+        queue_offset: offset,
+        max_msg_nums: 32,
+        sys_flag: pull_sys_flag::SUSPEND,
+        commit_offset: 0,
+        suspend_timeout_millis: suspend_ms,
+        subscription: None,
+        sub_version: 0,
+        expression_type: None,
+        max_msg_bytes: None,
+    };
+    RemotingCommand::request_with_header(request::PULL_MESSAGE, &header)
+}
+
+#[tokio::test]
+async fn send_then_pull_returns_the_stored_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path()).await;
+    let conn = connect(&broker).await;
+    for i in 0..10 {
+        let resp = conn
+            .request(
+                send_request(
+                    "Orders",
+                    i % 2,
+                    format!("body-{i}").as_bytes(),
+                    "TagA",
+                    &format!("k{i}"),
+                ),
+                TIMEOUT,
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+        let h: SendMessageResponseHeader = resp.decode_header().unwrap();
+        assert_eq!(h.queue_id, i % 2);
+        assert_eq!(h.queue_offset, (i / 2) as i64);
+        assert_eq!(h.msg_id.len(), 32);
+        assert_eq!(
+            h.transaction_id.as_deref(),
+            Some(format!("UNIQ-k{i}").as_str())
+        );
+        assert_eq!(resp.ext_fields.get("MSG_REGION"), Some("DefaultRegion"));
+    }
+    heartbeat(&conn, "cg", "Orders").await;
+    let resp = conn
+        .request(pull_request("cg", "Orders", 1, 0, 1000), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+    let h: PullMessageResponseHeader = resp.decode_header().unwrap();
+    assert_eq!((h.next_begin_offset, h.min_offset, h.max_offset), (5, 0, 5));
+    let body = resp.body_bytes();
+    let mut pos = 0;
+    let mut bodies = Vec::new();
+    while pos < body.len() {
+        let rec = record::decode(&body[pos..], true).unwrap();
+        assert_eq!(rec.topic, "Orders");
+        assert_eq!(rec.queue_id, 1);
+        bodies.push(String::from_utf8(rec.body.to_vec()).unwrap());
+        pos += rec.total_size as usize;
+    }
+    assert_eq!(bodies, ["body-1", "body-3", "body-5", "body-7", "body-9"]);
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_parked_pull_answers_within_50ms_of_a_send() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path()).await;
+    let conn = connect(&broker).await;
+    let resp = conn
+        .request(send_request("Wake", 0, b"first", "t", "k0"), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(resp.code, response::SUCCESS);
+    heartbeat(&conn, "cg", "Wake").await;
+    let puller = conn.clone();
+    let parked = tokio::spawn(async move {
+        let resp = puller
+            .request(
+                pull_request("cg", "Wake", 0, 1, 15_000),
+                Duration::from_secs(30),
+            )
+            .await
+            .unwrap();
+        (resp, Instant::now())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !parked.is_finished(),
+        "the pull should be parked, not answered"
+    );
+    let sent_at = Instant::now();
+    let resp = conn
+        .request(send_request("Wake", 0, b"second", "t", "k1"), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(resp.code, response::SUCCESS);
+    let (resp, answered_at) = parked.await.unwrap();
+    assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+    let waited = answered_at.duration_since(sent_at);
+    assert!(
+        waited < Duration::from_millis(50),
+        "answered {waited:?} after the send"
+    );
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_parked_pull_times_out_with_pull_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path()).await;
+    let conn = connect(&broker).await;
+    conn.request(send_request("Idle", 0, b"x", "t", "k"), TIMEOUT)
+        .await
+        .unwrap();
+    heartbeat(&conn, "cg", "Idle").await;
+    let started = Instant::now();
+    let resp = conn
+        .request(pull_request("cg", "Idle", 0, 1, 300), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(resp.code, response::PULL_NOT_FOUND);
+    assert!(started.elapsed() >= Duration::from_millis(290));
+    let h: PullMessageResponseHeader = resp.decode_header().unwrap();
+    assert_eq!(h.next_begin_offset, 1);
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_oversized_message_is_refused_with_message_illegal() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path()).await;
+    let conn = connect(&broker).await;
+    let big = vec![7u8; 4 * 1024 * 1024 + 1];
+    let resp = conn
+        .request(send_request("Big", 0, &big, "t", "k"), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(resp.code, response::MESSAGE_ILLEGAL);
+    assert!(resp.remark.unwrap().contains("maxMessageSize"));
+    // The connection is still good.
+    let resp = conn
+        .request(send_request("Big", 0, b"small", "t", "k"), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(resp.code, response::SUCCESS);
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_topic_names_and_unknown_codes_get_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path()).await;
+    let conn = connect(&broker).await;
+    let resp = conn
+        .request(send_request("bad topic!", 0, b"x", "t", "k"), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(resp.code, response::INVALID_PARAMETER);
+    assert!(resp.remark.unwrap().contains("topic"));
+    let resp = conn
+        .request(RemotingCommand::request(4242), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(resp.code, response::REQUEST_CODE_NOT_SUPPORTED);
+    let mut missing = RemotingCommand::request(request::SEND_MESSAGE_V2);
+    missing.ext_fields.insert("b", "T");
+    let resp = conn.request(missing, TIMEOUT).await.unwrap();
+    assert_eq!(resp.code, response::INVALID_PARAMETER);
+    assert!(resp.remark.unwrap().contains("missing"));
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn binary_headers_get_binary_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path()).await;
+    let conn = connect(&broker).await;
+    let mut cmd = send_request("Bin", 0, b"x", "t", "k");
+    cmd.serialize_type = SerializeType::RocketMq;
+    let resp = conn.request(cmd, TIMEOUT).await.unwrap();
+    assert_eq!(resp.code, response::SUCCESS);
+    assert_eq!(resp.serialize_type, SerializeType::RocketMq);
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_garbage_frame_closes_only_its_own_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path()).await;
+    let good = connect(&broker).await;
+    let mut bad = tokio::net::TcpStream::connect(broker.local_addr())
+        .await
+        .unwrap();
+    bad.write_all(&[0, 0, 0, 12, 9, 0, 0, 4, b'j', b'u', b'n', b'k', 0, 0, 0, 0])
+        .await
+        .unwrap();
+    let mut buf = [0u8; 8];
+    let n = tokio::time::timeout(TIMEOUT, bad.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 0);
+    let resp = good
+        .request(send_request("Still", 0, b"x", "t", "k"), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(resp.code, response::SUCCESS);
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn acknowledged_messages_and_offsets_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path()).await;
+    let conn = connect(&broker).await;
+    for i in 0..100 {
+        let resp = conn
+            .request(
+                send_request("Durable", 0, format!("m{i}").as_bytes(), "t", "k"),
+                TIMEOUT,
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.code, response::SUCCESS);
+    }
+    let commit = UpdateConsumerOffsetRequestHeader {
+        consumer_group: "cg".into(),
+        topic: "Durable".into(),
+        queue_id: 0,
+        commit_offset: 42,
+    };
+    let resp = conn
+        .request(
+            RemotingCommand::request_with_header(request::UPDATE_CONSUMER_OFFSET, &commit),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.code, response::SUCCESS);
+    broker.shutdown().await;
+
+    let broker = start_broker(dir.path()).await;
+    let conn = connect(&broker).await;
+    let q = QueueRequestHeader {
+        topic: "Durable".into(),
+        queue_id: 0,
+    };
+    let resp = conn
+        .request(
+            RemotingCommand::request_with_header(request::GET_MAX_OFFSET, &q),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.decode_header::<OffsetResponseHeader>().unwrap().offset,
+        100
+    );
+    let query = QueryConsumerOffsetRequestHeader {
+        consumer_group: "cg".into(),
+        topic: "Durable".into(),
+        queue_id: 0,
+        set_zero_if_not_found: None,
+    };
+    let resp = conn
+        .request(
+            RemotingCommand::request_with_header(request::QUERY_CONSUMER_OFFSET, &query),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.decode_header::<OffsetResponseHeader>().unwrap().offset,
+        42
+    );
+    broker.shutdown().await;
+}
