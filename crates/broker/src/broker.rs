@@ -138,12 +138,12 @@ async fn start(
         topics_changed: Notify::new(),
     });
 
+    let processor = Arc::new(BrokerProcessor::new(broker.clone()));
     let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(serve(
-        listener,
-        Arc::new(BrokerProcessor::new(broker.clone())),
-        shutdown.clone(),
-    )));
+    if let Some(vip) = vip_listener(&broker.config, local_addr).await {
+        tasks.push(tokio::spawn(serve(vip, processor.clone(), shutdown.clone())));
+    }
+    tasks.push(tokio::spawn(serve(listener, processor, shutdown.clone())));
     tasks.push(tokio::spawn(housekeeping(broker.clone(), shutdown.clone())));
     let registrar = Arc::new(NamesrvRegistrar::new(&broker.config.namesrv_addr));
     // Register once before returning, so clients started next find the routes.
@@ -165,6 +165,22 @@ async fn start(
         registrar,
         tasks,
     })
+}
+
+/// The VIP channel listener on `port - 2`, when enabled and the port is fixed. Failing to bind it
+/// is logged, not fatal: only old clients use it.
+async fn vip_listener(config: &BrokerConfig, main: SocketAddr) -> Option<TcpListener> {
+    if !config.vip_channel_enable || config.listen_addr.port() <= 2 {
+        return None;
+    }
+    let addr = SocketAddr::new(config.listen_addr.ip(), main.port() - 2);
+    match TcpListener::bind(addr).await {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::warn!(%addr, "cannot listen on the VIP channel port: {e}");
+            None
+        }
+    }
 }
 
 /// Periodic chores: persist offsets, evict silent clients, forget idle long-poll signals.

@@ -14,6 +14,8 @@ pub struct BrokerConfig {
     pub broker_id: i64,
     /// Where the remoting server listens (port 0 picks a free port).
     pub listen_addr: SocketAddr,
+    /// Also listen on `listen port - 2`, the "VIP channel" old Java clients (before 4.5.1) send to.
+    pub vip_channel_enable: bool,
     /// The IP clients use to reach this broker (`brokerIP1`); also written into every stored
     /// record as the store host, from which message ids are derived.
     pub broker_ip: std::net::IpAddr,
@@ -46,6 +48,7 @@ impl BrokerConfig {
             cluster_name: petrel_common::topic::DEFAULT_CLUSTER.into(),
             broker_id: 0,
             listen_addr: "0.0.0.0:10911".parse().expect("static address"),
+            vip_channel_enable: true,
             broker_ip: "127.0.0.1".parse().expect("static address"),
             namesrv_addr: String::new(),
             region_id: "DefaultRegion".into(),
