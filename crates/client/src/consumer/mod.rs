@@ -1,0 +1,450 @@
+//! Consumers. `PushConsumer` is a clustering push consumer: it heartbeats its subscriptions,
+//! splits the topic's queues with the other consumers of its group (rebalance), runs one
+//! long-polling pull loop per assigned queue and commits offsets. `PullConsumer` is the low-level
+//! one-request-at-a-time form. Neither keeps state the broker does not also have: a restart
+//! resumes from the committed offsets.
+
+mod allocate;
+mod process_queue;
+mod pull;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use petrel_common::msg_id::now_ms;
+use petrel_common::protocol::{ConsumerData, MessageQueue, SubscriptionData};
+use petrel_common::topic::{retry_topic, validate_group, validate_topic};
+use petrel_remoting::CancellationToken;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+pub use allocate::allocate_averagely;
+pub use pull::PullConsumer;
+
+use crate::config::ClientConfig;
+use crate::error::{ClientError, Result};
+use crate::instance::{subscribe_queues, ClientInstance};
+use crate::message::MessageExt;
+use process_queue::ProcessQueue;
+
+/// What the listener made of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumeStatus {
+    Success,
+    /// Deliver the batch again later.
+    Later,
+}
+
+/// Where a group starts on a queue it has no committed offset for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConsumeFromWhere {
+    /// New messages only (GET_MAX_OFFSET).
+    #[default]
+    LastOffset,
+    /// Everything still stored (GET_MIN_OFFSET).
+    FirstOffset,
+}
+
+impl ConsumeFromWhere {
+    /// The name heartbeats carry.
+    pub fn wire_name(self) -> &'static str {
+        match self {
+            ConsumeFromWhere::LastOffset => "CONSUME_FROM_LAST_OFFSET",
+            ConsumeFromWhere::FirstOffset => "CONSUME_FROM_FIRST_OFFSET",
+        }
+    }
+}
+
+/// Tuning of a push consumer; the defaults are the Java client's.
+#[derive(Debug, Clone)]
+pub struct PushConsumerOptions {
+    pub consume_from: ConsumeFromWhere,
+    /// `maxMsgNums` of each pull.
+    pub pull_batch_size: i32,
+    /// Most messages handed to one listener call.
+    pub consume_batch_max_size: usize,
+    pub offset_commit_interval: Duration,
+    pub rebalance_interval: Duration,
+    /// How long the broker may hold a pull that finds nothing.
+    pub suspend_timeout: Duration,
+    /// RPC timeout of a pull; longer than `suspend_timeout`.
+    pub pull_timeout: Duration,
+    /// Pause after a failed pull or offset lookup.
+    pub pull_error_delay: Duration,
+    /// Pause before re-delivering a batch the listener answered `Later`.
+    pub later_retry_delay: Duration,
+    /// How long `shutdown` waits for pull loops to finish and commit.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for PushConsumerOptions {
+    fn default() -> Self {
+        PushConsumerOptions {
+            consume_from: ConsumeFromWhere::LastOffset,
+            pull_batch_size: 32,
+            consume_batch_max_size: 1,
+            offset_commit_interval: Duration::from_secs(5),
+            rebalance_interval: Duration::from_secs(20),
+            suspend_timeout: Duration::from_secs(15),
+            pull_timeout: Duration::from_secs(30),
+            pull_error_delay: Duration::from_secs(1),
+            later_retry_delay: Duration::from_secs(1),
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+pub type MessageListener = Arc<dyn Fn(&[MessageExt]) -> ConsumeStatus + Send + Sync>;
+
+/// A clustering push consumer.
+pub struct PushConsumer {
+    group: String,
+    instance: Arc<ClientInstance>,
+    owns_instance: bool,
+    pub options: PushConsumerOptions,
+    subscriptions: BTreeMap<String, String>,
+    listener: Option<MessageListener>,
+    running: Mutex<Option<Running>>,
+}
+
+struct Running {
+    core: Arc<Core>,
+    background: Vec<JoinHandle<()>>,
+}
+
+/// What the background tasks of a started consumer share.
+pub(crate) struct Core {
+    group: String,
+    instance: Arc<ClientInstance>,
+    options: PushConsumerOptions,
+    subscriptions: Vec<SubscriptionData>,
+    listener: MessageListener,
+    queues: Mutex<HashMap<MessageQueue, Arc<ProcessQueue>>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    stop: CancellationToken,
+}
+
+impl PushConsumer {
+    /// A consumer with its own client instance.
+    pub fn new(group: impl Into<String>, config: ClientConfig) -> Self {
+        Self::build(group.into(), ClientInstance::new(config), true)
+    }
+
+    /// A consumer sharing `instance` with other clients.
+    pub fn with_instance(group: impl Into<String>, instance: Arc<ClientInstance>) -> Self {
+        Self::build(group.into(), instance, false)
+    }
+
+    fn build(group: String, instance: Arc<ClientInstance>, owns_instance: bool) -> Self {
+        PushConsumer {
+            group,
+            instance,
+            owns_instance,
+            options: PushConsumerOptions::default(),
+            subscriptions: BTreeMap::new(),
+            listener: None,
+            running: Mutex::new(None),
+        }
+    }
+
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    pub fn instance(&self) -> &Arc<ClientInstance> {
+        &self.instance
+    }
+
+    /// Subscribes `topic` with a TAG expression: `*` or `TagA || TagB`. Takes effect at `start`.
+    pub fn subscribe(&mut self, topic: &str, tag_expression: &str) -> Result<()> {
+        validate_topic(topic).map_err(ClientError::InvalidArgument)?;
+        self.subscriptions
+            .insert(topic.to_owned(), tag_expression.to_owned());
+        Ok(())
+    }
+
+    pub fn register_listener<F>(&mut self, listener: F)
+    where
+        F: Fn(&[MessageExt]) -> ConsumeStatus + Send + Sync + 'static,
+    {
+        self.listener = Some(Arc::new(listener));
+    }
+
+    pub fn set_consume_from(&mut self, from: ConsumeFromWhere) {
+        self.options.consume_from = from;
+    }
+
+    /// Heartbeats, rebalances once (so queues are assigned when this returns, if the broker
+    /// answered) and starts the background tasks.
+    pub async fn start(&self) -> Result<()> {
+        validate_group(&self.group).map_err(ClientError::InvalidArgument)?;
+        let listener = self
+            .listener
+            .clone()
+            .ok_or_else(|| ClientError::InvalidArgument("no listener registered".to_owned()))?;
+        if self.subscriptions.is_empty() {
+            return Err(ClientError::InvalidArgument("no subscription".to_owned()));
+        }
+        if self.running.lock().is_some() {
+            return Err(ClientError::InvalidArgument("already started".to_owned()));
+        }
+        let sub_version = now_ms() as i64;
+        let mut subscriptions: Vec<SubscriptionData> = self
+            .subscriptions
+            .iter()
+            .map(|(t, e)| SubscriptionData::tags(t, e, sub_version))
+            .collect();
+        let retry = retry_topic(&self.group);
+        if !self.subscriptions.contains_key(&retry) {
+            subscriptions.push(SubscriptionData::tags(&retry, "*", sub_version));
+        }
+        let core = Arc::new(Core {
+            group: self.group.clone(),
+            instance: self.instance.clone(),
+            options: self.options.clone(),
+            subscriptions,
+            listener,
+            queues: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(Vec::new()),
+            stop: CancellationToken::new(),
+        });
+        let notify = Arc::new(Notify::new());
+        self.instance
+            .register_consumer(core.consumer_data(), notify.clone());
+        if let Err(e) = self.instance.start() {
+            self.instance.unregister_consumer(&self.group);
+            return Err(e);
+        }
+        for sub in &core.subscriptions {
+            if let Err(e) = self.instance.update_topic_route(&sub.topic).await {
+                tracing::debug!(topic = %sub.topic, "no route yet: {e}");
+            }
+        }
+        self.instance.send_heartbeat_to_all_brokers().await;
+        core.rebalance().await;
+
+        let background = vec![
+            tokio::spawn(rebalance_loop(core.clone(), notify)),
+            tokio::spawn(commit_loop(core.clone())),
+        ];
+        *self.running.lock() = Some(Running { core, background });
+        Ok(())
+    }
+
+    /// Stops pulling, commits every queue's offset, unregisters the group from the brokers.
+    pub async fn shutdown(&self) {
+        let Some(running) = self.running.lock().take() else {
+            return;
+        };
+        let core = running.core;
+        core.stop.cancel();
+        for h in running.background {
+            let _ = h.await;
+        }
+        let tasks: Vec<JoinHandle<()>> = core.tasks.lock().drain(..).collect();
+        let deadline = tokio::time::Instant::now() + core.options.shutdown_timeout;
+        for t in tasks {
+            if tokio::time::timeout_at(deadline, t).await.is_err() {
+                tracing::warn!(group = %core.group, "a pull loop did not stop in time");
+                break;
+            }
+        }
+        self.instance.unregister_consumer(&self.group);
+        self.instance
+            .unregister_client(None, Some(&self.group))
+            .await;
+        if self.owns_instance || !self.instance.has_groups() {
+            self.instance.shutdown();
+        }
+    }
+
+    /// The queues this consumer currently reads.
+    pub fn assigned_queues(&self) -> Vec<MessageQueue> {
+        let running = self.running.lock();
+        let Some(r) = running.as_ref() else {
+            return Vec::new();
+        };
+        let mut v: Vec<MessageQueue> = r.core.queues.lock().keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Commits every assigned queue's offset now (oneway).
+    pub async fn commit_offsets(&self) {
+        let core = self.running.lock().as_ref().map(|r| r.core.clone());
+        if let Some(core) = core {
+            core.commit_all().await;
+        }
+    }
+}
+
+impl Drop for PushConsumer {
+    fn drop(&mut self) {
+        if let Some(r) = self.running.get_mut().take() {
+            r.core.stop.cancel();
+        }
+    }
+}
+
+async fn rebalance_loop(core: Arc<Core>, notify: Arc<Notify>) {
+    loop {
+        tokio::select! {
+            _ = core.stop.cancelled() => return,
+            _ = tokio::time::sleep(core.options.rebalance_interval) => {}
+            _ = notify.notified() => {}
+        }
+        core.rebalance().await;
+    }
+}
+
+async fn commit_loop(core: Arc<Core>) {
+    loop {
+        tokio::select! {
+            _ = core.stop.cancelled() => return,
+            _ = tokio::time::sleep(core.options.offset_commit_interval) => {}
+        }
+        core.commit_all().await;
+    }
+}
+
+impl Core {
+    fn consumer_data(&self) -> ConsumerData {
+        ConsumerData {
+            group_name: self.group.clone(),
+            consume_type: "CONSUME_PASSIVELY".to_owned(),
+            message_model: "CLUSTERING".to_owned(),
+            consume_from_where: self.options.consume_from.wire_name().to_owned(),
+            subscription_data_set: self.subscriptions.clone(),
+            unit_mode: false,
+        }
+    }
+
+    fn subscription(&self, topic: &str) -> Option<SubscriptionData> {
+        self.subscriptions
+            .iter()
+            .find(|s| s.topic == topic)
+            .cloned()
+    }
+
+    async fn rebalance(self: &Arc<Self>) {
+        for sub in &self.subscriptions {
+            if self.stop.is_cancelled() {
+                return;
+            }
+            let topic = &sub.topic;
+            let queues = match self.instance.topic_route(topic).await {
+                Ok(route) => subscribe_queues(topic, &route),
+                Err(e) => {
+                    tracing::debug!(%topic, "rebalance: no route: {e}");
+                    continue;
+                }
+            };
+            let ids = match self.instance.consumer_id_list(topic, &self.group).await {
+                Ok(ids) => ids,
+                Err(e) => {
+                    tracing::debug!(%topic, "rebalance: no consumer list: {e}");
+                    continue;
+                }
+            };
+            let mine = allocate_averagely(&queues, &ids, self.instance.client_id());
+            self.assign(topic, mine);
+        }
+    }
+
+    /// Makes `mine` the assigned queues of `topic`: stops loops of queues no longer ours (each
+    /// commits its offset as it ends) and starts loops for new ones.
+    fn assign(self: &Arc<Self>, topic: &str, mine: Vec<MessageQueue>) {
+        let mut queues = self.queues.lock();
+        if self.stop.is_cancelled() {
+            return;
+        }
+        queues.retain(|mq, pq| {
+            let keep = mq.topic != topic || mine.contains(mq);
+            if !keep {
+                tracing::info!(group = %self.group, queue = ?mq, "queue released");
+                pq.stop.cancel();
+            }
+            keep
+        });
+        let mut tasks = self.tasks.lock();
+        tasks.retain(|t| !t.is_finished());
+        for mq in mine {
+            if queues.contains_key(&mq) {
+                continue;
+            }
+            tracing::info!(group = %self.group, queue = ?mq, "queue assigned");
+            let pq = Arc::new(ProcessQueue::new(mq.clone(), &self.stop));
+            tasks.push(tokio::spawn(process_queue::run(self.clone(), pq.clone())));
+            queues.insert(mq, pq);
+        }
+    }
+
+    async fn commit_all(&self) {
+        let pending: Vec<(Arc<ProcessQueue>, i64)> = self
+            .queues
+            .lock()
+            .values()
+            .filter_map(|pq| pq.uncommitted().map(|o| (pq.clone(), o)))
+            .collect();
+        for (pq, offset) in pending {
+            match self
+                .instance
+                .update_consumer_offset_oneway(&self.group, &pq.mq, offset)
+                .await
+            {
+                Ok(()) => pq.committed.store(offset, Ordering::Release),
+                Err(e) => tracing::debug!(queue = ?pq.mq, "offset commit failed: {e}"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn start_refuses_without_listener_or_subscription() {
+        let mut c = PushConsumer::new("cg", ClientConfig::default());
+        assert!(matches!(
+            c.start().await,
+            Err(ClientError::InvalidArgument(_))
+        ));
+        c.register_listener(|_| ConsumeStatus::Success);
+        assert!(matches!(
+            c.start().await,
+            Err(ClientError::InvalidArgument(_))
+        ));
+        assert!(c.subscribe("bad topic!", "*").is_err());
+        assert!(c.assigned_queues().is_empty());
+        c.shutdown().await;
+    }
+
+    #[test]
+    fn consumer_data_carries_the_retry_subscription() {
+        let instance = ClientInstance::new(ClientConfig::default());
+        let core = Core {
+            group: "cg".into(),
+            instance,
+            options: PushConsumerOptions::default(),
+            subscriptions: vec![
+                SubscriptionData::tags("T", "a || b", 1),
+                SubscriptionData::tags(&retry_topic("cg"), "*", 1),
+            ],
+            listener: Arc::new(|_| ConsumeStatus::Success),
+            queues: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(Vec::new()),
+            stop: CancellationToken::new(),
+        };
+        let d = core.consumer_data();
+        assert_eq!(d.consume_type, "CONSUME_PASSIVELY");
+        assert_eq!(d.message_model, "CLUSTERING");
+        assert_eq!(d.consume_from_where, "CONSUME_FROM_LAST_OFFSET");
+        let json = serde_json::to_string(&d).unwrap();
+        assert!(json.contains("%RETRY%cg"), "{json}");
+        assert!(core.subscription("T").unwrap().tags_set.contains("a"));
+    }
+}

@@ -1,0 +1,208 @@
+//! The pull loop of one assigned queue: find the start offset, long-poll PULL_MESSAGE, hand
+//! found messages to the listener, advance, and commit the final offset when the queue is
+//! taken away or the consumer stops. It never holds a lock across an await.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use petrel_common::protocol::MessageQueue;
+use petrel_common::topic::RETRY_GROUP_TOPIC_PREFIX;
+use petrel_remoting::code::response;
+use petrel_remoting::headers::pull_sys_flag;
+use petrel_remoting::CancellationToken;
+
+use super::{ConsumeFromWhere, ConsumeStatus, Core};
+use crate::error::Result;
+use crate::instance::{PullRequest, PullStatus};
+use crate::message::MessageExt;
+
+/// Least time between two heartbeats forced by pulls that find their subscription unknown.
+const FORCED_HEARTBEAT_GAP: Duration = Duration::from_secs(1);
+
+/// One assigned queue's state, shared by its pull task, the rebalancer and the offset committer.
+pub(crate) struct ProcessQueue {
+    pub mq: MessageQueue,
+    /// Next offset to consume; −1 until the start offset is known.
+    pub offset: AtomicI64,
+    /// Last offset sent to the broker; −1 for none.
+    pub committed: AtomicI64,
+    pub stop: CancellationToken,
+}
+
+impl ProcessQueue {
+    pub fn new(mq: MessageQueue, parent: &CancellationToken) -> Self {
+        ProcessQueue {
+            mq,
+            offset: AtomicI64::new(-1),
+            committed: AtomicI64::new(-1),
+            stop: parent.child_token(),
+        }
+    }
+
+    /// The offset to commit, if it changed since the last commit.
+    pub fn uncommitted(&self) -> Option<i64> {
+        let o = self.offset.load(Ordering::Acquire);
+        (o >= 0 && o != self.committed.load(Ordering::Acquire)).then_some(o)
+    }
+}
+
+/// Sleeps `d`; false when `stop` fired first.
+async fn sleep_or_stop(stop: &CancellationToken, d: Duration) -> bool {
+    tokio::select! {
+        _ = stop.cancelled() => false,
+        _ = tokio::time::sleep(d) => true,
+    }
+}
+
+pub(crate) async fn run(core: Arc<Core>, pq: Arc<ProcessQueue>) {
+    let Some(sub) = core.subscription(&pq.mq.topic) else {
+        return;
+    };
+    let opts = &core.options;
+    let mut offset = loop {
+        if pq.stop.is_cancelled() {
+            return;
+        }
+        match start_offset(&core, &pq.mq).await {
+            Ok(o) => break o,
+            Err(e) => {
+                tracing::debug!(queue = ?pq.mq, "could not find the start offset: {e}");
+                if !sleep_or_stop(&pq.stop, opts.pull_error_delay).await {
+                    return;
+                }
+            }
+        }
+    };
+    pq.offset.store(offset, Ordering::Release);
+    tracing::debug!(queue = ?pq.mq, offset, "pulling");
+
+    loop {
+        let commit_offset = pq.offset.load(Ordering::Acquire);
+        let mut sys_flag = pull_sys_flag::SUSPEND;
+        if commit_offset > 0 {
+            sys_flag |= pull_sys_flag::COMMIT_OFFSET;
+        }
+        let req = PullRequest {
+            group: &core.group,
+            queue: &pq.mq,
+            offset,
+            max_msg_nums: opts.pull_batch_size,
+            sys_flag,
+            commit_offset,
+            suspend_timeout: opts.suspend_timeout,
+            subscription: &sub,
+            timeout: opts.pull_timeout,
+        };
+        let result = tokio::select! {
+            _ = pq.stop.cancelled() => break,
+            r = core.instance.pull_message(&req) => r,
+        };
+        match result {
+            Ok(r) => {
+                match r.status {
+                    PullStatus::Found(msgs) => {
+                        if !consume(&core, &pq, msgs).await {
+                            break;
+                        }
+                    }
+                    PullStatus::NoNewMsg | PullStatus::NoMatchedMsg => {}
+                    PullStatus::OffsetIllegal => {
+                        tracing::warn!(
+                            queue = ?pq.mq,
+                            offset,
+                            next = r.next_begin_offset,
+                            "pull offset moved"
+                        );
+                    }
+                }
+                offset = r.next_begin_offset;
+                pq.offset.store(offset, Ordering::Release);
+            }
+            Err(e) => {
+                tracing::debug!(queue = ?pq.mq, offset, "pull failed: {e}");
+                if matches!(
+                    e.code(),
+                    Some(response::SUBSCRIPTION_NOT_EXIST | response::SUBSCRIPTION_NOT_LATEST)
+                ) {
+                    core.instance.heartbeat_if_stale(FORCED_HEARTBEAT_GAP).await;
+                }
+                if !sleep_or_stop(&pq.stop, opts.pull_error_delay).await {
+                    break;
+                }
+            }
+        }
+    }
+    commit_final(&core, &pq).await;
+}
+
+/// Where a queue starts: the committed offset, else per `consume_from` (retry topics from 0).
+async fn start_offset(core: &Core, mq: &MessageQueue) -> Result<i64> {
+    if let Some(o) = core.instance.query_consumer_offset(&core.group, mq).await? {
+        if o >= 0 {
+            return Ok(o);
+        }
+    }
+    match core.options.consume_from {
+        ConsumeFromWhere::FirstOffset => core.instance.min_offset(mq).await,
+        ConsumeFromWhere::LastOffset if mq.topic.starts_with(RETRY_GROUP_TOPIC_PREFIX) => Ok(0),
+        ConsumeFromWhere::LastOffset => core.instance.max_offset(mq).await,
+    }
+}
+
+/// Hands `msgs` to the listener in chunks of `consume_batch_max_size`. A `Later` (or a panic in
+/// the listener) pauses and re-delivers the same chunk; this first version retries in place
+/// instead of sending the message back to a `%RETRY%` topic. False when the queue was stopped
+/// before everything was consumed.
+async fn consume(core: &Arc<Core>, pq: &ProcessQueue, msgs: Vec<MessageExt>) -> bool {
+    if msgs.is_empty() {
+        return true;
+    }
+    let msgs = Arc::new(msgs);
+    let chunk = core.options.consume_batch_max_size.max(1);
+    let mut from = 0;
+    loop {
+        let listener = core.listener.clone();
+        let batch = msgs.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let mut i = from;
+            while i < batch.len() {
+                let end = (i + chunk).min(batch.len());
+                let status = catch_unwind(AssertUnwindSafe(|| listener(&batch[i..end])));
+                match status {
+                    Ok(ConsumeStatus::Success) => i = end,
+                    Ok(ConsumeStatus::Later) => return Some(i),
+                    Err(_) => {
+                        tracing::error!("the message listener panicked; will re-deliver");
+                        return Some(i);
+                    }
+                }
+            }
+            None
+        })
+        .await;
+        match outcome {
+            Ok(None) => return true,
+            Ok(Some(i)) => from = i,
+            Err(e) => tracing::error!("consume task failed: {e}"),
+        }
+        if !sleep_or_stop(&pq.stop, core.options.later_retry_delay).await {
+            return false;
+        }
+    }
+}
+
+async fn commit_final(core: &Core, pq: &ProcessQueue) {
+    let Some(offset) = pq.uncommitted() else {
+        return;
+    };
+    match core
+        .instance
+        .update_consumer_offset(&core.group, &pq.mq, offset)
+        .await
+    {
+        Ok(()) => pq.committed.store(offset, Ordering::Release),
+        Err(e) => tracing::warn!(queue = ?pq.mq, offset, "final offset commit failed: {e}"),
+    }
+}

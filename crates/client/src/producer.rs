@@ -1,0 +1,396 @@
+//! The producer: picks a queue from the topic's route, sends with SEND_MESSAGE_V2 and retries
+//! retryable failures on another queue. It never blocks longer than its request timeouts.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use petrel_common::msg_id::now_ms;
+use petrel_common::properties;
+use petrel_common::protocol::{MessageQueue, TopicRouteData};
+use petrel_common::record::java_string_hash;
+use petrel_common::topic::{validate_topic, AUTO_CREATE_TOPIC_KEY};
+use petrel_remoting::code::{request, response};
+use petrel_remoting::headers::{SendMessageRequestHeaderV2, SendMessageResponseHeader};
+use petrel_remoting::RemotingCommand;
+
+use crate::config::ClientConfig;
+use crate::error::{ClientError, Result};
+use crate::instance::{publish_queues, ClientInstance};
+use crate::message::Message;
+
+/// Queues a topic auto-created from `TBW102` gets (the Java producer's default).
+pub const DEFAULT_TOPIC_QUEUE_NUMS: i32 = 4;
+/// Attempts after the first for a failed `send` (`retryTimesWhenSendFailed`).
+pub const SEND_RETRIES: usize = 2;
+/// Response codes worth retrying on another queue (`DefaultMQProducer.retryResponseCodes`):
+/// TOPIC_NOT_EXIST, SERVICE_NOT_AVAILABLE, SYSTEM_ERROR, SYSTEM_BUSY, NO_PERMISSION, NO_BUYER_ID,
+/// NOT_IN_CURRENT_UNIT, GO_AWAY.
+pub const RETRYABLE_SEND_CODES: [i32; 8] = [17, 14, 1, 2, 16, 204, 205, 1500];
+/// A route borrowed from `TBW102` is re-asked of the name server after this long, so the real
+/// route is used as soon as the broker has registered the auto-created topic.
+const FALLBACK_ROUTE_REFRESH: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendStatus {
+    SendOk,
+    FlushDiskTimeout,
+    FlushSlaveTimeout,
+    SlaveNotAvailable,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendResult {
+    pub status: SendStatus,
+    /// The message's UNIQ_KEY.
+    pub msg_id: String,
+    /// The broker's id: store host + commit-log offset.
+    pub offset_msg_id: String,
+    pub queue: MessageQueue,
+    pub queue_offset: i64,
+}
+
+/// Where a topic's messages may go.
+struct PublishInfo {
+    /// Writable queues of the route, sorted: what `send` rotates over and `send_orderly` hashes over.
+    queues: Vec<MessageQueue>,
+    /// The route is `TBW102`'s, borrowed until the topic exists.
+    fallback: bool,
+    fetched: Instant,
+}
+
+pub struct Producer {
+    group: String,
+    instance: Arc<ClientInstance>,
+    owns_instance: bool,
+    publish: Mutex<HashMap<String, Arc<PublishInfo>>>,
+    next_queue: AtomicUsize,
+}
+
+impl Producer {
+    /// A producer with its own client instance.
+    pub fn new(group: impl Into<String>, config: ClientConfig) -> Self {
+        Self::build(group.into(), ClientInstance::new(config), true)
+    }
+
+    /// A producer sharing `instance` (its connections, routes and heartbeats) with other clients.
+    pub fn with_instance(group: impl Into<String>, instance: Arc<ClientInstance>) -> Self {
+        Self::build(group.into(), instance, false)
+    }
+
+    fn build(group: String, instance: Arc<ClientInstance>, owns_instance: bool) -> Self {
+        Producer {
+            group,
+            instance,
+            owns_instance,
+            publish: Mutex::new(HashMap::new()),
+            next_queue: AtomicUsize::new(rand::random::<u16>() as usize),
+        }
+    }
+
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    pub fn instance(&self) -> &Arc<ClientInstance> {
+        &self.instance
+    }
+
+    pub async fn start(&self) -> Result<()> {
+        petrel_common::topic::validate_group(&self.group).map_err(ClientError::InvalidArgument)?;
+        self.instance.register_producer(&self.group);
+        self.instance.start()
+    }
+
+    /// Unregisters the group from every broker; closes the instance if it is ours or unused.
+    pub async fn shutdown(&self) {
+        self.instance.unregister_producer(&self.group);
+        self.instance
+            .unregister_client(Some(&self.group), None)
+            .await;
+        if self.owns_instance || !self.instance.has_groups() {
+            self.instance.shutdown();
+        }
+    }
+
+    /// Writable queues of `topic` (the topic must exist).
+    pub async fn fetch_queues(&self, topic: &str) -> Result<Vec<MessageQueue>> {
+        let route = self.instance.update_topic_route(topic).await?;
+        Ok(publish_queues(topic, &route, None))
+    }
+
+    /// Sends to a round-robin queue, retrying retryable failures up to [`SEND_RETRIES`] more
+    /// times, each on another broker when there is one.
+    pub async fn send(&self, msg: Message) -> Result<SendResult> {
+        let msg = self.prepare(msg)?;
+        let mut last_broker: Option<String> = None;
+        let mut last_err = None;
+        for attempt in 0..=SEND_RETRIES {
+            let info = self.publish_info(&msg.topic).await?;
+            let mq = self.select_queue(&info.queues, last_broker.as_deref())?;
+            match self.send_kernel(&msg, &mq).await {
+                Ok(r) => return Ok(r),
+                Err(e) if is_retryable(&e) => {
+                    tracing::debug!(attempt, queue = ?mq, "send failed, retrying: {e}");
+                    if e.code() == Some(response::TOPIC_NOT_EXIST) {
+                        self.publish.lock().remove(&msg.topic);
+                    }
+                    last_broker = Some(mq.broker_name);
+                    last_err = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| ClientError::NoRoute(msg.topic.clone())))
+    }
+
+    /// Sends to `queue`, once.
+    pub async fn send_to_queue(&self, msg: Message, queue: &MessageQueue) -> Result<SendResult> {
+        let msg = self.prepare(msg)?;
+        if queue.topic != msg.topic {
+            return Err(ClientError::InvalidArgument(format!(
+                "queue of topic {} for a message of topic {}",
+                queue.topic, msg.topic
+            )));
+        }
+        self.send_kernel(&msg, queue).await
+    }
+
+    /// Sends to the queue `|java_string_hash(key)| % queue count` of the route, once: the same
+    /// key lands on the same queue while the route is unchanged.
+    pub async fn send_orderly(&self, msg: Message, sharding_key: &str) -> Result<SendResult> {
+        let msg = self.prepare(msg)?;
+        let info = self.publish_info(&msg.topic).await?;
+        let mq = select_by_hash(&info.queues, sharding_key)
+            .ok_or_else(|| ClientError::NoRoute(msg.topic.clone()))?;
+        self.send_kernel(&msg, &mq).await
+    }
+
+    /// Validates the message and gives it UNIQ_KEY and WAIT unless the caller set them.
+    fn prepare(&self, mut msg: Message) -> Result<Message> {
+        validate_topic(&msg.topic).map_err(ClientError::InvalidArgument)?;
+        if msg.properties.get(properties::UNIQ_KEY).is_none() {
+            msg.properties
+                .insert(properties::UNIQ_KEY, self.instance.next_uniq_id());
+        }
+        if msg.properties.get(properties::WAIT).is_none() {
+            msg.properties.insert(properties::WAIT, "true");
+        }
+        Ok(msg)
+    }
+
+    async fn publish_info(&self, topic: &str) -> Result<Arc<PublishInfo>> {
+        if let Some(info) = self.publish.lock().get(topic) {
+            if !info.fallback || info.fetched.elapsed() < FALLBACK_ROUTE_REFRESH {
+                return Ok(info.clone());
+            }
+        }
+        let info = match self.instance.update_topic_route(topic).await {
+            Ok(route) => PublishInfo::new(topic, &route, false),
+            Err(e) if e.code() == Some(response::TOPIC_NOT_EXIST) => {
+                let route = self
+                    .instance
+                    .update_topic_route(AUTO_CREATE_TOPIC_KEY)
+                    .await?;
+                PublishInfo::new(topic, &route, true)
+            }
+            Err(e) => {
+                // Keep sending on the route we had if the name server is unreachable.
+                if let Some(info) = self.publish.lock().get(topic) {
+                    tracing::debug!(topic, "route refresh failed, keeping the old one: {e}");
+                    return Ok(info.clone());
+                }
+                return Err(e);
+            }
+        };
+        if info.queues.is_empty() {
+            return Err(ClientError::NoRoute(topic.to_owned()));
+        }
+        let info = Arc::new(info);
+        self.publish.lock().insert(topic.to_owned(), info.clone());
+        Ok(info)
+    }
+
+    fn select_queue(
+        &self,
+        queues: &[MessageQueue],
+        avoid_broker: Option<&str>,
+    ) -> Result<MessageQueue> {
+        if queues.is_empty() {
+            return Err(ClientError::NoRoute(String::new()));
+        }
+        let start = self.next_queue.fetch_add(1, Ordering::Relaxed);
+        if let Some(avoid) = avoid_broker {
+            for i in 0..queues.len() {
+                let q = &queues[(start + i) % queues.len()];
+                if q.broker_name != avoid {
+                    return Ok(q.clone());
+                }
+            }
+        }
+        Ok(queues[start % queues.len()].clone())
+    }
+
+    async fn send_kernel(&self, msg: &Message, mq: &MessageQueue) -> Result<SendResult> {
+        let addr = self
+            .instance
+            .find_master_addr(&mq.broker_name, &mq.topic)
+            .await?;
+        let header = SendMessageRequestHeaderV2 {
+            producer_group: self.group.clone(),
+            topic: msg.topic.clone(),
+            default_topic: AUTO_CREATE_TOPIC_KEY.to_owned(),
+            default_topic_queue_nums: DEFAULT_TOPIC_QUEUE_NUMS,
+            queue_id: mq.queue_id,
+            sys_flag: 0,
+            born_timestamp: now_ms() as i64,
+            flag: msg.flag,
+            properties: Some(msg.properties.encode()),
+            reconsume_times: Some(0),
+            unit_mode: Some(false),
+            max_reconsume_times: None,
+            batch: Some(false),
+            broker_name: Some(mq.broker_name.clone()),
+        };
+        let cmd = RemotingCommand::request_with_header(request::SEND_MESSAGE_V2, &header)
+            .with_body(msg.body.clone());
+        let resp = self
+            .instance
+            .invoke(&addr, cmd, self.instance.config().request_timeout)
+            .await?;
+        let status = match resp.code {
+            response::SUCCESS => SendStatus::SendOk,
+            response::FLUSH_DISK_TIMEOUT => SendStatus::FlushDiskTimeout,
+            response::FLUSH_SLAVE_TIMEOUT => SendStatus::FlushSlaveTimeout,
+            response::SLAVE_NOT_AVAILABLE => SendStatus::SlaveNotAvailable,
+            code => return Err(ClientError::broker(code, resp.remark)),
+        };
+        let h: SendMessageResponseHeader = resp.decode_header()?;
+        Ok(SendResult {
+            status,
+            msg_id: msg
+                .properties
+                .get(properties::UNIQ_KEY)
+                .unwrap_or_default()
+                .to_owned(),
+            offset_msg_id: h.msg_id,
+            queue: MessageQueue {
+                topic: msg.topic.clone(),
+                broker_name: mq.broker_name.clone(),
+                queue_id: h.queue_id,
+            },
+            queue_offset: h.queue_offset,
+        })
+    }
+}
+
+impl PublishInfo {
+    fn new(topic: &str, route: &TopicRouteData, fallback: bool) -> Self {
+        let limit = fallback.then_some(DEFAULT_TOPIC_QUEUE_NUMS);
+        PublishInfo {
+            queues: publish_queues(topic, route, limit),
+            fallback,
+            fetched: Instant::now(),
+        }
+    }
+}
+
+fn is_retryable(e: &ClientError) -> bool {
+    match e {
+        ClientError::Broker { code, .. } => RETRYABLE_SEND_CODES.contains(code),
+        ClientError::Remoting(_) | ClientError::NoBrokerAddr(_) => true,
+        _ => false,
+    }
+}
+
+/// The queue for `key`: `|java_string_hash(key)| % queues.len()` (Java's SelectMessageQueueByHash).
+pub fn select_by_hash(queues: &[MessageQueue], key: &str) -> Option<MessageQueue> {
+    if queues.is_empty() {
+        return None;
+    }
+    let idx = java_string_hash(key).unsigned_abs() as usize % queues.len();
+    Some(queues[idx].clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::instance::tests::route;
+
+    fn queues(n: i32) -> Vec<MessageQueue> {
+        (0..n)
+            .map(|i| MessageQueue {
+                topic: "T".into(),
+                broker_name: "a".into(),
+                queue_id: i,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn orderly_selection_is_stable_and_matches_java() {
+        let qs = queues(8);
+        // "order-1".hashCode() in Java is -1207111310; |h| % 8 == 6.
+        assert_eq!(java_string_hash("order-1"), -1207111310);
+        assert_eq!(select_by_hash(&qs, "order-1").unwrap().queue_id, 6);
+        for key in ["a", "bb", "order-42", "ключ", ""] {
+            assert_eq!(select_by_hash(&qs, key), select_by_hash(&qs, key));
+        }
+        // A negative hash still yields a valid index.
+        let neg = (0..1000)
+            .map(|i| format!("key{i}"))
+            .find(|k| java_string_hash(k) < 0)
+            .unwrap();
+        let expected = (java_string_hash(&neg) as i64).abs() % 8;
+        assert_eq!(select_by_hash(&qs, &neg).unwrap().queue_id as i64, expected);
+        assert!(select_by_hash(&[], "x").is_none());
+    }
+
+    #[tokio::test]
+    async fn round_robin_covers_every_queue_and_avoids_the_failed_broker() {
+        let p = Producer::new("pg", ClientConfig::default());
+        let r = route(&[("a", Some("a:1"), 2, 2, 6), ("b", Some("b:1"), 2, 2, 6)]);
+        let qs = publish_queues("T", &r, None);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..qs.len() {
+            seen.insert(p.select_queue(&qs, None).unwrap());
+        }
+        assert_eq!(seen.len(), 4);
+        for _ in 0..10 {
+            assert_eq!(p.select_queue(&qs, Some("a")).unwrap().broker_name, "b");
+        }
+        let only_a = publish_queues("T", &route(&[("a", Some("a:1"), 2, 2, 6)]), None);
+        assert_eq!(p.select_queue(&only_a, Some("a")).unwrap().broker_name, "a");
+    }
+
+    #[tokio::test]
+    async fn prepare_adds_uniq_key_and_wait_but_keeps_callers() {
+        let p = Producer::new("pg", ClientConfig::default());
+        let m = p.prepare(Message::new("T", "x")).unwrap();
+        assert_eq!(m.property(properties::UNIQ_KEY).map(str::len), Some(32));
+        assert_eq!(m.property(properties::WAIT), Some("true"));
+        let m = p
+            .prepare(
+                Message::new("T", "x")
+                    .with_property(properties::UNIQ_KEY, "MINE")
+                    .with_property(properties::WAIT, "false"),
+            )
+            .unwrap();
+        assert_eq!(m.property(properties::UNIQ_KEY), Some("MINE"));
+        assert_eq!(m.property(properties::WAIT), Some("false"));
+        assert!(p.prepare(Message::new("bad topic!", "x")).is_err());
+    }
+
+    #[test]
+    fn retryable_codes_match_the_java_producer() {
+        for code in RETRYABLE_SEND_CODES {
+            assert!(is_retryable(&ClientError::broker(code, None)));
+        }
+        assert!(!is_retryable(&ClientError::broker(13, None)));
+        assert!(is_retryable(&ClientError::Remoting(
+            petrel_remoting::RemotingError::Timeout(3000)
+        )));
+    }
+}
