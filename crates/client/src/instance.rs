@@ -295,10 +295,15 @@ impl ClientInstance {
     pub async fn invoke_oneway(&self, addr: &str, mut cmd: RemotingCommand) -> Result<()> {
         cmd.serialize_type = self.config.serialize_type;
         let conn = self.connection(addr).await?;
-        conn.oneway(cmd).await.map_err(|e| {
-            self.drop_connection(addr, &e);
-            e.into()
-        })
+        let timeout = self.config.request_timeout;
+        match tokio::time::timeout(timeout, conn.oneway(cmd)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                self.drop_connection(addr, &e);
+                Err(e.into())
+            }
+            Err(_) => Err(RemotingError::Timeout(timeout.as_millis() as u64).into()),
+        }
     }
 
     /// Sends `cmd` to a name server, trying the next one on connection failures.
