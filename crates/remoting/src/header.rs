@@ -23,7 +23,8 @@ fn language_code(name: &str) -> u8 {
         .map_or(7, |p| p as u8)
 }
 
-fn language_name(code: u8) -> &'static str {
+/// The `LanguageCode` name of a language number (`OTHER` for unknown ones).
+pub fn language_name(code: u8) -> &'static str {
     LANGUAGE_NAMES
         .get(code as usize)
         .copied()

@@ -14,4 +14,5 @@ pub use command::{Body, RemotingCommand, SerializeType};
 pub use connection::{not_supported, serve, Connection, NoRequests, RequestHandler};
 pub use error::{HeaderError, RemotingError};
 pub use ext::{CommandHeader, ExtFields, HeaderField, HeaderValue};
+pub use header::language_name;
 pub use tokio_util::sync::CancellationToken;

@@ -468,7 +468,8 @@ impl MessageStore {
             .map_or(0, |cq| cq.min_offset())
     }
 
-    fn store_time_of(&self, topic: &str, queue_id: i32, offset: i64) -> Option<i64> {
+    /// Store time of the message at logical `offset` of a queue, if it is still there.
+    pub fn store_time_of(&self, topic: &str, queue_id: i32, offset: i64) -> Option<i64> {
         let entry = self.shared.queues.get(topic, queue_id)?.get(offset)?;
         self.shared
             .commit_log
@@ -504,6 +505,13 @@ impl MessageStore {
     /// The whole stored record at `physical_offset` (VIEW_MESSAGE_BY_ID).
     pub fn read_record(&self, physical_offset: i64) -> Option<Bytes> {
         self.shared.commit_log.read_record(physical_offset)
+    }
+
+    /// Store time of the oldest record in the commit log (`earliestMessageTimeStamp`).
+    pub fn earliest_commit_log_time(&self) -> Option<i64> {
+        self.shared
+            .commit_log
+            .store_timestamp_at(self.min_physical_offset())
     }
 
     pub fn max_physical_offset(&self) -> i64 {

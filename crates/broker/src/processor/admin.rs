@@ -24,6 +24,10 @@ pub fn handle(b: &Arc<Broker>, code: i32, req: &RemotingCommand) -> Option<Remot
         request::DELETE_SUBSCRIPTIONGROUP => delete_subscription_group(b, req),
         request::VIEW_MESSAGE_BY_ID => view_message_by_id(b, req),
         request::GET_BROKER_CONFIG => get_broker_config(b, req),
+        request::GET_BROKER_RUNTIME_INFO => super::stats::broker_runtime_info(b, req),
+        request::GET_TOPIC_STATS_INFO => super::stats::topic_stats_info(b, req),
+        request::GET_CONSUME_STATS => super::stats::consume_stats(b, req),
+        request::GET_CONSUMER_CONNECTION_LIST => super::stats::consumer_connection_list(b, req),
         _ => return None,
     })
 }

@@ -7,6 +7,7 @@ pub mod client;
 pub mod offset;
 pub mod pull;
 pub mod send;
+pub mod stats;
 
 use std::sync::Arc;
 
