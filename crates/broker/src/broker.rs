@@ -141,10 +141,18 @@ async fn start(
     let processor = Arc::new(BrokerProcessor::new(broker.clone()));
     let mut tasks = Vec::new();
     if let Some(vip) = vip_listener(&broker.config, local_addr).await {
-        tasks.push(tokio::spawn(serve(vip, processor.clone(), shutdown.clone())));
+        tasks.push(tokio::spawn(serve(
+            vip,
+            processor.clone(),
+            shutdown.clone(),
+        )));
     }
     tasks.push(tokio::spawn(serve(listener, processor, shutdown.clone())));
     tasks.push(tokio::spawn(housekeeping(broker.clone(), shutdown.clone())));
+    tasks.push(tokio::spawn(end_rejoin_grace(
+        broker.clone(),
+        shutdown.clone(),
+    )));
     let registrar = Arc::new(NamesrvRegistrar::new(&broker.config.namesrv_addr));
     // Register once before returning, so clients started next find the routes.
     registrar.register_all(&broker).await;
@@ -183,6 +191,17 @@ async fn vip_listener(config: &BrokerConfig, main: SocketAddr) -> Option<TcpList
     }
 }
 
+/// At the end of the rejoin grace, tells every consumer group to rebalance once.
+async fn end_rejoin_grace(broker: Arc<Broker>, shutdown: CancellationToken) {
+    tokio::select! {
+        _ = shutdown.cancelled() => return,
+        _ = tokio::time::sleep(broker.config.consumer_rejoin_grace) => {}
+    }
+    for group in broker.consumers.group_names() {
+        crate::processor::client::notify_consumer_ids_changed(&broker, &group);
+    }
+}
+
 /// Periodic chores: persist offsets, evict silent clients, forget idle long-poll signals.
 async fn housekeeping(broker: Arc<Broker>, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(broker.config.offset_persist_interval);
@@ -208,6 +227,10 @@ async fn housekeeping(broker: Arc<Broker>, shutdown: CancellationToken) {
 }
 
 impl Broker {
+    pub(crate) fn in_rejoin_grace(&self) -> bool {
+        now_ms() < self.started_at_ms + self.config.consumer_rejoin_grace.as_millis() as u64
+    }
+
     pub(crate) fn count_put(&self, n: u64) {
         self.stats.msg_put_total.fetch_add(n, Ordering::Relaxed);
     }

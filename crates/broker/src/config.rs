@@ -36,6 +36,11 @@ pub struct BrokerConfig {
     /// A client not heard from for this long is dropped.
     pub channel_expired: Duration,
     pub offset_persist_interval: Duration,
+    /// After start, membership changes are not pushed to consumers for this long: a restarted
+    /// broker relearns each group from heartbeats one member at a time, and telling the first
+    /// one it is alone would make it take every queue from members still pulling them. At the
+    /// end of the grace every group is told once.
+    pub consumer_rejoin_grace: Duration,
     /// Most messages in one pull answer.
     pub max_pull_msg_nums: u32,
     pub store: StoreConfig,
@@ -61,6 +66,7 @@ impl BrokerConfig {
             register_namesrv_interval: Duration::from_secs(30),
             channel_expired: Duration::from_secs(120),
             offset_persist_interval: Duration::from_secs(5),
+            consumer_rejoin_grace: Duration::from_secs(5),
             max_pull_msg_nums: 32,
             store,
         }

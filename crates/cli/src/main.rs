@@ -11,7 +11,11 @@ use petrel_remoting::CancellationToken;
 use petrel_store::FlushDiskType;
 
 #[derive(Parser)]
-#[command(name = "petrel", version, about = "A RocketMQ-compatible message broker")]
+#[command(
+    name = "petrel",
+    version,
+    about = "A RocketMQ-compatible message broker"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -74,7 +74,9 @@ impl Standalone {
         };
         let namesrv = NameServer::start(ns_config, shutdown.clone())
             .await
-            .with_context(|| format!("cannot start the name server on {}", config.namesrv_listen))?;
+            .with_context(|| {
+                format!("cannot start the name server on {}", config.namesrv_listen)
+            })?;
         let broker_config = config.broker_config(namesrv.local_addr());
         let broker = petrel_broker::Broker::start(broker_config, shutdown.clone())
             .await

@@ -113,6 +113,9 @@ pub fn get_consumer_list_by_group(b: &Broker, req: &RemotingCommand) -> Remoting
 
 /// Tells every consumer of `group` to rebalance now (oneway, in the background).
 pub fn notify_consumer_ids_changed(b: &Arc<Broker>, group: &str) {
+    if b.in_rejoin_grace() {
+        return;
+    }
     let notify = b
         .groups
         .get(group)
