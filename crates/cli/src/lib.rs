@@ -1,5 +1,7 @@
 //! The `petrel` binary's library side: running the server roles in one process (standalone) or
-//! apart, and the commands for humans (send, consume) and benchmarks. Tests start Petrel through
+//! apart, the commands for humans (send, consume) and the benchmarks. Tests start Petrel through
 //! [`standalone::Standalone`] exactly as the binary does.
 
+pub mod bench;
 pub mod standalone;
+pub mod tools;

@@ -2,6 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -9,6 +10,11 @@ use petrel::standalone::{Standalone, StandaloneConfig};
 use petrel_namesrv::{NameServer, NamesrvConfig};
 use petrel_remoting::CancellationToken;
 use petrel_store::FlushDiskType;
+
+/// mimalloc: the send path allocates a few small buffers per message; glibc's malloc showed up
+/// as a fifth of the broker's CPU in profiles.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(
@@ -75,6 +81,86 @@ enum Command {
         cluster: String,
         #[arg(long, value_enum, default_value = "async")]
         flush: Flush,
+    },
+    /// Send messages (for a human at a terminal).
+    Send {
+        #[arg(long, default_value = "127.0.0.1:9876")]
+        namesrv: String,
+        #[arg(long)]
+        topic: String,
+        #[arg(long)]
+        body: String,
+        #[arg(long)]
+        tags: Option<String>,
+        #[arg(long)]
+        keys: Option<String>,
+        #[arg(long, default_value_t = 1)]
+        count: u64,
+    },
+    /// Consume and print messages.
+    Consume {
+        #[arg(long, default_value = "127.0.0.1:9876")]
+        namesrv: String,
+        #[arg(long)]
+        topic: String,
+        #[arg(long, default_value = "petrel_cli_consumer")]
+        group: String,
+        /// Tag expression: `*` or `TagA || TagB`.
+        #[arg(long, default_value = "*")]
+        expression: String,
+        /// Start from the oldest stored message when the group has no offset yet.
+        #[arg(long)]
+        from_first: bool,
+        /// Stop after this many messages (0 = until Ctrl-C).
+        #[arg(long, default_value_t = 0)]
+        count: u64,
+    },
+    /// Benchmarks against a running broker.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Sync sends from many concurrent senders.
+    Produce {
+        #[arg(long, default_value = "127.0.0.1:9876")]
+        namesrv: String,
+        #[arg(long, default_value = "BenchmarkTest")]
+        topic: String,
+        /// Concurrent senders (the Java benchmark's threads).
+        #[arg(long, default_value_t = 32)]
+        threads: usize,
+        /// Message body size in bytes.
+        #[arg(long, default_value_t = 1024)]
+        size: usize,
+        /// Seconds to run.
+        #[arg(long, default_value_t = 30)]
+        duration: u64,
+        /// Seconds between reports.
+        #[arg(long, default_value_t = 5)]
+        interval: u64,
+        /// Send JSON headers instead of the ROCKETMQ binary ones the official benchmark uses.
+        #[arg(long)]
+        json: bool,
+        /// Report this process's CPU time per message (the broker's pid).
+        #[arg(long)]
+        broker_pid: Option<u32>,
+    },
+    /// Consume as fast as possible.
+    Consume {
+        #[arg(long, default_value = "127.0.0.1:9876")]
+        namesrv: String,
+        #[arg(long, default_value = "BenchmarkTest")]
+        topic: String,
+        #[arg(long, default_value = "petrel_bench_consumer")]
+        group: String,
+        #[arg(long, default_value_t = 30)]
+        duration: u64,
+        #[arg(long, default_value_t = 5)]
+        interval: u64,
     },
 }
 
@@ -149,6 +235,82 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             wait_for_signal().await;
             broker.shutdown().await;
         }
+        Command::Send {
+            namesrv,
+            topic,
+            body,
+            tags,
+            keys,
+            count,
+        } => {
+            petrel::tools::send(petrel::tools::SendOptions {
+                namesrv,
+                topic,
+                body,
+                tags,
+                keys,
+                count,
+            })
+            .await?
+        }
+        Command::Consume {
+            namesrv,
+            topic,
+            group,
+            expression,
+            from_first,
+            count,
+        } => {
+            petrel::tools::consume(petrel::tools::ConsumeOptions {
+                namesrv,
+                topic,
+                group,
+                expression,
+                from_first,
+                count,
+            })
+            .await?
+        }
+        Command::Bench { what } => match what {
+            BenchCommand::Produce {
+                namesrv,
+                topic,
+                threads,
+                size,
+                duration,
+                interval,
+                json,
+                broker_pid,
+            } => {
+                petrel::bench::produce(petrel::bench::ProduceOptions {
+                    namesrv,
+                    topic,
+                    threads,
+                    message_bytes: size,
+                    duration: Duration::from_secs(duration),
+                    report_interval: Duration::from_secs(interval),
+                    binary_headers: !json,
+                    broker_pid,
+                })
+                .await?
+            }
+            BenchCommand::Consume {
+                namesrv,
+                topic,
+                group,
+                duration,
+                interval,
+            } => {
+                petrel::bench::consume(petrel::bench::ConsumeOptions {
+                    namesrv,
+                    topic,
+                    group,
+                    duration: Duration::from_secs(duration),
+                    report_interval: Duration::from_secs(interval),
+                })
+                .await?
+            }
+        },
     }
     Ok(())
 }

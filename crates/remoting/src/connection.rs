@@ -133,16 +133,23 @@ impl Connection {
                     }
                     Some(Ok(cmd)) if cmd.is_response() => reader_conn.complete(cmd),
                     Some(Ok(cmd)) => {
+                        // Poll the handler once here: most requests (a send under async
+                        // flush, an offset query) finish without waiting, and answering them
+                        // inline saves a task spawn and a wake-up on another thread. Those
+                        // that wait (a parked pull, a sync-flush send) go on on their own task.
+                        let oneway = cmd.is_oneway();
                         let conn = reader_conn.clone();
                         let handler = handler.clone();
-                        tokio::spawn(async move {
-                            let oneway = cmd.is_oneway();
+                        let mut task = Box::pin(async move {
                             if let Some(resp) = handler.handle(&conn, cmd).await {
                                 if !oneway {
                                     let _ = conn.send(resp).await;
                                 }
                             }
                         });
+                        if futures::poll!(&mut task).is_pending() {
+                            tokio::spawn(task);
+                        }
                     }
                 }
             }

@@ -1,0 +1,105 @@
+//! `petrel send` and `petrel consume`: for a human at a terminal.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use petrel_client::{
+    ClientConfig, ConsumeFromWhere, ConsumeStatus, Message, MessageExt, Producer, PushConsumer,
+};
+
+pub struct SendOptions {
+    pub namesrv: String,
+    pub topic: String,
+    pub body: String,
+    pub tags: Option<String>,
+    pub keys: Option<String>,
+    pub count: u64,
+}
+
+pub async fn send(opts: SendOptions) -> anyhow::Result<()> {
+    let producer = Producer::new("petrel_cli_producer", ClientConfig::new(&opts.namesrv));
+    producer
+        .start()
+        .await
+        .context("cannot start the producer")?;
+    for i in 0..opts.count {
+        let body = if opts.count > 1 {
+            format!("{} {i}", opts.body)
+        } else {
+            opts.body.clone()
+        };
+        let mut msg = Message::new(&opts.topic, body);
+        if let Some(t) = &opts.tags {
+            msg = msg.with_tags(t);
+        }
+        if let Some(k) = &opts.keys {
+            msg = msg.with_keys(k);
+        }
+        let r = producer
+            .send(msg)
+            .await
+            .with_context(|| format!("send {i} to {} failed", opts.topic))?;
+        println!(
+            "{:?} msgId={} offsetMsgId={} queue={}:{} queueOffset={}",
+            r.status,
+            r.msg_id,
+            r.offset_msg_id,
+            r.queue.broker_name,
+            r.queue.queue_id,
+            r.queue_offset
+        );
+    }
+    producer.shutdown().await;
+    Ok(())
+}
+
+pub struct ConsumeOptions {
+    pub namesrv: String,
+    pub topic: String,
+    pub group: String,
+    pub expression: String,
+    pub from_first: bool,
+    /// Stop after this many messages (0 = until Ctrl-C).
+    pub count: u64,
+}
+
+pub async fn consume(opts: ConsumeOptions) -> anyhow::Result<()> {
+    let mut consumer = PushConsumer::new(&opts.group, ClientConfig::new(&opts.namesrv));
+    consumer.subscribe(&opts.topic, &opts.expression)?;
+    if opts.from_first {
+        consumer.set_consume_from(ConsumeFromWhere::FirstOffset);
+    }
+    let received = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(tokio::sync::Notify::new());
+    {
+        let (received, done, limit) = (received.clone(), done.clone(), opts.count);
+        consumer.register_listener(move |msgs: &[MessageExt]| {
+            for m in msgs {
+                println!(
+                    "msgId={} queue={} offset={} tags={} keys={} body={}",
+                    m.msg_id(),
+                    m.queue_id,
+                    m.queue_offset,
+                    m.tags().unwrap_or(""),
+                    m.keys().unwrap_or(""),
+                    String::from_utf8_lossy(&m.body)
+                );
+                if received.fetch_add(1, Ordering::Relaxed) + 1 == limit {
+                    done.notify_one();
+                }
+            }
+            ConsumeStatus::Success
+        });
+    }
+    consumer
+        .start()
+        .await
+        .context("cannot start the consumer")?;
+    tokio::select! {
+        _ = done.notified() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    consumer.shutdown().await;
+    Ok(())
+}
