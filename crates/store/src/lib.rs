@@ -12,6 +12,7 @@ pub mod mapped_file;
 pub mod message_store;
 pub mod metadata;
 mod recovery;
+mod warm;
 
 pub use config::{FlushDiskType, StoreConfig};
 pub use error::StoreError;

@@ -168,6 +168,7 @@ pub struct MessageStore {
     append_lock: Mutex<i64>,
     flush: Arc<FlushService>,
     flusher: Mutex<Option<JoinHandle<()>>>,
+    warmer: Mutex<crate::warm::Warmer>,
     arrival_listener: RwLock<Option<ArrivalListener>>,
     shut_down: AtomicBool,
 }
@@ -219,8 +220,10 @@ impl MessageStore {
                 .name("petrel-store-flush".into())
                 .spawn(move || flush.run(shared))?
         };
+        let warmer = crate::warm::Warmer::start(Arc::clone(&shared))?;
         let last = shared.last_store_timestamp.load(Ordering::Acquire);
         Ok(Arc::new(MessageStore {
+            warmer: Mutex::new(warmer),
             shared,
             append_lock: Mutex::new(last),
             flush,
@@ -546,6 +549,7 @@ impl MessageStore {
         }
         // Wait out an append in progress; later ones see `shut_down`.
         drop(self.append_lock.lock());
+        self.warmer.lock().stop();
         self.flush.stop(true);
         if let Some(thread) = self.flusher.lock().take() {
             let _ = thread.join();
@@ -571,5 +575,6 @@ impl Drop for MessageStore {
         if let Some(thread) = self.flusher.lock().take() {
             let _ = thread.join();
         }
+        self.warmer.lock().stop();
     }
 }
