@@ -200,6 +200,10 @@ pub struct MappedFileQueue {
     dir: PathBuf,
     file_size: usize,
     files: RwLock<Vec<Arc<MappedFile>>>,
+    /// The next segment, created and warmed ahead by the warmer so that rolling over inside
+    /// the append lock is a pointer move. Its file exists on disk, all zeros; recovery treats
+    /// it as an empty last segment.
+    standby: parking_lot::Mutex<Option<Arc<MappedFile>>>,
 }
 
 impl MappedFileQueue {
@@ -234,6 +238,7 @@ impl MappedFileQueue {
             dir: dir.to_path_buf(),
             file_size,
             files: RwLock::new(files),
+            standby: parking_lot::Mutex::new(None),
         })
     }
 
@@ -287,9 +292,38 @@ impl MappedFileQueue {
             );
         }
         assert_eq!(offset % self.file_size as i64, 0);
-        let file = Arc::new(MappedFile::open(&self.dir, offset, self.file_size)?);
+        let standby = self
+            .standby
+            .lock()
+            .take()
+            .filter(|f| f.file_from_offset() == offset);
+        let file = match standby {
+            Some(f) => f,
+            None => Arc::new(MappedFile::open(&self.dir, offset, self.file_size)?),
+        };
         files.push(Arc::clone(&file));
         Ok(file)
+    }
+
+    /// Creates the segment after the last one ahead of need and faults in its first
+    /// `warm_bytes`, unless that is already done.
+    pub(crate) fn prepare_next(&self, warm_bytes: usize) -> io::Result<()> {
+        let Some(last) = self.last() else {
+            return Ok(());
+        };
+        let next = last.file_from_offset() + self.file_size as i64;
+        if self
+            .standby
+            .lock()
+            .as_ref()
+            .is_some_and(|f| f.file_from_offset() == next)
+        {
+            return Ok(());
+        }
+        let file = Arc::new(MappedFile::open(&self.dir, next, self.file_size)?);
+        file.prefault(0, warm_bytes);
+        *self.standby.lock() = Some(file);
+        Ok(())
     }
 
     /// Flushes every segment with unflushed bytes; returns the global flushed offset.

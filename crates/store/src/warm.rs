@@ -5,7 +5,8 @@
 //! zero-fill it. Done inside the append it put the kernel's memset on every send's path (a quarter
 //! of the broker's CPU in profiles, and latency spikes). Here it is done ahead of time, by
 //! reading one byte per page: a read fault brings the page in without dirtying it, so no zeros
-//! are written back to disk ahead of the data.
+//! are written back to disk ahead of the data. Once the current segment is half full the next one
+//! is created and warmed as well, so a rollover never opens a file inside the append lock.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -33,6 +34,11 @@ pub(crate) fn run(log: &CommitLog, stop: &AtomicBool) {
             if target > from {
                 segment.prefault(from, target);
                 warmed_to = target;
+            }
+            if segment.file_size() - wrote <= WARM_AHEAD_BYTES.max(segment.file_size() / 2) {
+                if let Err(e) = log.files().prepare_next(WARM_AHEAD_BYTES) {
+                    tracing::warn!(error = %e, "cannot prepare the next commit-log segment");
+                }
             }
         }
         std::thread::sleep(WARM_INTERVAL);
