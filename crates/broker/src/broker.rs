@@ -48,6 +48,9 @@ pub struct Broker {
     pub started_at_ms: u64,
     /// Wakes the registrar to tell the name servers about a topic change now.
     pub topics_changed: Notify,
+    /// Fired first at shutdown: parked pulls answer at once instead of being cut off (some
+    /// clients only notice a lost request at their 30 s pull timeout).
+    pub stopping: CancellationToken,
 }
 
 impl Broker {
@@ -66,6 +69,9 @@ impl Broker {
     }
 }
 
+/// How long parked pulls get to send their answers before connections close.
+const SHUTDOWN_DRAIN: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// A running broker.
 pub struct BrokerHandle {
     pub broker: Arc<Broker>,
@@ -82,6 +88,8 @@ impl BrokerHandle {
 
     /// Stops the broker in order; everything acknowledged is on disk when this returns.
     pub async fn shutdown(self) {
+        self.broker.stopping.cancel();
+        tokio::time::sleep(SHUTDOWN_DRAIN).await;
         self.shutdown.cancel();
         for t in self.tasks {
             let _ = t.await;
@@ -136,6 +144,7 @@ async fn start(
         stats: BrokerStats::default(),
         started_at_ms: now_ms(),
         topics_changed: Notify::new(),
+        stopping: CancellationToken::new(),
     });
 
     let processor = Arc::new(BrokerProcessor::new(broker.clone()));

@@ -256,7 +256,11 @@ async fn write_loop(
     let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {
         let first = tokio::select! {
-            _ = closed.cancelled() => break,
+            // Closing: still write what is already queued (answers of a shutting-down server).
+            _ = closed.cancelled() => match rx.try_recv() {
+                Ok(c) => c,
+                Err(_) => break,
+            },
             cmd = rx.recv() => match cmd { Some(c) => c, None => break },
         };
         let mut next = Some(first);

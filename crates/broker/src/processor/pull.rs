@@ -25,6 +25,9 @@ pub async fn pull_message(
         Ok(h) => h,
         Err(e) => return Some(bad_header(req, e)),
     };
+    if b.stopping.is_cancelled() {
+        return Some(shutting_down(req));
+    }
     let sub = match check(b, req, &h) {
         Ok(sub) => sub,
         Err(resp) => return Some(resp),
@@ -48,6 +51,9 @@ pub async fn pull_message(
             let store = &b.store;
             let arrived = tokio::select! {
                 _ = conn.closed() => return None,
+                // A stopping broker tells parked pulls to back off rather than pull again
+                // into a connection about to close.
+                _ = b.stopping.cancelled() => return Some(shutting_down(req)),
                 arrived = b.pull_hold.wait_for(&h.topic, h.queue_id, h.queue_offset, deadline, || {
                     store.max_offset(&h.topic, h.queue_id)
                 }) => arrived,
@@ -64,6 +70,14 @@ pub async fn pull_message(
         }
         return Some(answer(b, req, result, code));
     }
+}
+
+fn shutting_down(req: &RemotingCommand) -> RemotingCommand {
+    RemotingCommand::error(
+        req,
+        response::SERVICE_NOT_AVAILABLE,
+        "the broker is shutting down",
+    )
 }
 
 /// The subscription to filter with, after the checks RocketMQ makes before reading.
