@@ -55,7 +55,7 @@ fn key(i: usize) -> String {
     format!("key-{i}")
 }
 fn tag(i: usize) -> &'static str {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         "TagA"
     } else {
         "TagB"
