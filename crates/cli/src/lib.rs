@@ -3,5 +3,6 @@
 //! [`standalone::Standalone`] exactly as the binary does.
 
 pub mod bench;
+pub mod config_file;
 pub mod standalone;
 pub mod tools;

@@ -58,6 +58,10 @@ enum Command {
         broker_ip: IpAddr,
         #[arg(long, value_enum, default_value = "async")]
         flush: Flush,
+        /// Broker settings in a TOML file with RocketMQ's key names (docs/configuration.md);
+        /// its keys win over the flags above.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// A name server alone.
     Namesrv {
@@ -81,6 +85,10 @@ enum Command {
         cluster: String,
         #[arg(long, value_enum, default_value = "async")]
         flush: Flush,
+        /// Broker settings in a TOML file with RocketMQ's key names (docs/configuration.md);
+        /// its keys win over the flags above.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Send messages (for a human at a terminal).
     Send {
@@ -184,8 +192,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             broker_listen,
             broker_ip,
             flush,
+            config: config_file,
         } => {
             let mut config = StandaloneConfig::new(data);
+            config.broker_config_file = config_file;
             config.namesrv_listen = namesrv_listen;
             config.broker_listen = broker_listen;
             config.broker_ip = broker_ip;
@@ -220,6 +230,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             broker_name,
             cluster,
             flush,
+            config: config_file,
         } => {
             let mut store = petrel_store::StoreConfig::new(data);
             store.flush_disk_type = flush.into();
@@ -229,6 +240,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             config.broker_ip = broker_ip;
             config.broker_name = broker_name;
             config.cluster_name = cluster;
+            if let Some(path) = config_file {
+                petrel::config_file::BrokerConfigFile::load(&path)?.apply(&mut config)?;
+            }
             let broker = petrel_broker::Broker::start(config, CancellationToken::new())
                 .await
                 .with_context(|| format!("cannot start the broker on {listen}"))?;

@@ -19,6 +19,8 @@ pub struct StandaloneConfig {
     pub flush_disk_type: FlushDiskType,
     /// Commit-log segment size; 1 GiB unless a test wants small files.
     pub commit_log_file_size: u64,
+    /// A broker TOML file (see `config_file`) applied over these settings.
+    pub broker_config_file: Option<PathBuf>,
 }
 
 impl StandaloneConfig {
@@ -30,6 +32,7 @@ impl StandaloneConfig {
             broker_ip: "127.0.0.1".parse().expect("static address"),
             flush_disk_type: FlushDiskType::AsyncFlush,
             commit_log_file_size: 1024 * 1024 * 1024,
+            broker_config_file: None,
         }
     }
 
@@ -77,7 +80,13 @@ impl Standalone {
             .with_context(|| {
                 format!("cannot start the name server on {}", config.namesrv_listen)
             })?;
-        let broker_config = config.broker_config(namesrv.local_addr());
+        let mut broker_config = config.broker_config(namesrv.local_addr());
+        if let Some(path) = &config.broker_config_file {
+            let embedded_namesrv = broker_config.namesrv_addr.clone();
+            crate::config_file::BrokerConfigFile::load(path)?.apply(&mut broker_config)?;
+            // In standalone the broker always registers with the name server beside it.
+            broker_config.namesrv_addr = embedded_namesrv;
+        }
         let broker = petrel_broker::Broker::start(broker_config, shutdown.clone())
             .await
             .with_context(|| format!("cannot start the broker on {}", config.broker_listen))?;
