@@ -1,7 +1,8 @@
 //! `Broker`: the shared state every processor reads, and the start/stop sequence.
 //!
-//! Start: open the store (recovering if needed), load topics/groups/offsets, bind the remoting
-//! server, start housekeeping, register with the name servers.
+//! Start: parse the delay levels, open the store (recovering if needed), load
+//! topics/groups/offsets, bind the remoting server, start housekeeping and the schedule service,
+//! register with the name servers.
 //! Stop: stop accepting, unregister from the name servers, persist offsets, shut the store down
 //! (flush, checkpoint, remove the abort marker).
 
@@ -21,6 +22,7 @@ use crate::consumer_offset::ConsumerOffsetManager;
 use crate::namesrv_client::NamesrvRegistrar;
 use crate::processor::BrokerProcessor;
 use crate::pull_hold::PullRequestHold;
+use crate::schedule::{DelayLevels, ScheduleMessageService};
 use crate::subscription_group::SubscriptionGroupManager;
 use crate::topic_config::TopicConfigManager;
 use crate::{BrokerConfig, BrokerError};
@@ -42,6 +44,8 @@ pub struct Broker {
     pub producers: ProducerManager,
     pub pull_hold: Arc<PullRequestHold>,
     pub uniq_ids: UniqIdGenerator,
+    /// The parsed `message_delay_level`.
+    pub delay_levels: DelayLevels,
     /// The address written into stored records and message ids: `broker_ip` and the bound port.
     pub store_host: SocketAddr,
     pub stats: BrokerStats,
@@ -108,7 +112,10 @@ async fn start(
     config: BrokerConfig,
     shutdown: CancellationToken,
 ) -> Result<BrokerHandle, BrokerError> {
-    let store_config = config.store.clone();
+    let delay_levels =
+        DelayLevels::parse(&config.message_delay_level).map_err(BrokerError::Config)?;
+    let mut store_config = config.store.clone();
+    store_config.tags_code_of = delay_levels.tags_code_fn();
     let store = tokio::task::spawn_blocking(move || MessageStore::open(store_config))
         .await
         .map_err(|e| std::io::Error::other(format!("store open task failed: {e}")))??;
@@ -132,6 +139,7 @@ async fn start(
 
     let broker = Arc::new(Broker {
         uniq_ids: UniqIdGenerator::new(config.broker_ip),
+        delay_levels,
         config,
         store,
         topics,
@@ -147,6 +155,7 @@ async fn start(
         stopping: CancellationToken::new(),
     });
 
+    let schedule = ScheduleMessageService::load(broker.clone())?;
     let processor = Arc::new(BrokerProcessor::new(broker.clone()));
     let mut tasks = Vec::new();
     if let Some(vip) = vip_listener(&broker.config, local_addr).await {
@@ -158,6 +167,7 @@ async fn start(
     }
     tasks.push(tokio::spawn(serve(listener, processor, shutdown.clone())));
     tasks.push(tokio::spawn(housekeeping(broker.clone(), shutdown.clone())));
+    tasks.push(tokio::spawn(schedule.run(shutdown.clone())));
     tasks.push(tokio::spawn(end_rejoin_grace(
         broker.clone(),
         shutdown.clone(),

@@ -6,6 +6,8 @@ use thiserror::Error;
 pub enum BrokerError {
     #[error("cannot open the message store: {0}")]
     Store(#[from] petrel_store::StoreError),
+    #[error("invalid broker configuration: {0}")]
+    Config(String),
     #[error("cannot read or write broker metadata: {0}")]
     Metadata(#[from] std::io::Error),
 }

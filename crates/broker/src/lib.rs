@@ -10,6 +10,7 @@ mod error;
 mod namesrv_client;
 pub mod processor;
 mod pull_hold;
+pub mod schedule;
 mod subscription_group;
 mod topic_config;
 

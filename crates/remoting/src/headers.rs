@@ -283,3 +283,16 @@ command_header! {
         index_last_update_phyoffset: i64 => "indexLastUpdatePhyoffset",
     }
 }
+
+command_header! {
+    /// CONSUMER_SEND_MSG_BACK (36) request: a consumer hands back a message it failed to consume.
+    pub struct ConsumerSendMsgBackRequestHeader {
+        offset: i64 => "offset",
+        group: String => "group",
+        delay_level: i32 => "delayLevel",
+        origin_msg_id: Option<String> => "originMsgId",
+        origin_topic: Option<String> => "originTopic",
+        unit_mode: Option<bool> => "unitMode",
+        max_reconsume_times: Option<i32> => "maxReconsumeTimes",
+    }
+}

@@ -1,7 +1,9 @@
 //! `StoreConfig`: every bound and path of the message store, with RocketMQ's defaults.
 //! Owns no state; the store reads it once at open.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use petrel_common::record::{java_string_hash, DecodedRecord};
 
@@ -14,8 +16,26 @@ pub enum FlushDiskType {
 }
 
 /// Computes the consume-queue tags code of a stored record when recovery re-dispatches it.
-/// Must agree with the `tags_code` the broker passes to `put_message`.
-pub type TagsCodeFn = fn(&DecodedRecord<'_>) -> i64;
+/// Must agree with the `tags_code` the broker passes to `put_message`. A closure, so the broker
+/// can capture its own settings (the delay levels behind `SCHEDULE_TOPIC_XXXX` tags codes).
+#[derive(Clone)]
+pub struct TagsCodeFn(Arc<dyn Fn(&DecodedRecord<'_>) -> i64 + Send + Sync>);
+
+impl TagsCodeFn {
+    pub fn new(f: impl Fn(&DecodedRecord<'_>) -> i64 + Send + Sync + 'static) -> Self {
+        TagsCodeFn(Arc::new(f))
+    }
+
+    pub fn call(&self, record: &DecodedRecord<'_>) -> i64 {
+        (self.0)(record)
+    }
+}
+
+impl fmt::Debug for TagsCodeFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TagsCodeFn")
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
@@ -47,7 +67,7 @@ impl Default for StoreConfig {
             flush_interval_ms: 500,
             sync_flush_timeout_ms: 5000,
             max_message_bytes: 4 * 1024 * 1024,
-            tags_code_of: tags_code_from_properties,
+            tags_code_of: TagsCodeFn::new(tags_code_from_properties),
         }
     }
 }

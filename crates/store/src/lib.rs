@@ -14,7 +14,7 @@ pub mod metadata;
 mod recovery;
 mod warm;
 
-pub use config::{FlushDiskType, StoreConfig};
+pub use config::{FlushDiskType, StoreConfig, TagsCodeFn};
 pub use error::StoreError;
 pub use message_store::{
     AppendRequest, AppendResult, AppendStatus, ArrivalListener, GetResult, GetStatus, MessageStore,

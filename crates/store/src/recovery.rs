@@ -132,7 +132,7 @@ fn redispatch(shared: &Shared, from: i64, to: i64) -> Result<(), StoreError> {
             continue;
         }
         let r = record::decode(rest, false)?;
-        let tags_code = (shared.config.tags_code_of)(&r);
+        let tags_code = shared.config.tags_code_of.call(&r);
         shared.dispatch_recovered(&r, tags_code)?;
         dispatched += 1;
         offset += i64::from(size);

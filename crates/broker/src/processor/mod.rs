@@ -7,6 +7,7 @@ pub mod client;
 pub mod offset;
 pub mod pull;
 pub mod send;
+pub mod send_back;
 pub mod stats;
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ impl RequestHandler for BrokerProcessor {
                 send::send_message(b, conn, &req).await
             }
             request::SEND_BATCH_MESSAGE => send::send_batch(b, conn, &req).await,
+            request::CONSUMER_SEND_MSG_BACK => send_back::consumer_send_msg_back(b, &req).await,
             request::PULL_MESSAGE | request::LITE_PULL_MESSAGE => {
                 return pull::pull_message(b, conn, &req).await
             }

@@ -1,5 +1,6 @@
 //! SEND_MESSAGE, SEND_MESSAGE_V2 and SEND_BATCH_MESSAGE: validate, encode once into the stored
-//! record format, append, answer with the offsetMsgId.
+//! record format, append, answer with the offsetMsgId. A single message to a `%RETRY%` topic past
+//! its max reconsume times goes to `%DLQ%<group>`; one with `DELAY > 0` to `SCHEDULE_TOPIC_XXXX`.
 //!
 //! This is the hot path the official benchmark drives (binary headers, one message per
 //! request): one header decode, one properties scan, one encode into a buffer the store copies
@@ -9,9 +10,11 @@ use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
 use petrel_common::msg_id::offset_msg_id;
-use petrel_common::properties::{self, CLUSTER, TAGS, UNIQ_KEY};
+use petrel_common::properties::{self, Properties, CLUSTER, DELAY, TAGS, UNIQ_KEY};
 use petrel_common::record::{self, java_string_hash, RecordFields};
-use petrel_common::topic::{perm, validate_topic, TopicConfig};
+use petrel_common::topic::{
+    dlq_topic, perm, validate_topic, TopicConfig, RETRY_GROUP_TOPIC_PREFIX, SCHEDULE_TOPIC,
+};
 use petrel_remoting::code::{request, response};
 use petrel_remoting::headers::{
     SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader,
@@ -21,7 +24,11 @@ use petrel_store::{AppendRequest, AppendResult, AppendStatus, StoreError};
 
 use super::{bad_header, io_failure};
 use crate::broker::Broker;
+use crate::schedule::push_property;
 use crate::topic_config::TopicLookup;
+
+/// `retryMaxTimes` of a group the broker has no config for.
+pub(crate) const DEFAULT_MAX_RECONSUME_TIMES: i32 = 16;
 
 fn decode_send_header(req: &RemotingCommand) -> Result<SendMessageRequestHeader, HeaderError> {
     if req.code == request::SEND_MESSAGE {
@@ -75,10 +82,44 @@ pub async fn send_message(
         }
     };
     push_property(&mut props, CLUSTER, &b.config.cluster_name);
-    let tags_code = properties::find(&props, TAGS).map_or(0, |t| java_string_hash(t) as i64);
+    let mut tags_code = properties::find(&props, TAGS).map_or(0, |t| java_string_hash(t) as i64);
+
+    // Where the message is stored: a retry past its last attempt goes to the dead-letter queue,
+    // a delayed one to the schedule topic (reference §2.4).
+    let reconsume_times = h.reconsume_times.unwrap_or(0);
+    let mut store_topic = h.topic.clone();
+    let mut store_queue_id = queue_id;
+    if let Some(group) = h.topic.strip_prefix(RETRY_GROUP_TOPIC_PREFIX) {
+        let max = match h.max_reconsume_times {
+            Some(m) if m >= 0 => m,
+            _ => b
+                .groups
+                .get(group)
+                .map_or(DEFAULT_MAX_RECONSUME_TIMES, |g| g.retry_max_times),
+        };
+        if reconsume_times > max {
+            let dlq = match dead_letter_topic(b, group) {
+                Ok(t) => t,
+                Err(e) => return io_failure(req, e),
+            };
+            let mut p = Properties::parse(&props);
+            p.insert(DELAY, "-1");
+            props = p.encode();
+            store_topic = dlq;
+            store_queue_id = 0;
+        }
+    }
+    if let Some(s) = b
+        .delay_levels
+        .redirect(h.sys_flag, &store_topic, store_queue_id, &mut props)
+    {
+        store_topic = SCHEDULE_TOPIC.to_owned();
+        store_queue_id = s.queue_id;
+        tags_code = s.tags_code;
+    }
 
     let fields = RecordFields {
-        queue_id,
+        queue_id: store_queue_id,
         flag: h.flag,
         queue_offset: 0,
         physical_offset: 0,
@@ -87,10 +128,10 @@ pub async fn send_message(
         born_host: conn.peer_addr(),
         store_timestamp: 0,
         store_host: b.store_host,
-        reconsume_times: h.reconsume_times.unwrap_or(0),
+        reconsume_times,
         prepared_transaction_offset: 0,
         body: &body,
-        topic: &h.topic,
+        topic: &store_topic,
         properties: props.as_bytes(),
     };
     if let Err(e) = record::check_limits(&fields) {
@@ -100,8 +141,8 @@ pub async fn send_message(
     record::encode(&fields, &mut buf);
     let append = AppendRequest {
         record: buf,
-        topic: h.topic.clone(),
-        queue_id,
+        topic: store_topic,
+        queue_id: store_queue_id,
         tags_code,
     };
     let result = b.store.put_message(append).await;
@@ -185,11 +226,16 @@ pub async fn send_batch(
     respond(b, req, result, queue_id, None)
 }
 
-fn push_property(props: &mut String, name: &str, value: &str) {
-    props.push_str(name);
-    props.push(properties::NAME_VALUE_SEPARATOR);
-    props.push_str(value);
-    props.push(properties::PROPERTY_SEPARATOR);
+/// `%DLQ%<group>`, created (one queue, read-write) on its first dead letter.
+pub(crate) fn dead_letter_topic(b: &Broker, group: &str) -> std::io::Result<String> {
+    let name = dlq_topic(group);
+    let lookup =
+        b.topics
+            .create_if_absent(TopicConfig::new(name.clone(), 1, perm::READ | perm::WRITE))?;
+    if matches!(lookup, TopicLookup::Created(_)) {
+        b.topics_changed.notify_one();
+    }
+    Ok(name)
 }
 
 /// The topic's config if a send to it is allowed, creating it from the template if needed.
@@ -211,12 +257,24 @@ fn writable_topic(
             ),
         ));
     }
-    let lookup = b.topics.get_or_create_for_send(
-        &h.topic,
-        &h.default_topic,
-        h.default_topic_queue_nums,
-        b.config.auto_create_topic_enable,
-    );
+    let lookup = match h.topic.strip_prefix(RETRY_GROUP_TOPIC_PREFIX) {
+        // A consumer's own re-send of a failed message: the retry topic has the group's
+        // retryQueueNums queues, whatever the template says.
+        Some(group) if b.topics.get(&h.topic).is_none() => {
+            let queues = b.groups.get(group).map_or(1, |g| g.retry_queue_nums.max(1));
+            b.topics.create_if_absent(TopicConfig::new(
+                h.topic.clone(),
+                queues,
+                perm::READ | perm::WRITE,
+            ))
+        }
+        _ => b.topics.get_or_create_for_send(
+            &h.topic,
+            &h.default_topic,
+            h.default_topic_queue_nums,
+            b.config.auto_create_topic_enable,
+        ),
+    };
     let topic = match lookup {
         Ok(TopicLookup::Found(t)) => t,
         Ok(TopicLookup::Created(t)) => {

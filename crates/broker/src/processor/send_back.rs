@@ -1,0 +1,151 @@
+//! CONSUMER_SEND_MSG_BACK (36): a consumer hands back a message it failed to consume (reference
+//! §2.9). The broker copies the stored message to `%RETRY%<group>` with a delay level, or to
+//! `%DLQ%<group>` once it has been retried enough. It never changes the original record.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use petrel_common::msg_id::offset_msg_id;
+use petrel_common::properties::{self, Properties, DELAY, ORIGIN_MESSAGE_ID, RETRY_TOPIC, TAGS};
+use petrel_common::record::{self, java_string_hash};
+use petrel_common::topic::{perm, retry_topic, TopicConfig, SCHEDULE_TOPIC};
+use petrel_remoting::code::response;
+use petrel_remoting::headers::ConsumerSendMsgBackRequestHeader;
+use petrel_remoting::RemotingCommand;
+use petrel_store::AppendRequest;
+
+use super::send::dead_letter_topic;
+use super::{bad_header, io_failure};
+use crate::broker::Broker;
+use crate::topic_config::TopicLookup;
+
+/// First retry level when the consumer leaves the choice to the broker: `3 + reconsumeTimes`
+/// (10 s, 30 s, 1 m, … with the default levels).
+const FIRST_RETRY_DELAY_LEVEL: i32 = 3;
+
+pub async fn consumer_send_msg_back(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand {
+    let h: ConsumerSendMsgBackRequestHeader = match req.decode_header() {
+        Ok(h) => h,
+        Err(e) => return bad_header(req, e),
+    };
+    let group = match b
+        .groups
+        .get_or_create(&h.group, b.config.auto_create_subscription_group)
+    {
+        Ok(Some(g)) => g,
+        Ok(None) => {
+            return RemotingCommand::error(
+                req,
+                response::SUBSCRIPTION_GROUP_NOT_EXIST,
+                format!("subscription group not exist, {}", h.group),
+            )
+        }
+        Err(e) => return io_failure(req, e),
+    };
+    let Some(bytes) = b.store.read_record(h.offset) else {
+        return RemotingCommand::error(
+            req,
+            response::SYSTEM_ERROR,
+            format!("look message by offset failed, {}", h.offset),
+        );
+    };
+    let original = match record::decode(&bytes, false) {
+        Ok(r) => r,
+        Err(e) => {
+            return RemotingCommand::error(
+                req,
+                response::SYSTEM_ERROR,
+                format!("the record at offset {} is unreadable: {e}", h.offset),
+            )
+        }
+    };
+
+    let mut props = Properties::parse(&String::from_utf8_lossy(original.properties));
+    if props.get(RETRY_TOPIC).is_none() {
+        props.insert(RETRY_TOPIC, original.topic);
+    }
+    if props.get(ORIGIN_MESSAGE_ID).is_none() {
+        props.insert(
+            ORIGIN_MESSAGE_ID,
+            offset_msg_id(original.store_host, original.physical_offset),
+        );
+    }
+    props.remove(DELAY);
+
+    let max_reconsume_times = match h.max_reconsume_times {
+        Some(m) if m >= 0 => m,
+        _ => group.retry_max_times,
+    };
+    let (topic, queue_id) = if original.reconsume_times >= max_reconsume_times || h.delay_level < 0
+    {
+        match dead_letter_topic(b, &h.group) {
+            Ok(t) => (t, 0),
+            Err(e) => return io_failure(req, e),
+        }
+    } else {
+        let level = if h.delay_level == 0 {
+            FIRST_RETRY_DELAY_LEVEL + original.reconsume_times
+        } else {
+            h.delay_level
+        };
+        props.insert(DELAY, level.to_string());
+        let queues = group.retry_queue_nums.max(1);
+        let retry = TopicConfig::new(retry_topic(&h.group), queues, perm::READ | perm::WRITE);
+        match b.topics.create_if_absent(retry) {
+            Ok(TopicLookup::Created(t)) => {
+                b.topics_changed.notify_one();
+                (t.topic_name, rand::random_range(0..queues))
+            }
+            Ok(TopicLookup::Found(t)) => {
+                let queues = t.write_queue_nums.max(1);
+                (t.topic_name, rand::random_range(0..queues))
+            }
+            Ok(TopicLookup::NotExist) => unreachable!("create_if_absent always has the topic"),
+            Err(e) => return io_failure(req, e),
+        }
+    };
+
+    let mut props = props.encode();
+    let mut tags_code = properties::find(&props, TAGS).map_or(0, |t| java_string_hash(t) as i64);
+    let (mut store_topic, mut store_queue_id) = (topic, queue_id);
+    if let Some(s) =
+        b.delay_levels
+            .redirect(original.sys_flag, &store_topic, store_queue_id, &mut props)
+    {
+        store_topic = SCHEDULE_TOPIC.to_owned();
+        store_queue_id = s.queue_id;
+        tags_code = s.tags_code;
+    }
+    let mut fields = original.fields();
+    fields.topic = &store_topic;
+    fields.queue_id = store_queue_id;
+    fields.properties = props.as_bytes();
+    fields.reconsume_times = original.reconsume_times + 1;
+    fields.store_host = b.store_host;
+    fields.queue_offset = 0;
+    fields.physical_offset = 0;
+    fields.store_timestamp = 0;
+    fields.prepared_transaction_offset = 0;
+    if let Err(e) = record::check_limits(&fields) {
+        return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, e.to_string());
+    }
+    let mut buf = BytesMut::with_capacity(record::encoded_len(&fields));
+    record::encode(&fields, &mut buf);
+    let append = AppendRequest {
+        record: buf,
+        topic: store_topic,
+        queue_id: store_queue_id,
+        tags_code,
+    };
+    match b.store.put_message(append).await {
+        Ok(_) => {
+            b.count_put(1);
+            RemotingCommand::success(req)
+        }
+        Err(e) => RemotingCommand::error(
+            req,
+            response::SYSTEM_ERROR,
+            format!("store refused the message sent back: {e}"),
+        ),
+    }
+}

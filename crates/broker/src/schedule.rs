@@ -1,0 +1,382 @@
+//! Delay levels and the `ScheduleMessageService` (reference §6.2).
+//!
+//! A message sent with `DELAY=n > 0` is stored in `SCHEDULE_TOPIC_XXXX` queue `n − 1` (levels past
+//! the last are clamped to it) with `REAL_TOPIC`/`REAL_QID` added. Its due time is the record's
+//! store timestamp + the level's delay; that is also its consume-queue tags code. At send time
+//! the broker cannot know the store timestamp before the put, so it passes `now + delay` (at most
+//! the length of the append critical section earlier than the store timestamp); recovery
+//! recomputes `store timestamp + delay` from the record ([`DelayLevels::tags_code_fn`]). The
+//! service never trusts the tags code: it reads each due candidate and uses the record's own
+//! store timestamp, so both values lead to the same delivery.
+//!
+//! The service scans the head of every level's queue at least every [`SCAN_INTERVAL_MS`] and
+//! re-posts due messages to their real topic and queue through the ordinary store put. Progress
+//! per level lives in `config/delayOffset.json`, written atomically after each pass that
+//! delivered something: a crash between a re-post and that write re-delivers (at least once). It
+//! must never re-post a message before its due time or skip one.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use petrel_common::msg_id::now_ms;
+use petrel_common::properties::{self, Properties, DELAY, REAL_QID, REAL_TOPIC, TAGS};
+use petrel_common::record::{
+    self, java_string_hash, SYSFLAG_TRANSACTION_MASK, SYSFLAG_TRANSACTION_PREPARED,
+    SYSFLAG_TRANSACTION_ROLLBACK,
+};
+use petrel_common::topic::SCHEDULE_TOPIC;
+use petrel_remoting::CancellationToken;
+use petrel_store::{metadata, AppendRequest, GetStatus, TagsCodeFn};
+use serde::{Deserialize, Serialize};
+
+use crate::broker::Broker;
+
+/// RocketMQ's default `messageDelayLevel`.
+pub const DEFAULT_MESSAGE_DELAY_LEVEL: &str =
+    "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h";
+/// Longest pause between two scans of the schedule queues: a due message is delivered within
+/// this much of its due time (plus the put).
+pub const SCAN_INTERVAL_MS: u64 = 50;
+/// Entries read from one level's queue per store read.
+const SCAN_BATCH: u32 = 32;
+
+/// The parsed `messageDelayLevel`: level n (1-based) waits `delays_ms[n − 1]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DelayLevels {
+    delays_ms: Vec<i64>,
+}
+
+impl DelayLevels {
+    /// Parses space-separated durations, each a positive integer and a unit `ms`, `s`, `m`, `h`
+    /// or `d` (`ms` is Petrel's addition, for tests).
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let mut delays_ms = Vec::new();
+        for item in spec.split_whitespace() {
+            let digits = item
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(item.len());
+            let (n, unit) = item.split_at(digits);
+            let n: i64 = n
+                .parse()
+                .map_err(|_| format!("messageDelayLevel: `{item}` does not start with a number"))?;
+            let unit_ms = match unit {
+                "ms" => 1,
+                "s" => 1000,
+                "m" => 60_000,
+                "h" => 3_600_000,
+                "d" => 86_400_000,
+                _ => {
+                    return Err(format!(
+                        "messageDelayLevel: `{item}` has no unit ms/s/m/h/d"
+                    ))
+                }
+            };
+            if n <= 0 {
+                return Err(format!("messageDelayLevel: `{item}` is not positive"));
+            }
+            delays_ms.push(
+                n.checked_mul(unit_ms)
+                    .ok_or_else(|| format!("messageDelayLevel: `{item}` is too long"))?,
+            );
+        }
+        if delays_ms.is_empty() {
+            return Err("messageDelayLevel is empty".to_owned());
+        }
+        Ok(DelayLevels { delays_ms })
+    }
+
+    pub fn max_level(&self) -> i32 {
+        self.delays_ms.len() as i32
+    }
+
+    /// Delay of `level`, clamped to 1 ..= max level.
+    pub fn delay_ms(&self, level: i32) -> i64 {
+        let i = level.clamp(1, self.max_level()) - 1;
+        self.delays_ms[i as usize]
+    }
+
+    /// Recovery's tags code: `store timestamp + delay` for schedule records (queue id = level − 1),
+    /// the `TAGS` hash otherwise.
+    pub fn tags_code_fn(&self) -> TagsCodeFn {
+        let levels = self.clone();
+        TagsCodeFn::new(move |r| {
+            if r.topic == SCHEDULE_TOPIC {
+                r.store_timestamp + levels.delay_ms(r.queue_id + 1)
+            } else {
+                petrel_store::config::tags_code_from_properties(r)
+            }
+        })
+    }
+
+    /// Where a message asking for a delay is stored instead: appends `REAL_TOPIC`/`REAL_QID` to
+    /// `props` and returns the schedule queue and its tags code. `None` (and `props` untouched)
+    /// for messages without `DELAY > 0` and for transactional prepared/rollback records.
+    pub fn redirect(
+        &self,
+        sys_flag: i32,
+        topic: &str,
+        queue_id: i32,
+        props: &mut String,
+    ) -> Option<Scheduled> {
+        let tx = sys_flag & SYSFLAG_TRANSACTION_MASK;
+        if tx == SYSFLAG_TRANSACTION_PREPARED || tx == SYSFLAG_TRANSACTION_ROLLBACK {
+            return None;
+        }
+        let level: i32 = properties::find(props, DELAY)?.trim().parse().ok()?;
+        if level <= 0 {
+            return None;
+        }
+        let level = level.min(self.max_level());
+        push_property(props, REAL_TOPIC, topic);
+        push_property(props, REAL_QID, &queue_id.to_string());
+        Some(Scheduled {
+            queue_id: level - 1,
+            tags_code: now_ms() as i64 + self.delay_ms(level),
+        })
+    }
+}
+
+/// Where [`DelayLevels::redirect`] sends a message: `SCHEDULE_TOPIC_XXXX` queue `queue_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scheduled {
+    pub queue_id: i32,
+    pub tags_code: i64,
+}
+
+pub(crate) fn push_property(props: &mut String, name: &str, value: &str) {
+    props.push_str(name);
+    props.push(properties::NAME_VALUE_SEPARATOR);
+    props.push_str(value);
+    props.push(properties::PROPERTY_SEPARATOR);
+}
+
+/// `config/delayOffset.json`: next schedule-queue offset to look at, per level.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DelayOffsets {
+    offset_table: BTreeMap<i32, i64>,
+}
+
+pub struct ScheduleMessageService {
+    broker: Arc<Broker>,
+    path: PathBuf,
+    offsets: DelayOffsets,
+}
+
+/// What one level's scan found.
+enum LevelScan {
+    /// Everything stored so far was delivered.
+    Drained,
+    /// The head message is due at this time.
+    DueAt(i64),
+    /// A re-post failed; try again on the next pass.
+    Failed,
+}
+
+impl ScheduleMessageService {
+    /// Loads the progress file; a missing one starts every level at offset 0.
+    pub fn load(broker: Arc<Broker>) -> std::io::Result<Self> {
+        let path = broker
+            .config
+            .store
+            .root_dir
+            .join("config")
+            .join("delayOffset.json");
+        let offsets = metadata::read_json(&path)?.unwrap_or_default();
+        Ok(ScheduleMessageService {
+            broker,
+            path,
+            offsets,
+        })
+    }
+
+    /// Scans until `shutdown` fires.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        loop {
+            let next_due = self.pass().await;
+            let now = now_ms() as i64;
+            let wait = next_due.map_or(SCAN_INTERVAL_MS, |due| {
+                (due - now).clamp(0, SCAN_INTERVAL_MS as i64) as u64
+            });
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(std::time::Duration::from_millis(wait)) => {}
+            }
+        }
+    }
+
+    /// One scan of every level; returns the earliest due time still pending.
+    async fn pass(&mut self) -> Option<i64> {
+        let mut next_due: Option<i64> = None;
+        let mut delivered = false;
+        for level in 1..=self.broker.delay_levels.max_level() {
+            let before = self.offset(level);
+            match self.scan_level(level).await {
+                LevelScan::DueAt(t) => next_due = Some(next_due.map_or(t, |n| n.min(t))),
+                LevelScan::Failed => next_due = Some(now_ms() as i64 + SCAN_INTERVAL_MS as i64),
+                LevelScan::Drained => {}
+            }
+            delivered |= self.offset(level) != before;
+        }
+        if delivered {
+            if let Err(e) = metadata::write_json(&self.path, &self.offsets) {
+                tracing::error!("could not persist delayOffset.json: {e}");
+            }
+        }
+        next_due
+    }
+
+    fn offset(&self, level: i32) -> i64 {
+        self.offsets.offset_table.get(&level).copied().unwrap_or(0)
+    }
+
+    async fn scan_level(&mut self, level: i32) -> LevelScan {
+        let queue_id = level - 1;
+        let delay = self.broker.delay_levels.delay_ms(level);
+        loop {
+            let offset = self.offset(level);
+            let r = self.broker.store.get_messages(
+                SCHEDULE_TOPIC,
+                queue_id,
+                offset,
+                SCAN_BATCH,
+                &|_| true,
+            );
+            match r.status {
+                GetStatus::Found => {}
+                GetStatus::OffsetTooSmall | GetStatus::OffsetOverflowBadly => {
+                    tracing::warn!(
+                        level,
+                        offset,
+                        next = r.next_begin_offset,
+                        "delay progress outside the schedule queue; moving"
+                    );
+                    self.offsets.offset_table.insert(level, r.next_begin_offset);
+                    if r.next_begin_offset == offset {
+                        return LevelScan::Drained;
+                    }
+                    continue;
+                }
+                GetStatus::OffsetFoundNull | GetStatus::NoMatchedMessage => {
+                    if r.next_begin_offset <= offset {
+                        return LevelScan::Drained;
+                    }
+                    self.offsets.offset_table.insert(level, r.next_begin_offset);
+                    continue;
+                }
+                GetStatus::NoMessageInQueue | GetStatus::OffsetOverflowOne => {
+                    return LevelScan::Drained
+                }
+            }
+            for bytes in &r.messages {
+                let rec = match record::decode(bytes, false) {
+                    Ok(rec) => rec,
+                    Err(e) => {
+                        tracing::error!(level, offset, "unreadable schedule record, skipped: {e}");
+                        continue;
+                    }
+                };
+                let due = rec.store_timestamp + delay;
+                if due > now_ms() as i64 {
+                    return LevelScan::DueAt(due);
+                }
+                if let Err(e) = self.deliver(&rec).await {
+                    tracing::warn!(
+                        level,
+                        queue_offset = rec.queue_offset,
+                        "re-post failed: {e}"
+                    );
+                    return LevelScan::Failed;
+                }
+                self.offsets
+                    .offset_table
+                    .insert(level, rec.queue_offset + 1);
+            }
+            self.offsets.offset_table.insert(level, r.next_begin_offset);
+        }
+    }
+
+    /// Re-posts a due schedule record to its real topic and queue, without DELAY, REAL_TOPIC and
+    /// REAL_QID; everything else as stored.
+    async fn deliver(&self, rec: &record::DecodedRecord<'_>) -> Result<(), String> {
+        let mut props = Properties::parse(&String::from_utf8_lossy(rec.properties));
+        props.remove(DELAY);
+        let topic = props
+            .remove(REAL_TOPIC)
+            .ok_or("the schedule record has no REAL_TOPIC")?;
+        let queue_id: i32 = props
+            .remove(REAL_QID)
+            .and_then(|q| q.parse().ok())
+            .ok_or("the schedule record has no valid REAL_QID")?;
+        let props = props.encode();
+        let b = &self.broker;
+        let mut fields = rec.fields();
+        fields.topic = &topic;
+        fields.queue_id = queue_id;
+        fields.properties = props.as_bytes();
+        fields.store_host = b.store_host;
+        fields.queue_offset = 0;
+        fields.physical_offset = 0;
+        fields.store_timestamp = 0;
+        record::check_limits(&fields).map_err(|e| e.to_string())?;
+        let mut buf = BytesMut::with_capacity(record::encoded_len(&fields));
+        record::encode(&fields, &mut buf);
+        let tags_code = properties::find(&props, TAGS).map_or(0, |t| java_string_hash(t) as i64);
+        b.store
+            .put_message(AppendRequest {
+                record: buf,
+                topic,
+                queue_id,
+                tags_code,
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        b.count_put(1);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_default_and_short_levels() {
+        let d = DelayLevels::parse(DEFAULT_MESSAGE_DELAY_LEVEL).unwrap();
+        assert_eq!(d.max_level(), 18);
+        assert_eq!(d.delay_ms(1), 1000);
+        assert_eq!(d.delay_ms(5), 60_000);
+        assert_eq!(d.delay_ms(18), 7_200_000);
+        assert_eq!(d.delay_ms(40), 7_200_000);
+        let short = DelayLevels::parse("100ms 200ms 1s 2d").unwrap();
+        assert_eq!(short.delay_ms(2), 200);
+        assert_eq!(short.delay_ms(4), 172_800_000);
+        for bad in ["", "1x", "s", "0s", "1s 5"] {
+            assert!(DelayLevels::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn redirect_moves_delayed_messages_only() {
+        let d = DelayLevels::parse("1s 2s 3s").unwrap();
+        let mut props = String::new();
+        push_property(&mut props, DELAY, "7");
+        let s = d.redirect(0, "T", 3, &mut props).unwrap();
+        assert_eq!(s.queue_id, 2);
+        assert!(s.tags_code >= now_ms() as i64 + 2_900);
+        assert_eq!(properties::find(&props, REAL_TOPIC), Some("T"));
+        assert_eq!(properties::find(&props, REAL_QID), Some("3"));
+
+        let mut none = String::new();
+        push_property(&mut none, DELAY, "0");
+        assert!(d.redirect(0, "T", 0, &mut none).is_none());
+        let mut prepared = String::new();
+        push_property(&mut prepared, DELAY, "1");
+        assert!(d
+            .redirect(SYSFLAG_TRANSACTION_PREPARED, "T", 0, &mut prepared)
+            .is_none());
+        assert_eq!(properties::find(&prepared, REAL_TOPIC), None);
+    }
+}
