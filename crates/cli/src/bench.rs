@@ -166,8 +166,9 @@ pub struct ConsumeOptions {
     pub report_interval: Duration,
 }
 
-/// Consumes as fast as the listener returns; reports messages per second and the delay from
-/// store time to delivery.
+/// Consumes as fast as the listener returns; reports messages per second (from a counter) and
+/// the delay from store time to delivery, and in the summary how long it took to drain what it
+/// received (time of the last message), which is the throughput figure for a backlog.
 pub async fn consume(opts: ConsumeOptions) -> anyhow::Result<()> {
     let config = ClientConfig::new(&opts.namesrv).with_instance_name("petrel-bench-consumer");
     let mut consumer = PushConsumer::new(&opts.group, config);
@@ -176,16 +177,21 @@ pub async fn consume(opts: ConsumeOptions) -> anyhow::Result<()> {
     consumer.options.consume_batch_max_size = 32;
     let interval_hist = Arc::new(Mutex::new(histogram()));
     let total = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    // Microseconds from `started` to the latest delivery.
+    let last_at_us = Arc::new(AtomicU64::new(0));
     {
-        let (ih, total) = (interval_hist.clone(), total.clone());
+        let (ih, total, last_at_us) = (interval_hist.clone(), total.clone(), last_at_us.clone());
         consumer.register_listener(move |msgs: &[MessageExt]| {
             let now = petrel_common::msg_id::now_ms() as i64;
             let mut h = ih.lock();
             for m in msgs {
-                let delay_us = ((now - m.store_timestamp).max(0) as u64 * 1000).max(1);
+                // A backlog can be older than the histogram's range: clamp, never drop.
+                let delay_us = ((now - m.store_timestamp).max(0) as u64 * 1000).clamp(1, h.high());
                 let _ = h.record(delay_us);
             }
             total.fetch_add(msgs.len() as u64, Ordering::Relaxed);
+            last_at_us.fetch_max(started.elapsed().as_micros() as u64, Ordering::Relaxed);
             ConsumeStatus::Success
         });
     }
@@ -197,25 +203,34 @@ pub async fn consume(opts: ConsumeOptions) -> anyhow::Result<()> {
         "bench consume: topic {} group {} duration {:?} (latency = store time to delivery)",
         opts.topic, opts.group, opts.duration
     );
-    let started = Instant::now();
     let mut tick = tokio::time::interval_at(
         tokio::time::Instant::now() + opts.report_interval,
         opts.report_interval,
     );
     let mut last = Instant::now();
+    let mut last_total = 0;
     while started.elapsed() < opts.duration {
         tick.tick().await;
         let snapshot = std::mem::replace(&mut *interval_hist.lock(), histogram());
         let secs = last.elapsed().as_secs_f64();
         last = Instant::now();
-        println!("{}", line(&snapshot, secs, 0));
+        let now_total = total.load(Ordering::Relaxed);
+        println!(
+            "tps {:>9.0}  latency avg {:>9.3} ms  p50 {:>9.3} ms  p99 {:>9.3} ms",
+            (now_total - last_total) as f64 / secs,
+            snapshot.mean() / 1000.0,
+            snapshot.value_at_quantile(0.5) as f64 / 1000.0,
+            snapshot.value_at_quantile(0.99) as f64 / 1000.0,
+        );
+        last_total = now_total;
     }
     let n = total.load(Ordering::Relaxed);
+    let drained = Duration::from_micros(last_at_us.load(Ordering::Relaxed)).as_secs_f64();
     println!(
-        "summary: {} messages in {:.1} s, {:.0} msg/s",
+        "summary: {} messages, the last {:.2} s after start: {:.0} msg/s",
         n,
-        started.elapsed().as_secs_f64(),
-        n as f64 / started.elapsed().as_secs_f64()
+        drained,
+        n as f64 / drained.max(1e-6)
     );
     consumer.shutdown().await;
     Ok(())
