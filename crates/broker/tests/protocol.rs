@@ -361,3 +361,143 @@ async fn acknowledged_messages_and_offsets_survive_a_restart() {
     );
     broker.shutdown().await;
 }
+
+/// One message of a SEND_BATCH_MESSAGE body (reference §4.8).
+fn batch_entry(body: &[u8], props: &str) -> Vec<u8> {
+    let total = 4 + 4 + 4 + 4 + 4 + body.len() + 2 + props.len();
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(&(total as i32).to_be_bytes());
+    out.extend_from_slice(&0i32.to_be_bytes()); // magic: unused in batches
+    out.extend_from_slice(&0i32.to_be_bytes()); // body crc: unused in batches
+    out.extend_from_slice(&0i32.to_be_bytes()); // flag
+    out.extend_from_slice(&(body.len() as i32).to_be_bytes());
+    out.extend_from_slice(body);
+    out.extend_from_slice(&(props.len() as i16).to_be_bytes());
+    out.extend_from_slice(props.as_bytes());
+    out
+}
+
+#[tokio::test]
+async fn a_batch_is_stored_as_consecutive_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path()).await;
+    let conn = connect(&broker).await;
+    let mut body = Vec::new();
+    for i in 0..5 {
+        let mut p = Properties::new();
+        p.insert(KEYS, format!("b{i}"));
+        p.insert(UNIQ_KEY, format!("BATCH-{i}"));
+        body.extend(batch_entry(format!("batch-{i}").as_bytes(), &p.encode()));
+    }
+    let header = SendMessageRequestHeaderV2 {
+        producer_group: "pg".into(),
+        topic: "Batched".into(),
+        default_topic: "TBW102".into(),
+        default_topic_queue_nums: 4,
+        queue_id: 2,
+        sys_flag: 0,
+        born_timestamp: 1,
+        flag: 0,
+        batch: Some(true),
+        ..Default::default()
+    };
+    let cmd =
+        RemotingCommand::request_with_header(request::SEND_BATCH_MESSAGE, &header).with_body(body);
+    let resp = conn.request(cmd, TIMEOUT).await.unwrap();
+    assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+    let h: SendMessageResponseHeader = resp.decode_header().unwrap();
+    assert_eq!(h.queue_offset, 0);
+    assert_eq!(h.msg_id.split(',').count(), 5);
+
+    heartbeat(&conn, "cg", "Batched").await;
+    let resp = conn
+        .request(pull_request("cg", "Batched", 2, 0, 1000), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(resp.code, response::SUCCESS);
+    let body = resp.body_bytes();
+    let mut pos = 0;
+    let mut got = Vec::new();
+    while pos < body.len() {
+        let rec = record::decode(&body[pos..], true).unwrap();
+        got.push((
+            rec.queue_offset,
+            String::from_utf8(rec.body.to_vec()).unwrap(),
+        ));
+        pos += rec.total_size as usize;
+    }
+    let want: Vec<_> = (0..5).map(|i| (i as i64, format!("batch-{i}"))).collect();
+    assert_eq!(got, want);
+
+    // A malformed batch is refused and stores nothing.
+    let cmd = RemotingCommand::request_with_header(request::SEND_BATCH_MESSAGE, &header)
+        .with_body(vec![0, 0, 0, 99, 1, 2, 3]);
+    let resp = conn.request(cmd, TIMEOUT).await.unwrap();
+    assert_eq!(resp.code, response::MESSAGE_ILLEGAL);
+    let q = QueueRequestHeader {
+        topic: "Batched".into(),
+        queue_id: 2,
+    };
+    let resp = conn
+        .request(
+            RemotingCommand::request_with_header(request::GET_MAX_OFFSET, &q),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.decode_header::<OffsetResponseHeader>().unwrap().offset,
+        5
+    );
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn search_offset_by_timestamp_finds_the_first_message_at_or_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path()).await;
+    let conn = connect(&broker).await;
+    for i in 0..3 {
+        conn.request(
+            send_request("Timed", 0, b"early", "t", &format!("e{i}")),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let middle = petrel_common::msg_id::now_ms() as i64;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    for i in 0..2 {
+        conn.request(
+            send_request("Timed", 0, b"late", "t", &format!("l{i}")),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    }
+    let search = |timestamp: i64| SearchOffsetRequestHeader {
+        topic: "Timed".into(),
+        queue_id: 0,
+        timestamp,
+    };
+    for (ts, want) in [(0, 0), (middle, 3), (i64::MAX, 5)] {
+        let resp = conn
+            .request(
+                RemotingCommand::request_with_header(
+                    request::SEARCH_OFFSET_BY_TIMESTAMP,
+                    &search(ts),
+                ),
+                TIMEOUT,
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.code, response::SUCCESS);
+        assert_eq!(
+            resp.decode_header::<OffsetResponseHeader>().unwrap().offset,
+            want,
+            "at {ts}"
+        );
+    }
+    broker.shutdown().await;
+}
