@@ -87,7 +87,7 @@ impl Standalone {
             // In standalone the broker always registers with the name server beside it.
             broker_config.namesrv_addr = embedded_namesrv;
         }
-        let broker = petrel_broker::Broker::start(broker_config, shutdown.clone())
+        let broker = petrel_broker::Broker::start(broker_config, CancellationToken::new())
             .await
             .with_context(|| format!("cannot start the broker on {}", config.broker_listen))?;
         Ok(Standalone {
