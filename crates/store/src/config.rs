@@ -39,7 +39,7 @@ impl fmt::Debug for TagsCodeFn {
 
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
-    /// `storePathRootDir`; holds `commitlog/`, `consumequeue/`, `checkpoint`, `abort`.
+    /// `storePathRootDir`; holds `commitlog/`, `consumequeue/`, `index/`, `checkpoint`, `abort`.
     pub root_dir: PathBuf,
     /// `mappedFileSizeCommitLog`: bytes per commit-log segment (1 GiB).
     pub commit_log_file_size: u64,
@@ -53,6 +53,10 @@ pub struct StoreConfig {
     pub sync_flush_timeout_ms: u64,
     /// `maxMessageSize`: the largest body accepted (4 MiB).
     pub max_message_bytes: usize,
+    /// `maxHashSlotNum`: hash slots per index file (5,000,000).
+    pub max_hash_slot_num: u32,
+    /// `maxIndexNum`: entries per index file before a new one starts (20,000,000).
+    pub max_index_num: u32,
     /// Tags code of a record being re-dispatched by recovery; defaults to the hash of `TAGS`.
     pub tags_code_of: TagsCodeFn,
 }
@@ -67,6 +71,8 @@ impl Default for StoreConfig {
             flush_interval_ms: 500,
             sync_flush_timeout_ms: 5000,
             max_message_bytes: 4 * 1024 * 1024,
+            max_hash_slot_num: 5_000_000,
+            max_index_num: 20_000_000,
             tags_code_of: TagsCodeFn::new(tags_code_from_properties),
         }
     }
@@ -86,6 +92,10 @@ impl StoreConfig {
 
     pub fn consume_queue_dir(&self) -> PathBuf {
         self.root_dir.join("consumequeue")
+    }
+
+    pub fn index_dir(&self) -> PathBuf {
+        self.root_dir.join("index")
     }
 
     pub fn checkpoint_path(&self) -> PathBuf {

@@ -1,6 +1,6 @@
 //! Petrel's message store: RocketMQ's on-disk model — one commit log of fixed-size mapped
-//! segments, a consume queue per topic/queue, a checkpoint and an abort marker — with group
-//! commit, crash recovery and atomic metadata files. Knows nothing about the network.
+//! segments, a consume queue per topic/queue, key index files, a checkpoint and an abort marker —
+//! with group commit, crash recovery and atomic metadata files. Knows nothing about the network.
 
 pub mod checkpoint;
 pub mod commit_log;
@@ -8,6 +8,7 @@ pub mod config;
 pub mod consume_queue;
 pub mod error;
 mod flush;
+pub mod index;
 pub mod mapped_file;
 pub mod message_store;
 pub mod metadata;
@@ -18,4 +19,5 @@ pub use config::{FlushDiskType, StoreConfig, TagsCodeFn};
 pub use error::StoreError;
 pub use message_store::{
     AppendRequest, AppendResult, AppendStatus, ArrivalListener, GetResult, GetStatus, MessageStore,
+    QueryResult,
 };

@@ -1,6 +1,6 @@
 //! `MessageStore`: the facade the broker calls. Owns the append critical section (queue offsets,
-//! store timestamps, commit-log append and consume-queue dispatch under one lock), the read paths
-//! (pull, view by id, offset queries), start-up (abort marker, recovery, flusher thread) and
+//! store timestamps, commit-log append, consume-queue dispatch and key indexing under one lock),
+//! the read paths (pull, view by id, query by key, offset queries), start-up (abort marker, recovery, flusher thread) and
 //! shutdown. Knows nothing about the network.
 
 use std::cmp::Ordering as CmpOrdering;
@@ -23,12 +23,18 @@ use crate::config::{FlushDiskType, StoreConfig};
 use crate::consume_queue::{ConsumeQueueTable, CqEntry};
 use crate::error::StoreError;
 use crate::flush::FlushService;
+use crate::index::{record_has_key, IndexService};
 use crate::recovery;
 
 /// A pull answer stops adding messages once it holds this many bytes (`maxTransferBytesOnMessageInMemory`).
 pub const MAX_TRANSFER_BYTES: usize = 256 * 1024;
 /// A filtered pull looks at no more than this many entries (`maxFilterMessageCount`).
 pub const MAX_FILTER_SCAN_ENTRIES: u32 = 16_000;
+/// A key query returns at most this many messages (`maxMsgsNumBatch`).
+pub const MAX_QUERY_MESSAGES: usize = 64;
+/// A key query gathers this many index candidates beyond what it returns, so that hash
+/// collisions dropped on verification do not shrink the answer.
+const QUERY_COLLISION_SLACK: usize = 64;
 /// Topic, properties and fixed fields may add this much to `max_message_bytes` of body.
 pub const MAX_RECORD_OVERHEAD_BYTES: usize = 64 * 1024;
 
@@ -85,11 +91,23 @@ pub struct GetResult {
     pub messages: Vec<Bytes>,
 }
 
+/// Answer to a key query (QUERY_MESSAGE).
+#[derive(Debug, Clone, Default)]
+pub struct QueryResult {
+    /// Whole stored records, oldest first.
+    pub messages: Vec<Bytes>,
+    /// Store time of the newest index entry.
+    pub index_last_update_timestamp: i64,
+    /// Commit-log offset of the newest index entry.
+    pub index_last_update_phyoffset: i64,
+}
+
 /// What the flusher thread shares with the store.
 pub(crate) struct Shared {
     pub(crate) config: StoreConfig,
     pub(crate) commit_log: CommitLog,
     pub(crate) queues: ConsumeQueueTable,
+    pub(crate) index: IndexService,
     checkpoint: Checkpoint,
     last_store_timestamp: AtomicI64,
 }
@@ -103,6 +121,7 @@ impl Shared {
         let dispatched = self.commit_log.max_offset();
         let timestamp = self.last_store_timestamp.load(Ordering::Acquire);
         self.queues.flush_all()?;
+        self.index.flush()?;
         let flushed = self.commit_log.flush()?;
         self.checkpoint.write(&CheckpointData {
             physic_msg_timestamp: timestamp,
@@ -155,7 +174,7 @@ fn is_dispatched(sys_flag: i32) -> bool {
     tx != SYSFLAG_TRANSACTION_PREPARED && tx != SYSFLAG_TRANSACTION_ROLLBACK
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -197,12 +216,18 @@ impl MessageStore {
             &config.consume_queue_dir(),
             config.consume_queue_entries_per_file,
         )?;
+        let index = IndexService::load(
+            &config.index_dir(),
+            config.max_hash_slot_num,
+            config.max_index_num,
+        )?;
         let (checkpoint, checkpoint_data) = Checkpoint::open(&config.checkpoint_path())?;
         let last_ts = checkpoint_data.map_or(0, |c| c.physic_msg_timestamp);
         let shared = Arc::new(Shared {
             config,
             commit_log,
             queues,
+            index,
             checkpoint,
             last_store_timestamp: AtomicI64::new(last_ts),
         });
@@ -346,6 +371,7 @@ impl MessageStore {
             match appended {
                 Ok(phys) => {
                     assert!(phys >= end, "commit log offsets only grow");
+                    self.index_appended(&req.record);
                     physical_offsets.push(phys);
                     end = phys + size as i64;
                     if dispatched {
@@ -376,6 +402,66 @@ impl MessageStore {
             store_timestamp,
         };
         Ok((result, end, queue_offset))
+    }
+
+    /// Indexes a record just appended. The record is already stored, so a failure here (no
+    /// room for a new index file) loses only its index entries, and is logged, not returned.
+    fn index_appended(&self, record: &[u8]) {
+        let indexed = record::decode(record, false)
+            .map_err(StoreError::from)
+            .and_then(|r| Ok(self.shared.index.index_record(&r)?));
+        if let Err(e) = indexed {
+            tracing::error!(error = %e, "cannot index an appended record; key queries will miss it");
+        }
+    }
+
+    /// Messages of `topic` whose KEYS contain `key` or whose UNIQ_KEY is `key`, stored within
+    /// `[begin_ms, end_ms]`: the newest `max_num` (at most [`MAX_QUERY_MESSAGES`]), returned
+    /// oldest first. Every candidate from the index is decoded and checked, so hash collisions
+    /// and stale entries never reach the answer.
+    pub fn query_by_key(
+        &self,
+        topic: &str,
+        key: &str,
+        max_num: usize,
+        begin_ms: i64,
+        end_ms: i64,
+    ) -> QueryResult {
+        let max_num = max_num.min(MAX_QUERY_MESSAGES);
+        let lookup = self.shared.index.lookup(
+            topic,
+            key,
+            max_num + QUERY_COLLISION_SLACK,
+            begin_ms,
+            end_ms,
+        );
+        let mut found: Vec<(i64, Bytes)> = Vec::with_capacity(max_num.min(lookup.offsets.len()));
+        for phy in lookup.offsets {
+            if found.len() >= max_num {
+                break;
+            }
+            if found.iter().any(|(o, _)| *o == phy) {
+                continue;
+            }
+            let Some(bytes) = self.read_record(phy) else {
+                continue;
+            };
+            let matches = record::decode(&bytes, false).is_ok_and(|r| {
+                r.physical_offset == phy
+                    && r.topic == topic
+                    && (begin_ms..=end_ms).contains(&r.store_timestamp)
+                    && std::str::from_utf8(r.properties).is_ok_and(|p| record_has_key(p, key))
+            });
+            if matches {
+                found.push((phy, bytes));
+            }
+        }
+        found.sort_unstable_by_key(|(o, _)| *o);
+        QueryResult {
+            messages: found.into_iter().map(|(_, b)| b).collect(),
+            index_last_update_timestamp: lookup.last_update_timestamp,
+            index_last_update_phyoffset: lookup.last_update_phy_offset,
+        }
     }
 
     /// Reads up to `max_count` messages of a queue from logical `offset`, skipping those whose

@@ -2,7 +2,8 @@
 //! queues back to what is known durable, and re-dispatch the records past that point. After a
 //! clean shutdown the log end comes from the checkpoint (checked against the bytes on disk);
 //! after a crash (the `abort` marker exists) the log is walked from the checkpointed segment,
-//! checking magic, size, CRC and the recorded physical offset of every record. Runs before the
+//! checking magic, size, CRC and the recorded physical offset of every record. Records past the
+//! newest index entry are indexed again (the index header says how far it got). Runs before the
 //! store serves anyone; owns no state of its own.
 
 use petrel_common::record::{self, BLANK_MAGIC};
@@ -44,7 +45,27 @@ pub(crate) fn recover(
     for cq in shared.queues.all() {
         cq.recover(redispatch_from)?;
     }
-    redispatch(shared, redispatch_from, log_end)
+    let (index_from, index_after) = match shared.index.last_indexed_offset() {
+        Some(last) if last >= log_end => (log_end, Some(last)),
+        Some(last) if last >= log.min_offset() => {
+            (record_start_at_or_before(log, last), Some(last))
+        }
+        _ => (log.min_offset(), None),
+    };
+    redispatch(shared, redispatch_from, index_from, index_after, log_end)
+}
+
+/// `offset` if a record starts there, else the start of its segment: a place a walk can begin.
+fn record_start_at_or_before(log: &CommitLog, offset: i64) -> i64 {
+    let Some(segment) = log.files().find(offset) else {
+        return log.min_offset();
+    };
+    let pos = (offset - segment.file_from_offset()) as usize;
+    let rest = segment.slice(pos, log.file_size() - pos);
+    match record::decode(rest, false) {
+        Ok(r) if r.physical_offset == offset => offset,
+        _ => segment.file_from_offset(),
+    }
 }
 
 /// The checkpointed end, if nothing was written past it and it lies within the segment run.
@@ -112,12 +133,20 @@ fn scan_log_end(log: &CommitLog, hint: i64) -> i64 {
         .map_or(0, |f| f.file_from_offset() + file_size as i64)
 }
 
-/// Re-creates the consume-queue entries of the records in `[from, to)`.
-fn redispatch(shared: &Shared, from: i64, to: i64) -> Result<(), StoreError> {
+/// Re-creates the consume-queue entries of the records in `[cq_from, to)` and the index entries
+/// of those in `[index_from, to)` past `index_after`, in one walk. Both starts are record starts.
+fn redispatch(
+    shared: &Shared,
+    cq_from: i64,
+    index_from: i64,
+    index_after: Option<i64>,
+    to: i64,
+) -> Result<(), StoreError> {
     let log = &shared.commit_log;
     let file_size = log.file_size();
-    let mut offset = from;
+    let mut offset = cq_from.min(index_from);
     let mut dispatched = 0u64;
+    let mut indexed = 0u64;
     while offset < to {
         let segment = log
             .files()
@@ -132,13 +161,22 @@ fn redispatch(shared: &Shared, from: i64, to: i64) -> Result<(), StoreError> {
             continue;
         }
         let r = record::decode(rest, false)?;
-        let tags_code = shared.config.tags_code_of.call(&r);
-        shared.dispatch_recovered(&r, tags_code)?;
-        dispatched += 1;
+        if offset >= cq_from {
+            let tags_code = shared.config.tags_code_of.call(&r);
+            shared.dispatch_recovered(&r, tags_code)?;
+            dispatched += 1;
+        }
+        if offset >= index_from && index_after.is_none_or(|last| offset > last) {
+            shared.index.index_record(&r)?;
+            indexed += 1;
+        }
         offset += i64::from(size);
     }
     if dispatched > 0 {
-        tracing::info!(from, to, dispatched, "consume queues rebuilt");
+        tracing::info!(from = cq_from, to, dispatched, "consume queues rebuilt");
+    }
+    if indexed > 0 {
+        tracing::info!(from = index_from, to, indexed, "index rebuilt");
     }
     Ok(())
 }

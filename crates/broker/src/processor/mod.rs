@@ -6,6 +6,7 @@ pub mod admin;
 pub mod client;
 pub mod offset;
 pub mod pull;
+pub mod query;
 pub mod send;
 pub mod send_back;
 pub mod stats;
@@ -39,6 +40,7 @@ impl RequestHandler for BrokerProcessor {
             request::PULL_MESSAGE | request::LITE_PULL_MESSAGE => {
                 return pull::pull_message(b, conn, &req).await
             }
+            request::QUERY_MESSAGE => query::query_message(b, &req),
             request::QUERY_CONSUMER_OFFSET => offset::query_consumer_offset(b, &req),
             request::UPDATE_CONSUMER_OFFSET => offset::update_consumer_offset(b, &req),
             request::GET_MAX_OFFSET => offset::get_max_offset(b, &req),
