@@ -7,6 +7,7 @@
 mod allocate;
 mod process_queue;
 mod pull;
+mod send_back;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
@@ -34,7 +35,9 @@ use process_queue::ProcessQueue;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConsumeStatus {
     Success,
-    /// Deliver the batch again later.
+    /// Consume the batch again later: each message is sent back to the broker, which delivers
+    /// it again through the group's retry topic after a growing delay (to the dead-letter topic
+    /// after `max_reconsume_times` attempts). The queue moves on meanwhile.
     Later,
 }
 
@@ -74,8 +77,11 @@ pub struct PushConsumerOptions {
     pub pull_timeout: Duration,
     /// Pause after a failed pull or offset lookup.
     pub pull_error_delay: Duration,
-    /// Pause before re-delivering a batch the listener answered `Later`.
+    /// Pause before re-delivering, in place, messages the listener answered `Later` for that
+    /// could not be sent back to the broker.
     pub later_retry_delay: Duration,
+    /// Attempts before a failing message goes to `%DLQ%<group>` (`maxReconsumeTimes`, 16).
+    pub max_reconsume_times: i32,
     /// How long `shutdown` waits for pull loops to finish and commit.
     pub shutdown_timeout: Duration,
 }
@@ -92,6 +98,7 @@ impl Default for PushConsumerOptions {
             pull_timeout: Duration::from_secs(30),
             pull_error_delay: Duration::from_secs(1),
             later_retry_delay: Duration::from_secs(1),
+            max_reconsume_times: 16,
             shutdown_timeout: Duration::from_secs(10),
         }
     }

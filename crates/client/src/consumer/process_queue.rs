@@ -7,12 +7,14 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use petrel_common::properties::RETRY_TOPIC;
 use petrel_common::protocol::MessageQueue;
-use petrel_common::topic::RETRY_GROUP_TOPIC_PREFIX;
+use petrel_common::topic::{retry_topic, RETRY_GROUP_TOPIC_PREFIX};
 use petrel_remoting::code::response;
 use petrel_remoting::headers::pull_sys_flag;
 use petrel_remoting::CancellationToken;
 
+use super::send_back::send_back;
 use super::{ConsumeFromWhere, ConsumeStatus, Core};
 use crate::error::Result;
 use crate::instance::{PullRequest, PullStatus};
@@ -151,45 +153,73 @@ async fn start_offset(core: &Core, mq: &MessageQueue) -> Result<i64> {
     }
 }
 
-/// Hands `msgs` to the listener in chunks of `consume_batch_max_size`. A `Later` (or a panic in
-/// the listener) pauses and re-delivers the same chunk; this first version retries in place
-/// instead of sending the message back to a `%RETRY%` topic. False when the queue was stopped
-/// before everything was consumed.
-async fn consume(core: &Arc<Core>, pq: &ProcessQueue, msgs: Vec<MessageExt>) -> bool {
-    if msgs.is_empty() {
-        return true;
-    }
-    let msgs = Arc::new(msgs);
-    let chunk = core.options.consume_batch_max_size.max(1);
-    let mut from = 0;
-    loop {
-        let listener = core.listener.clone();
-        let batch = msgs.clone();
-        let outcome = tokio::task::spawn_blocking(move || {
-            let mut i = from;
-            while i < batch.len() {
-                let end = (i + chunk).min(batch.len());
-                let status = catch_unwind(AssertUnwindSafe(|| listener(&batch[i..end])));
-                match status {
-                    Ok(ConsumeStatus::Success) => i = end,
-                    Ok(ConsumeStatus::Later) => return Some(i),
-                    Err(_) => {
-                        tracing::error!("the message listener panicked; will re-deliver");
-                        return Some(i);
-                    }
-                }
+/// Hands `msgs` to the listener in chunks of `consume_batch_max_size`. The messages of a chunk
+/// the listener answers `Later` (or panics on) are sent back to the broker for a later retry and
+/// the queue moves on at once; only messages that can be sent back neither way are re-delivered
+/// here, after `later_retry_delay`, holding the queue. Messages of the group's retry topic are
+/// shown with their original topic. False when the queue was stopped before everything was
+/// consumed.
+async fn consume(core: &Arc<Core>, pq: &ProcessQueue, mut msgs: Vec<MessageExt>) -> bool {
+    if pq.mq.topic == retry_topic(&core.group) {
+        for m in &mut msgs {
+            if let Some(t) = m.property(RETRY_TOPIC) {
+                m.topic = t.to_owned();
             }
-            None
-        })
-        .await;
-        match outcome {
-            Ok(None) => return true,
-            Ok(Some(i)) => from = i,
-            Err(e) => tracing::error!("consume task failed: {e}"),
+        }
+    }
+    let chunk = core.options.consume_batch_max_size.max(1);
+    loop {
+        if msgs.is_empty() {
+            return true;
+        }
+        let listener = core.listener.clone();
+        let batch = Arc::new(msgs);
+        let count = batch.len();
+        let failed = {
+            let batch = batch.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut failed = Vec::new();
+                let mut i = 0;
+                while i < batch.len() {
+                    let end = (i + chunk).min(batch.len());
+                    match catch_unwind(AssertUnwindSafe(|| listener(&batch[i..end]))) {
+                        Ok(ConsumeStatus::Success) => {}
+                        Ok(ConsumeStatus::Later) => failed.extend(i..end),
+                        Err(_) => {
+                            tracing::error!("the message listener panicked; will retry");
+                            failed.extend(i..end);
+                        }
+                    }
+                    i = end;
+                }
+                failed
+            })
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!("consume task failed: {e}");
+                (0..count).collect()
+            })
+        };
+        let mut kept = Vec::new();
+        for i in failed {
+            if let Err(e) = send_back(core, &pq.mq, &batch[i]).await {
+                tracing::warn!(
+                    queue = ?pq.mq,
+                    msg_id = batch[i].msg_id(),
+                    "could not send a failed message back; retrying it here: {e}"
+                );
+                let mut m = batch[i].clone();
+                m.reconsume_times += 1;
+                kept.push(m);
+            }
+        }
+        if kept.is_empty() {
+            return true;
         }
         if !sleep_or_stop(&pq.stop, core.options.later_retry_delay).await {
             return false;
         }
+        msgs = kept;
     }
 }
 
