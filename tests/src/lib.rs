@@ -1,16 +1,18 @@
 //! Test harness: Petrel standalone in-process on ephemeral loopback ports, restartable on the
 //! same ports and data directory.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use petrel::standalone::{self, StandaloneConfig};
+
+/// How long a restart keeps trying to bind the old ports.
+const RESTART_BIND_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub struct Standalone {
     pub namesrv_addr: String,
     pub broker_addr: String,
-    data_dir: PathBuf,
-    ports: Option<(SocketAddr, SocketAddr)>,
+    /// What the servers were started with; a restart reuses it on the same ports.
+    config: StandaloneConfig,
     inner: Option<standalone::Standalone>,
 }
 
@@ -22,13 +24,14 @@ impl Standalone {
 
     pub async fn start_with(config: StandaloneConfig) -> anyhow::Result<Standalone> {
         init_tracing();
-        let data_dir = config.data_dir.clone();
-        let inner = standalone::Standalone::start(config).await?;
+        let mut config = config;
+        let inner = standalone::Standalone::start(config.clone()).await?;
+        config.namesrv_listen = inner.namesrv_addr();
+        config.broker_listen = inner.broker_addr();
         Ok(Standalone {
             namesrv_addr: inner.namesrv_addr().to_string(),
             broker_addr: inner.broker_addr().to_string(),
-            ports: Some((inner.namesrv_addr(), inner.broker_addr())),
-            data_dir,
+            config,
             inner: Some(inner),
         })
     }
@@ -45,12 +48,21 @@ impl Standalone {
         if let Some(inner) = self.inner.take() {
             inner.shutdown().await;
         }
-        let (ns, broker) = self.ports.expect("started");
-        let mut config = StandaloneConfig::ephemeral(&self.data_dir);
-        config.namesrv_listen = ns;
-        config.broker_listen = broker;
-        self.inner = Some(standalone::Standalone::start(config).await?);
-        Ok(())
+        // The name server's listener closes a moment after its stop signal; retry the bind.
+        let deadline = std::time::Instant::now() + RESTART_BIND_RETRY;
+        loop {
+            match standalone::Standalone::start(self.config.clone()).await {
+                Ok(inner) => {
+                    self.inner = Some(inner);
+                    return Ok(());
+                }
+                Err(e) if std::time::Instant::now() < deadline => {
+                    tracing::debug!("restart failed, retrying: {e:#}");
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 

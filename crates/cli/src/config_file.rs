@@ -34,6 +34,8 @@ pub struct BrokerConfigFile {
     pub flush_interval_commit_log: Option<u64>,
     pub sync_flush_timeout: Option<u64>,
     pub long_polling_max_millis: Option<u64>,
+    /// Delay of each level, e.g. `1s 5s 10s 30s 1m …` (units ms/s/m/h/d).
+    pub message_delay_level: Option<String>,
 }
 
 impl BrokerConfigFile {
@@ -107,6 +109,9 @@ impl BrokerConfigFile {
         }
         if let Some(v) = self.long_polling_max_millis {
             c.long_poll_max = Duration::from_millis(v);
+        }
+        if let Some(v) = self.message_delay_level {
+            c.message_delay_level = v;
         }
         Ok(())
     }

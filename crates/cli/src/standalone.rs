@@ -21,6 +21,8 @@ pub struct StandaloneConfig {
     pub commit_log_file_size: u64,
     /// A broker TOML file (see `config_file`) applied over these settings.
     pub broker_config_file: Option<PathBuf>,
+    /// The broker's `messageDelayLevel`; `None` keeps RocketMQ's default.
+    pub message_delay_level: Option<String>,
 }
 
 impl StandaloneConfig {
@@ -33,6 +35,7 @@ impl StandaloneConfig {
             flush_disk_type: FlushDiskType::AsyncFlush,
             commit_log_file_size: 1024 * 1024 * 1024,
             broker_config_file: None,
+            message_delay_level: None,
         }
     }
 
@@ -58,6 +61,9 @@ impl StandaloneConfig {
             namesrv_addr.ip()
         };
         b.namesrv_addr = SocketAddr::new(ns_ip, namesrv_addr.port()).to_string();
+        if let Some(levels) = &self.message_delay_level {
+            b.message_delay_level = levels.clone();
+        }
         b
     }
 }
