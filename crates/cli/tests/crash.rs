@@ -87,6 +87,10 @@ async fn acked_messages_survive_kill_9(flush: &str, cycles: usize) {
             cycle_started.elapsed()
         );
     }
+    assert!(
+        acked.len() > cycles,
+        "the load acknowledged nothing before the kills: the test proved nothing"
+    );
     let status = petrel.stop_with("TERM").await;
     assert!(status.success(), "final SIGTERM exit status: {status}");
     eprintln!(
