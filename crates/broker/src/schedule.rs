@@ -19,7 +19,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use bytes::BytesMut;
 use petrel_common::msg_id::now_ms;
 use petrel_common::properties::{self, Properties, DELAY, REAL_QID, REAL_TOPIC, TAGS};
 use petrel_common::record::{
@@ -28,7 +27,7 @@ use petrel_common::record::{
 };
 use petrel_common::topic::SCHEDULE_TOPIC;
 use petrel_remoting::CancellationToken;
-use petrel_store::{metadata, AppendRequest, GetStatus, TagsCodeFn};
+use petrel_store::{metadata, GetStatus, TagsCodeFn};
 use serde::{Deserialize, Serialize};
 
 use crate::broker::Broker;
@@ -320,17 +319,11 @@ impl ScheduleMessageService {
         fields.queue_offset = 0;
         fields.physical_offset = 0;
         fields.store_timestamp = 0;
-        record::check_limits(&fields).map_err(|e| e.to_string())?;
-        let mut buf = BytesMut::with_capacity(record::encoded_len(&fields));
-        record::encode(&fields, &mut buf);
         let tags_code = properties::find(&props, TAGS).map_or(0, |t| java_string_hash(t) as i64);
+        let append =
+            crate::processor::send::encode_append(&fields, tags_code).map_err(|e| e.to_string())?;
         b.store
-            .put_message(AppendRequest {
-                record: buf,
-                topic,
-                queue_id,
-                tags_code,
-            })
+            .put_message(append)
             .await
             .map_err(|e| e.to_string())?;
         b.count_put(1);

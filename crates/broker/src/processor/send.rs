@@ -44,44 +44,16 @@ pub async fn send_message(
     conn: &Connection,
     req: &RemotingCommand,
 ) -> RemotingCommand {
-    let h = match decode_send_header(req) {
-        Ok(h) => h,
-        Err(e) => return bad_header(req, e),
-    };
     let body = req.body_bytes();
-    if body.len() > b.config.max_message_bytes {
-        return RemotingCommand::error(
-            req,
-            response::MESSAGE_ILLEGAL,
-            format!(
-                "the message body is {} bytes, larger than the broker's maxMessageSize of {} bytes",
-                body.len(),
-                b.config.max_message_bytes
-            ),
-        );
+    if let Err(remark) = check_body_size(b, body.len()) {
+        return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, remark);
     }
-    let topic = match writable_topic(b, req, &h) {
-        Ok(t) => t,
+    let (h, queue_id) = match prepare(b, req) {
+        Ok(p) => p,
         Err(resp) => return resp,
     };
-    let queue_id = match pick_queue(req, &h, &topic) {
-        Ok(q) => q,
-        Err(resp) => return resp,
-    };
-
-    // Properties as sent, plus the UNIQ_KEY if the producer gave none, plus CLUSTER.
-    let sent = h.properties.as_deref().unwrap_or("");
-    let mut props = String::with_capacity(sent.len() + 64);
-    props.push_str(sent);
-    let uniq_key = match properties::find(sent, UNIQ_KEY) {
-        Some(k) => k.to_owned(),
-        None => {
-            let id = b.uniq_ids.next_id();
-            push_property(&mut props, UNIQ_KEY, &id);
-            id
-        }
-    };
-    push_property(&mut props, CLUSTER, &b.config.cluster_name);
+    let mut props = h.properties.clone().unwrap_or_default();
+    let uniq_key = stamp_properties(b, &mut props);
     let mut tags_code = properties::find(&props, TAGS).map_or(0, |t| java_string_hash(t) as i64);
 
     // Where the message is stored: a retry past its last attempt goes to the dead-letter queue,
@@ -134,16 +106,9 @@ pub async fn send_message(
         topic: &store_topic,
         properties: props.as_bytes(),
     };
-    if let Err(e) = record::check_limits(&fields) {
-        return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, e.to_string());
-    }
-    let mut buf = BytesMut::with_capacity(record::encoded_len(&fields));
-    record::encode(&fields, &mut buf);
-    let append = AppendRequest {
-        record: buf,
-        topic: store_topic,
-        queue_id: store_queue_id,
-        tags_code,
+    let append = match encode_append(&fields, tags_code) {
+        Ok(a) => a,
+        Err(e) => return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, e.to_string()),
     };
     let result = b.store.put_message(append).await;
     respond(b, req, result, queue_id, Some(uniq_key))
@@ -154,16 +119,8 @@ pub async fn send_batch(
     conn: &Connection,
     req: &RemotingCommand,
 ) -> RemotingCommand {
-    let h = match decode_send_header(req) {
-        Ok(h) => h,
-        Err(e) => return bad_header(req, e),
-    };
-    let topic = match writable_topic(b, req, &h) {
-        Ok(t) => t,
-        Err(resp) => return resp,
-    };
-    let queue_id = match pick_queue(req, &h, &topic) {
-        Ok(q) => q,
+    let (h, queue_id) = match prepare(b, req) {
+        Ok(p) => p,
         Err(resp) => return resp,
     };
     let body = req.body_bytes();
@@ -177,22 +134,11 @@ pub async fn send_batch(
     let born_host = conn.peer_addr();
     let mut appends = Vec::with_capacity(inner.len());
     for m in inner {
-        if m.body.len() > b.config.max_message_bytes {
-            return RemotingCommand::error(
-                req,
-                response::MESSAGE_ILLEGAL,
-                format!(
-                    "a message in the batch is {} bytes, larger than maxMessageSize {}",
-                    m.body.len(),
-                    b.config.max_message_bytes
-                ),
-            );
+        if let Err(remark) = check_body_size(b, m.body.len()) {
+            return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, remark);
         }
         let mut props = String::from_utf8_lossy(m.properties).into_owned();
-        if properties::find(&props, UNIQ_KEY).is_none() {
-            push_property(&mut props, UNIQ_KEY, &b.uniq_ids.next_id());
-        }
-        push_property(&mut props, CLUSTER, &b.config.cluster_name);
+        stamp_properties(b, &mut props);
         let tags_code = properties::find(&props, TAGS).map_or(0, |t| java_string_hash(t) as i64);
         let fields = RecordFields {
             queue_id,
@@ -210,20 +156,67 @@ pub async fn send_batch(
             topic: &h.topic,
             properties: props.as_bytes(),
         };
-        if let Err(e) = record::check_limits(&fields) {
-            return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, e.to_string());
+        match encode_append(&fields, tags_code) {
+            Ok(a) => appends.push(a),
+            Err(e) => return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, e.to_string()),
         }
-        let mut buf = BytesMut::with_capacity(record::encoded_len(&fields));
-        record::encode(&fields, &mut buf);
-        appends.push(AppendRequest {
-            record: buf,
-            topic: h.topic.clone(),
-            queue_id,
-            tags_code,
-        });
     }
     let result = b.store.put_messages(appends).await;
     respond(b, req, result, queue_id, None)
+}
+
+/// Header checks shared by single and batch sends: the header, the topic (auto-created if
+/// allowed and writable), the queue.
+fn prepare(
+    b: &Arc<Broker>,
+    req: &RemotingCommand,
+) -> Result<(SendMessageRequestHeader, i32), RemotingCommand> {
+    let h = decode_send_header(req).map_err(|e| bad_header(req, e))?;
+    let topic = writable_topic(b, req, &h)?;
+    let queue_id = pick_queue(req, &h, &topic)?;
+    Ok((h, queue_id))
+}
+
+fn check_body_size(b: &Broker, len: usize) -> Result<(), String> {
+    if len > b.config.max_message_bytes {
+        return Err(format!(
+            "the message body is {len} bytes, larger than the broker's maxMessageSize of {} bytes",
+            b.config.max_message_bytes
+        ));
+    }
+    Ok(())
+}
+
+/// Adds what the broker stamps on every message it is sent: a UNIQ_KEY if the producer gave
+/// none, and CLUSTER. Returns the message's UNIQ_KEY.
+fn stamp_properties(b: &Broker, props: &mut String) -> String {
+    let uniq_key = match properties::find(props, UNIQ_KEY) {
+        Some(k) => k.to_owned(),
+        None => {
+            let id = b.uniq_ids.next_id();
+            push_property(props, UNIQ_KEY, &id);
+            id
+        }
+    };
+    push_property(props, CLUSTER, &b.config.cluster_name);
+    uniq_key
+}
+
+/// Encodes a record for the store after checking the format's limits. Every path that writes a
+/// message (send, batch, send-back, scheduled delivery) goes through here.
+pub(crate) fn encode_append(
+    fields: &RecordFields,
+    tags_code: i64,
+) -> Result<AppendRequest, record::RecordError> {
+    record::check_limits(fields)?;
+    let mut buf = BytesMut::with_capacity(record::encoded_len(fields));
+    record::encode(fields, &mut buf);
+    Ok(AppendRequest {
+        record: buf,
+        topic: fields.topic.to_owned(),
+        queue_id: fields.queue_id,
+        tags_code,
+    })
 }
 
 /// `%DLQ%<group>`, created (one queue, read-write) on its first dead letter.

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use bytes::BytesMut;
 use petrel_common::msg_id::offset_msg_id;
 use petrel_common::properties::{self, Properties, DELAY, ORIGIN_MESSAGE_ID, RETRY_TOPIC, TAGS};
 use petrel_common::record::{self, java_string_hash};
@@ -12,7 +11,6 @@ use petrel_common::topic::{perm, retry_topic, TopicConfig, SCHEDULE_TOPIC};
 use petrel_remoting::code::response;
 use petrel_remoting::headers::ConsumerSendMsgBackRequestHeader;
 use petrel_remoting::RemotingCommand;
-use petrel_store::AppendRequest;
 
 use super::send::dead_letter_topic;
 use super::{bad_header, io_failure};
@@ -126,16 +124,9 @@ pub async fn consumer_send_msg_back(b: &Arc<Broker>, req: &RemotingCommand) -> R
     fields.physical_offset = 0;
     fields.store_timestamp = 0;
     fields.prepared_transaction_offset = 0;
-    if let Err(e) = record::check_limits(&fields) {
-        return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, e.to_string());
-    }
-    let mut buf = BytesMut::with_capacity(record::encoded_len(&fields));
-    record::encode(&fields, &mut buf);
-    let append = AppendRequest {
-        record: buf,
-        topic: store_topic,
-        queue_id: store_queue_id,
-        tags_code,
+    let append = match super::send::encode_append(&fields, tags_code) {
+        Ok(a) => a,
+        Err(e) => return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, e.to_string()),
     };
     match b.store.put_message(append).await {
         Ok(_) => {
