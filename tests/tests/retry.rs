@@ -215,6 +215,15 @@ async fn a_message_failed_max_times_lands_in_the_dead_letter_queue() {
         .await
         .unwrap();
 
+    let deadline = Instant::now() + WAIT;
+    while attempts.lock().unwrap().len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for three attempts, saw reconsume times {:?}",
+            attempts.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let reader = PullConsumer::new("dlq-reader", ClientConfig::new(&ns).with_instance_name("r"));
     reader.start().await.unwrap();
     let dlq = format!("%DLQ%{group}");
@@ -378,5 +387,80 @@ async fn delay_progress_survives_a_broker_restart() {
     }
     reader.shutdown().await;
     p.shutdown().await;
+    petrel.shutdown().await.unwrap();
+}
+
+/// The broker side of the client's fallback: an ordinary send to `%RETRY%<group>` is delayed by
+/// its DELAY level, and one whose reconsume times exceed its max goes to the dead-letter queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_send_to_a_retry_topic_is_delayed_or_dead_lettered() {
+    use petrel_common::properties::Properties;
+    use petrel_remoting::code::{request, response};
+    use petrel_remoting::headers::SendMessageRequestHeaderV2;
+    use petrel_remoting::RemotingCommand;
+
+    let dir = tempfile::tempdir().unwrap();
+    let petrel = start(dir.path()).await;
+    let ns = petrel.namesrv_addr.clone();
+    let instance = petrel_client::ClientInstance::new(ClientConfig::new(&ns));
+    instance.start().unwrap();
+    let group = "raw-cg";
+    let send = |reconsume_times: i32, delay: &str, key: &str| {
+        let mut props = Properties::new();
+        props.insert("KEYS", key);
+        props.insert("RETRY_TOPIC", "RawOrders");
+        props.insert("DELAY", delay);
+        let header = SendMessageRequestHeaderV2 {
+            producer_group: "CLIENT_INNER_PRODUCER".into(),
+            topic: format!("%RETRY%{group}"),
+            default_topic: "TBW102".into(),
+            default_topic_queue_nums: 4,
+            queue_id: 0,
+            sys_flag: 0,
+            born_timestamp: now_ms() as i64,
+            flag: 0,
+            properties: Some(props.encode()),
+            reconsume_times: Some(reconsume_times),
+            unit_mode: Some(false),
+            max_reconsume_times: Some(2),
+            batch: Some(false),
+            broker_name: Some(BROKER_NAME.into()),
+        };
+        RemotingCommand::request_with_header(request::SEND_MESSAGE_V2, &header)
+            .with_body(bytes::Bytes::from_static(b"raw"))
+    };
+    let timeout = Duration::from_secs(5);
+    let resp = instance
+        .invoke(&petrel.broker_addr, send(1, "1", "retry-me"), timeout)
+        .await
+        .unwrap();
+    assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+    let resp = instance
+        .invoke(&petrel.broker_addr, send(3, "5", "dead"), timeout)
+        .await
+        .unwrap();
+    assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+
+    let reader = PullConsumer::new("raw-reader", ClientConfig::new(&ns).with_instance_name("r"));
+    reader.start().await.unwrap();
+    let dead = pull_all(&reader, &queue(&format!("%DLQ%{group}"), 0), 1).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].keys(), Some("dead"));
+    assert_eq!(dead[0].property("DELAY"), Some("-1"));
+    assert_eq!(dead[0].reconsume_times, 3);
+
+    let retried = pull_all(&reader, &queue(&format!("%RETRY%{group}"), 0), 1).await;
+    assert_eq!(retried.len(), 1);
+    let m = &retried[0];
+    assert_eq!(m.keys(), Some("retry-me"));
+    assert_eq!(m.reconsume_times, 1);
+    assert_eq!(m.property("RETRY_TOPIC"), Some("RawOrders"));
+    assert_eq!(m.property("DELAY"), None);
+    assert!(
+        m.store_timestamp - m.born_timestamp >= 100,
+        "delayed by level 1"
+    );
+    reader.shutdown().await;
+    instance.shutdown();
     petrel.shutdown().await.unwrap();
 }
