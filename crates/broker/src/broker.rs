@@ -52,6 +52,7 @@ pub struct Broker {
     pub started_at_ms: u64,
     /// Wakes the registrar to tell the name servers about a topic change now.
     pub topics_changed: Notify,
+    registrar: Arc<NamesrvRegistrar>,
     /// Fired first at shutdown: parked pulls answer at once instead of being cut off (some
     /// clients only notice a lost request at their 30 s pull timeout).
     pub stopping: CancellationToken,
@@ -81,7 +82,6 @@ pub struct BrokerHandle {
     pub broker: Arc<Broker>,
     local_addr: SocketAddr,
     shutdown: CancellationToken,
-    registrar: Arc<NamesrvRegistrar>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -98,7 +98,7 @@ impl BrokerHandle {
         for t in self.tasks {
             let _ = t.await;
         }
-        self.registrar.unregister_all(&self.broker).await;
+        self.broker.registrar.unregister_all(&self.broker).await;
         if let Err(e) = self.broker.offsets.persist() {
             tracing::error!("could not persist consumer offsets: {e}");
         }
@@ -137,6 +137,7 @@ async fn start(
         }));
     }
 
+    let config_namesrv_addr = config.namesrv_addr.clone();
     let broker = Arc::new(Broker {
         uniq_ids: UniqIdGenerator::new(config.broker_ip),
         delay_levels,
@@ -153,6 +154,7 @@ async fn start(
         started_at_ms: now_ms(),
         topics_changed: Notify::new(),
         stopping: CancellationToken::new(),
+        registrar: Arc::new(NamesrvRegistrar::new(&config_namesrv_addr)),
     });
 
     let schedule = ScheduleMessageService::load(broker.clone())?;
@@ -172,7 +174,7 @@ async fn start(
         broker.clone(),
         shutdown.clone(),
     )));
-    let registrar = Arc::new(NamesrvRegistrar::new(&broker.config.namesrv_addr));
+    let registrar = broker.registrar.clone();
     // Register once before returning, so clients started next find the routes.
     registrar.register_all(&broker).await;
     tasks.push(tokio::spawn(
@@ -189,7 +191,6 @@ async fn start(
         broker,
         local_addr,
         shutdown,
-        registrar,
         tasks,
     })
 }
@@ -246,6 +247,13 @@ async fn housekeeping(broker: Arc<Broker>, shutdown: CancellationToken) {
 }
 
 impl Broker {
+    /// Tells the name servers about the topic table now and waits for them to answer, so a
+    /// client that learns of a new topic from us finds its route at once (as a RocketMQ broker
+    /// registers before answering UPDATE_AND_CREATE_TOPIC).
+    pub(crate) async fn publish_topics(&self) {
+        self.registrar.register_all(self).await;
+    }
+
     pub(crate) fn in_rejoin_grace(&self) -> bool {
         now_ms() < self.started_at_ms + self.config.consumer_rejoin_grace.as_millis() as u64
     }

@@ -16,7 +16,6 @@ use crate::broker::Broker;
 
 pub fn handle(b: &Arc<Broker>, code: i32, req: &RemotingCommand) -> Option<RemotingCommand> {
     Some(match code {
-        request::UPDATE_AND_CREATE_TOPIC => update_and_create_topic(b, req),
         request::GET_ALL_TOPIC_CONFIG => json(req, &b.topics.snapshot()),
         request::DELETE_TOPIC_IN_BROKER => delete_topic(b, req),
         request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => update_subscription_group(b, req),
@@ -41,7 +40,7 @@ fn json<T: serde::Serialize>(req: &RemotingCommand, value: &T) -> RemotingComman
     }
 }
 
-fn update_and_create_topic(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand {
+pub async fn update_and_create_topic(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand {
     let h: CreateTopicRequestHeader = match req.decode_header() {
         Ok(h) => h,
         Err(e) => return bad_header(req, e),
@@ -73,7 +72,7 @@ fn update_and_create_topic(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCo
     if let Err(e) = b.topics.upsert(config) {
         return io_failure(req, e);
     }
-    b.topics_changed.notify_one();
+    b.publish_topics().await;
     RemotingCommand::success(req)
 }
 

@@ -15,7 +15,11 @@ use crate::broker::Broker;
 use crate::client_manager::ClientChannel;
 use crate::topic_config::TopicLookup;
 
-pub fn heartbeat(b: &Arc<Broker>, conn: &Connection, req: &RemotingCommand) -> RemotingCommand {
+pub async fn heartbeat(
+    b: &Arc<Broker>,
+    conn: &Connection,
+    req: &RemotingCommand,
+) -> RemotingCommand {
     let data: HeartbeatData = match serde_json::from_slice(&req.body_bytes()) {
         Ok(d) => d,
         Err(e) => {
@@ -59,8 +63,11 @@ pub fn heartbeat(b: &Arc<Broker>, conn: &Connection, req: &RemotingCommand) -> R
             group.retry_queue_nums.max(1),
             perm::READ | perm::WRITE,
         );
+        // A new retry topic is published before the answer: the consumer looks up its route
+        // right after this heartbeat, and a miss would leave retries unconsumed until its next
+        // route refresh (30 s).
         match b.topics.create_if_absent(retry) {
-            Ok(TopicLookup::Created(_)) => b.topics_changed.notify_one(),
+            Ok(TopicLookup::Created(_)) => b.publish_topics().await,
             Ok(_) => {}
             Err(e) => return io_failure(req, e),
         }
