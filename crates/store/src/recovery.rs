@@ -14,7 +14,26 @@ use crate::error::StoreError;
 use crate::message_store::Shared;
 
 /// Recovers `shared` in place. `abnormal` means the last run did not shut down cleanly.
+///
+/// A clean start trusts the checkpoint and does not verify the records below it. If rebuilding
+/// consume queues or the index then meets a damaged record (bytes changed on disk while the
+/// broker was down), recovery starts over as after a crash: the scan checks every record and
+/// cuts the log before the damage, and the rebuild truncates what the first attempt wrote.
 pub(crate) fn recover(
+    shared: &Shared,
+    checkpoint: Option<CheckpointData>,
+    abnormal: bool,
+) -> Result<(), StoreError> {
+    match recover_once(shared, checkpoint, abnormal) {
+        Err(e @ (StoreError::Record(_) | StoreError::Corrupt(_))) if !abnormal => {
+            tracing::warn!(error = %e, "damaged record after a clean stop; scanning the log");
+            recover_once(shared, checkpoint, true)
+        }
+        result => result,
+    }
+}
+
+fn recover_once(
     shared: &Shared,
     checkpoint: Option<CheckpointData>,
     abnormal: bool,

@@ -599,3 +599,31 @@ async fn a_prepared_standby_segment_survives_crash_and_restart() {
     );
     store.shutdown();
 }
+
+/// After a clean stop recovery trusts the checkpoint; if the last record was damaged on disk
+/// while the broker was down, the rebuild finds it and recovery falls back to the crash path:
+/// scan, cut the damaged record, serve the rest.
+#[tokio::test]
+async fn damage_after_a_clean_stop_is_cut_like_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = MessageStore::open(config(dir.path())).unwrap();
+    put_n(&store, "T", 0, 0..100).await;
+    let (phys, size) = last_record(&store, "T");
+    store.shutdown();
+    drop(store);
+
+    // The index rebuild starts at the last indexed record, so it meets the damage.
+    let (file, pos) = segment_of(dir.path(), phys);
+    file.write_all_at(&vec![0u8; size / 2], pos + (size / 2) as u64)
+        .unwrap();
+
+    let store = MessageStore::open(config(dir.path())).unwrap();
+    assert_eq!(store.max_offset("T", 0), 99);
+    assert_eq!(store.max_physical_offset(), phys);
+    assert_eq!(
+        bodies(&store, "T", 0),
+        (0..99).map(body).collect::<Vec<_>>()
+    );
+    put_n(&store, "T", 0, 99..101).await;
+    store.shutdown();
+}
