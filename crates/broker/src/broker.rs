@@ -19,9 +19,11 @@ use tokio::task::JoinHandle;
 
 use crate::client_manager::{ConsumerManager, ProducerManager};
 use crate::consumer_offset::ConsumerOffsetManager;
+use crate::flow_control::FlowControl;
 use crate::namesrv_client::NamesrvRegistrar;
 use crate::processor::BrokerProcessor;
 use crate::pull_hold::PullRequestHold;
+use crate::rebalance_lock::RebalanceLockManager;
 use crate::schedule::{DelayLevels, ScheduleMessageService};
 use crate::subscription_group::SubscriptionGroupManager;
 use crate::topic_config::TopicConfigManager;
@@ -40,9 +42,13 @@ pub struct Broker {
     pub topics: TopicConfigManager,
     pub groups: SubscriptionGroupManager,
     pub offsets: ConsumerOffsetManager,
+    /// Pause/resume and consume rate limits of groups, from their attributes.
+    pub flow: FlowControl,
     pub consumers: ConsumerManager,
     pub producers: ProducerManager,
     pub pull_hold: Arc<PullRequestHold>,
+    /// Queue locks of orderly consumers (LOCK_BATCH_MQ).
+    pub rebalance_locks: RebalanceLockManager,
     pub uniq_ids: UniqIdGenerator,
     /// The parsed `message_delay_level`.
     pub delay_levels: DelayLevels,
@@ -124,6 +130,13 @@ async fn start(
     let topics = TopicConfigManager::load(config_dir.join("topics.json"), &config)?;
     let groups = SubscriptionGroupManager::load(config_dir.join("subscriptionGroup.json"))?;
     let offsets = ConsumerOffsetManager::load(config_dir.join("consumerOffset.json"))?;
+    let flow = FlowControl::default();
+    for group in groups.snapshot().subscription_group_table.values() {
+        // A bad attribute written by hand is reported, not fatal: the group runs unthrottled.
+        if let Err(e) = flow.apply(group) {
+            tracing::warn!(group = %group.group_name, "ignoring flow-control attributes: {e}");
+        }
+    }
 
     let listener = TcpListener::bind(config.listen_addr).await?;
     let local_addr = listener.local_addr()?;
@@ -138,6 +151,7 @@ async fn start(
     }
 
     let config_namesrv_addr = config.namesrv_addr.clone();
+    let rebalance_locks = RebalanceLockManager::new(config.rebalance_lock_max_live);
     let broker = Arc::new(Broker {
         uniq_ids: UniqIdGenerator::new(config.broker_ip),
         delay_levels,
@@ -146,9 +160,11 @@ async fn start(
         topics,
         groups,
         offsets,
+        flow,
         consumers: ConsumerManager::default(),
         producers: ProducerManager::default(),
         pull_hold,
+        rebalance_locks,
         store_host,
         stats: BrokerStats::default(),
         started_at_ms: now_ms(),

@@ -43,6 +43,9 @@ pub struct BrokerConfig {
     pub consumer_rejoin_grace: Duration,
     /// Most messages in one pull answer.
     pub max_pull_msg_nums: u32,
+    /// How long an orderly consumer's queue lock lives without renewal
+    /// (`rebalanceLockMaxLiveTime`, 60 s); clients renew every 20 s.
+    pub rebalance_lock_max_live: Duration,
     /// `messageDelayLevel`: the delay of each level, space-separated, units ms/s/m/h/d (default
     /// RocketMQ's `1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h`). Parsed at
     /// start; a bad value stops the start.
@@ -72,6 +75,7 @@ impl BrokerConfig {
             offset_persist_interval: Duration::from_secs(5),
             consumer_rejoin_grace: Duration::from_secs(5),
             max_pull_msg_nums: 32,
+            rebalance_lock_max_live: Duration::from_secs(60),
             message_delay_level: crate::schedule::DEFAULT_MESSAGE_DELAY_LEVEL.to_owned(),
             store,
         }

@@ -196,14 +196,19 @@ pub struct LockBatchRequestBody {
     pub client_id: String,
     #[serde(default)]
     pub only_this_broker: bool,
+    #[serde(default)]
     pub mq_set: BTreeSet<MessageQueue>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
 pub struct LockBatchResponseBody {
+    /// Java's field `lockOKMQSet`, which camelCase would not produce.
+    #[serde(rename = "lockOKMQSet", default)]
     pub lock_ok_mq_set: BTreeSet<MessageQueue>,
 }
+
+/// UNLOCK_BATCH_MQ body: the same fields as a lock request.
+pub type UnlockBatchRequestBody = LockBatchRequestBody;
 
 /// Parses JSON written by fastjson, whose integer map keys are unquoted (`{0:"addr"}`).
 pub fn from_fastjson<T: DeserializeOwned>(text: &[u8]) -> serde_json::Result<T> {
@@ -277,6 +282,18 @@ mod tests {
         assert_eq!(route.broker_datas[0].broker_addrs.len(), 2);
         let again = serde_json::to_vec(&route).unwrap();
         assert_eq!(from_fastjson::<TopicRouteData>(&again).unwrap(), route);
+    }
+
+    #[test]
+    fn lock_bodies_use_java_field_names() {
+        let text = br#"{"clientId":"cid","consumerGroup":"cg","mqSet":[{"brokerName":"broker-a","queueId":0,"topic":"T"}],"onlyThisBroker":false}"#;
+        let req: LockBatchRequestBody = serde_json::from_slice(text).unwrap();
+        assert_eq!(req.mq_set.len(), 1);
+        let resp = LockBatchResponseBody {
+            lock_ok_mq_set: req.mq_set.clone(),
+        };
+        let json = serde_json::to_string(&resp).unwrap();
+        assert!(json.starts_with(r#"{"lockOKMQSet":[{"#), "{json}");
     }
 
     #[test]
