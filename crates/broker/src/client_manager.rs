@@ -113,6 +113,17 @@ impl ConsumerManager {
         self.groups.read().get(group).cloned()
     }
 
+    /// The id of the client of `group` on connection `conn_id`, if it has sent a heartbeat.
+    pub fn client_id_of(&self, group: &str, conn_id: u64) -> Option<String> {
+        let groups = self.groups.read();
+        groups
+            .get(group)?
+            .channels
+            .values()
+            .find(|c| c.conn.id() == conn_id)
+            .map(|c| c.client_id.clone())
+    }
+
     pub fn has_group(&self, group: &str) -> bool {
         self.groups.read().contains_key(group)
     }

@@ -3,7 +3,9 @@
 //!
 //! A commit never moves an offset backwards: after a rebalance the queue's previous owner may
 //! still report a stale, lower offset, and replaying what was consumed is what users fear most.
-//! Only an explicit reset does.
+//! Only an explicit reset does. A reset stays pending until the queue's consumer pulls from the
+//! reset offset: until then its pulls are told PULL_OFFSET_MOVED and its commits (made before it
+//! heard of the reset) are ignored, so a consumer that was mid-batch cannot undo the reset.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -24,6 +26,9 @@ pub struct ConsumerOffsetManager {
     path: PathBuf,
     /// Key `topic@group`.
     table: RwLock<HashMap<String, HashMap<i32, i64>>>,
+    /// Resets not yet seen by a pull, key `topic@group` → queue → offset. Kept in memory only:
+    /// after a restart the reset offsets are simply the committed ones.
+    pending_resets: RwLock<HashMap<String, HashMap<i32, i64>>>,
     dirty: AtomicBool,
 }
 
@@ -42,6 +47,7 @@ impl ConsumerOffsetManager {
         Ok(ConsumerOffsetManager {
             path,
             table: RwLock::new(table),
+            pending_resets: RwLock::new(HashMap::new()),
             dirty: AtomicBool::new(false),
         })
     }
@@ -53,9 +59,10 @@ impl ConsumerOffsetManager {
             .and_then(|q| q.get(&queue_id).copied())
     }
 
-    /// Records a consumer's progress; lower than the stored offset is ignored.
+    /// Records a consumer's progress; lower than the stored offset is ignored, and so is
+    /// anything while a reset of the queue is pending.
     pub fn commit(&self, group: &str, topic: &str, queue_id: i32, offset: i64) {
-        if offset < 0 {
+        if offset < 0 || self.pending_reset(group, topic, queue_id).is_some() {
             return;
         }
         let mut t = self.table.write();
@@ -67,14 +74,43 @@ impl ConsumerOffsetManager {
         }
     }
 
-    /// Sets an offset unconditionally (an operator's reset).
+    /// Sets an offset unconditionally (an operator's reset), pending until a pull reaches it.
     pub fn reset(&self, group: &str, topic: &str, queue_id: i32, offset: i64) {
+        let k = key(topic, group);
+        self.pending_resets
+            .write()
+            .entry(k.clone())
+            .or_default()
+            .insert(queue_id, offset);
         self.table
             .write()
-            .entry(key(topic, group))
+            .entry(k)
             .or_default()
             .insert(queue_id, offset);
         self.dirty.store(true, Ordering::Relaxed);
+    }
+
+    /// The offset of a reset of this queue that no pull has reached yet.
+    pub fn pending_reset(&self, group: &str, topic: &str, queue_id: i32) -> Option<i64> {
+        let resets = self.pending_resets.read();
+        if resets.is_empty() {
+            return None;
+        }
+        resets
+            .get(&key(topic, group))
+            .and_then(|q| q.get(&queue_id).copied())
+    }
+
+    /// A pull reached the reset offset: the consumer has moved, commits count again.
+    pub fn reset_reached(&self, group: &str, topic: &str, queue_id: i32) {
+        let mut resets = self.pending_resets.write();
+        let k = key(topic, group);
+        if let Some(q) = resets.get_mut(&k) {
+            q.remove(&queue_id);
+            if q.is_empty() {
+                resets.remove(&k);
+            }
+        }
     }
 
     /// Offsets of one group on one topic.
@@ -141,6 +177,15 @@ mod tests {
         assert_eq!(m.query("g", "T", 0), Some(10));
         m.reset("g", "T", 0, 3);
         assert_eq!(m.query("g", "T", 0), Some(3));
+        // A commit made before the consumer heard of the reset does not undo it.
+        m.commit("g", "T", 0, 12);
+        assert_eq!(m.query("g", "T", 0), Some(3));
+        assert_eq!(m.pending_reset("g", "T", 0), Some(3));
+        m.reset_reached("g", "T", 0);
+        assert_eq!(m.pending_reset("g", "T", 0), None);
+        m.commit("g", "T", 0, 4);
+        assert_eq!(m.query("g", "T", 0), Some(4));
+        m.reset("g", "T", 0, 3);
         m.persist().unwrap();
         let again = ConsumerOffsetManager::load(path).unwrap();
         assert_eq!(again.query("g", "T", 0), Some(3));

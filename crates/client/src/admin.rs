@@ -3,10 +3,16 @@
 
 use std::sync::Arc;
 
+use std::collections::BTreeMap;
+
+use petrel_common::object_map::parse_object_key_map;
 use petrel_common::protocol::{from_fastjson, ClusterInfo, MessageQueue, TopicRouteData};
-use petrel_common::topic::{perm, validate_topic, AUTO_CREATE_TOPIC_KEY};
+use petrel_common::topic::{
+    group_attribute as flow, perm, validate_group, validate_topic, SubscriptionGroupConfig,
+    AUTO_CREATE_TOPIC_KEY,
+};
 use petrel_remoting::code::request;
-use petrel_remoting::headers::CreateTopicRequestHeader;
+use petrel_remoting::headers::{CreateTopicRequestHeader, ResetOffsetRequestHeader};
 use petrel_remoting::RemotingCommand;
 
 use crate::config::ClientConfig;
@@ -123,7 +129,164 @@ impl Admin {
         self.instance.query_consumer_offset(group, mq).await
     }
 
+    /// Resets `group`'s offsets on `topic` to the first message stored at or after
+    /// `timestamp_ms` (-1: the end of each queue), on every broker of the topic
+    /// (INVOKE_BROKER_TO_RESET_OFFSET). Without `force` a queue only moves backwards. Returns
+    /// the new offset of each queue.
+    pub async fn reset_offset_by_time(
+        &self,
+        topic: &str,
+        group: &str,
+        timestamp_ms: i64,
+        force: bool,
+    ) -> Result<Vec<(MessageQueue, i64)>> {
+        let header = ResetOffsetRequestHeader {
+            topic: topic.to_owned(),
+            group: group.to_owned(),
+            timestamp: timestamp_ms,
+            is_force: Some(force),
+            queue_id: None,
+            offset: None,
+        };
+        let mut rows = Vec::new();
+        for addr in self.topic_brokers(topic).await? {
+            rows.extend(self.reset_on(&addr, &header).await?);
+        }
+        Ok(rows)
+    }
+
+    /// Resets `group`'s offset on one queue to `offset`.
+    pub async fn reset_queue_offset(
+        &self,
+        group: &str,
+        mq: &MessageQueue,
+        offset: i64,
+    ) -> Result<()> {
+        let addr = self
+            .instance
+            .find_master_addr(&mq.broker_name, &mq.topic)
+            .await?;
+        let header = ResetOffsetRequestHeader {
+            topic: mq.topic.clone(),
+            group: group.to_owned(),
+            timestamp: 0,
+            is_force: Some(true),
+            queue_id: Some(mq.queue_id),
+            offset: Some(offset),
+        };
+        self.reset_on(&addr, &header).await.map(|_| ())
+    }
+
+    async fn reset_on(
+        &self,
+        addr: &str,
+        header: &ResetOffsetRequestHeader,
+    ) -> Result<Vec<(MessageQueue, i64)>> {
+        let cmd =
+            RemotingCommand::request_with_header(request::INVOKE_BROKER_TO_RESET_OFFSET, header);
+        let resp = self
+            .instance
+            .invoke_ok(addr, cmd, self.instance.config().request_timeout)
+            .await?;
+        parse_object_key_map(&resp.body_bytes(), "offsetTable")
+            .map_err(|e| ClientError::Decode(format!("reset offset answer: {e}")))
+    }
+
+    /// Master addresses of the brokers that hold `topic`.
+    async fn topic_brokers(&self, topic: &str) -> Result<Vec<String>> {
+        let route = self.instance.update_topic_route(topic).await?;
+        Ok(route
+            .broker_datas
+            .iter()
+            .filter_map(|b| b.master_addr().map(str::to_owned))
+            .collect())
+    }
+
+    /// Pauses `group` at every broker: all of its clients, or only `clients` (client ids).
+    /// Paused consumers stay connected and receive nothing until [`Admin::resume_group`].
+    pub async fn pause_group(&self, group: &str, clients: &[String]) -> Result<usize> {
+        self.update_group_attributes(group, |a| {
+            if clients.is_empty() {
+                a.insert(flow::PAUSED.to_owned(), "true".to_owned());
+            } else {
+                a.insert(flow::PAUSED_CLIENTS.to_owned(), clients.join(","));
+            }
+        })
+        .await
+    }
+
+    /// Lifts every pause of `group`.
+    pub async fn resume_group(&self, group: &str) -> Result<usize> {
+        self.update_group_attributes(group, |a| {
+            a.remove(flow::PAUSED);
+            a.remove(flow::PAUSED_CLIENTS);
+        })
+        .await
+    }
+
+    /// Limits what the brokers hand `group` to `per_second` messages a second at each broker
+    /// (0 lifts the limit).
+    pub async fn set_consume_rate_limit(&self, group: &str, per_second: f64) -> Result<usize> {
+        self.update_group_attributes(group, |a| {
+            if per_second > 0.0 {
+                a.insert(flow::RATE_LIMIT.to_owned(), per_second.to_string());
+            } else {
+                a.remove(flow::RATE_LIMIT);
+            }
+        })
+        .await
+    }
+
+    /// Reads `group`'s config from every master broker, changes its attributes and writes it
+    /// back (UPDATE_AND_CREATE_SUBSCRIPTIONGROUP); returns how many brokers took it.
+    async fn update_group_attributes(
+        &self,
+        group: &str,
+        change: impl Fn(&mut BTreeMap<String, String>),
+    ) -> Result<usize> {
+        validate_group(group).map_err(ClientError::InvalidArgument)?;
+        let info = self.cluster_info().await?;
+        let timeout = self.instance.config().request_timeout;
+        let mut updated = 0;
+        for addr in info
+            .broker_addr_table
+            .values()
+            .filter_map(|b| b.master_addr())
+        {
+            let resp = self
+                .instance
+                .invoke_ok(
+                    addr,
+                    RemotingCommand::request(request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG),
+                    timeout,
+                )
+                .await?;
+            let mut table: GroupTable = from_fastjson(&resp.body_bytes())
+                .map_err(|e| ClientError::Decode(format!("subscription groups: {e}")))?;
+            let mut config = table
+                .subscription_group_table
+                .remove(group)
+                .unwrap_or_else(|| SubscriptionGroupConfig::new(group));
+            change(&mut config.attributes);
+            let body = serde_json::to_vec(&config)
+                .map_err(|e| ClientError::Decode(format!("subscription group: {e}")))?;
+            let cmd = RemotingCommand::request(request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP)
+                .with_body(body);
+            self.instance.invoke_ok(addr, cmd, timeout).await?;
+            updated += 1;
+        }
+        Ok(updated)
+    }
+
     pub fn shutdown(&self) {
         self.instance.shutdown();
     }
+}
+
+/// The part of GET_ALL_SUBSCRIPTIONGROUP_CONFIG's body we read.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupTable {
+    #[serde(default)]
+    subscription_group_table: BTreeMap<String, SubscriptionGroupConfig>,
 }

@@ -3,6 +3,7 @@
 //! No I/O lives here.
 
 pub mod msg_id;
+pub mod object_map;
 pub mod properties;
 pub mod protocol;
 pub mod record;

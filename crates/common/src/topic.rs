@@ -126,6 +126,16 @@ impl TopicConfig {
     }
 }
 
+/// Names of the subscription-group attributes behind the brokers' runtime flow control.
+pub mod group_attribute {
+    /// `true` pauses every client of the group.
+    pub const PAUSED: &str = "consume.paused";
+    /// Comma-separated ids of the clients to pause.
+    pub const PAUSED_CLIENTS: &str = "consume.paused.clients";
+    /// Most messages per second a broker hands the group (0 = no limit).
+    pub const RATE_LIMIT: &str = "consume.rate.limit";
+}
+
 /// Subscription-group configuration (what `mqadmin updateSubGroup` sets).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -147,6 +157,11 @@ pub struct SubscriptionGroupConfig {
     pub which_broker_when_consume_slowly: i64,
     #[serde(default = "yes")]
     pub notify_consumer_ids_changed_enable: bool,
+    /// RocketMQ 5.x's free-form group attributes (`mqadmin updateSubGroup -a +key=value`).
+    /// Petrel's runtime flow control lives here (`consume.paused`, `consume.rate.limit`, see
+    /// the broker's `flow_control` module), so standard tools can read and set it.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
 }
 
 fn yes() -> bool {
@@ -171,6 +186,7 @@ impl SubscriptionGroupConfig {
             broker_id: 0,
             which_broker_when_consume_slowly: 1,
             notify_consumer_ids_changed_enable: true,
+            attributes: BTreeMap::new(),
         }
     }
 }

@@ -47,6 +47,10 @@ pub mod request {
     pub const DELETE_SUBSCRIPTIONGROUP: i32 = 207;
     pub const GET_CONSUME_STATS: i32 = 208;
     pub const DELETE_TOPIC_IN_BROKER: i32 = 215;
+    /// Broker to client, oneway: move these queues to these offsets (body `ResetOffsetBody`).
+    pub const RESET_CONSUMER_CLIENT_OFFSET: i32 = 220;
+    /// Admin to broker: reset a group's offsets on a topic to a time (`mqadmin resetOffsetByTime`).
+    pub const INVOKE_BROKER_TO_RESET_OFFSET: i32 = 222;
     pub const DELETE_TOPIC_IN_NAMESRV: i32 = 216;
     pub const GET_KVLIST_BY_NAMESPACE: i32 = 219;
     pub const GET_TOPICS_BY_CLUSTER: i32 = 224;

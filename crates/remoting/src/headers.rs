@@ -296,3 +296,17 @@ command_header! {
         max_reconsume_times: Option<i32> => "maxReconsumeTimes",
     }
 }
+
+command_header! {
+    /// INVOKE_BROKER_TO_RESET_OFFSET (222) request, and RESET_CONSUMER_CLIENT_OFFSET (220) from
+    /// the broker to the group's clients. `timestamp` -1 means the queue's end; `queueId` with
+    /// `offset` resets one queue to an exact offset instead.
+    pub struct ResetOffsetRequestHeader {
+        topic: String => "topic",
+        group: String => "group",
+        timestamp: i64 => "timestamp",
+        is_force: Option<bool> => "isForce",
+        queue_id: Option<i32> => "queueId",
+        offset: Option<i64> => "offset",
+    }
+}

@@ -13,6 +13,7 @@ use petrel_remoting::RemotingCommand;
 
 use super::{bad_header, io_failure};
 use crate::broker::Broker;
+use crate::flow_control::FlowSettings;
 
 pub fn handle(b: &Arc<Broker>, code: i32, req: &RemotingCommand) -> Option<RemotingCommand> {
     Some(match code {
@@ -104,10 +105,16 @@ fn update_subscription_group(b: &Arc<Broker>, req: &RemotingCommand) -> Remoting
     if let Err(e) = validate_group(&config.group_name) {
         return RemotingCommand::error(req, response::INVALID_PARAMETER, e);
     }
-    match b.groups.upsert(config) {
-        Ok(()) => RemotingCommand::success(req),
-        Err(e) => io_failure(req, e),
+    if let Err(e) = FlowSettings::from_attributes(&config.attributes) {
+        return RemotingCommand::error(req, response::INVALID_PARAMETER, e);
     }
+    if let Err(e) = b.groups.upsert(config.clone()) {
+        return io_failure(req, e);
+    }
+    b.flow
+        .apply(&config)
+        .expect("flow-control attributes were checked above");
+    RemotingCommand::success(req)
 }
 
 fn delete_subscription_group(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand {
@@ -118,6 +125,7 @@ fn delete_subscription_group(b: &Arc<Broker>, req: &RemotingCommand) -> Remoting
             "the header field groupName is missing",
         );
     };
+    b.flow.remove(group);
     match b.groups.delete(group) {
         Ok(_) => RemotingCommand::success(req),
         Err(e) => io_failure(req, e),

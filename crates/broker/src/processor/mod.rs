@@ -8,6 +8,7 @@ pub mod lock;
 pub mod offset;
 pub mod pull;
 pub mod query;
+pub mod reset;
 pub mod send;
 pub mod send_back;
 pub mod stats;
@@ -52,6 +53,7 @@ impl RequestHandler for BrokerProcessor {
             request::UPDATE_AND_CREATE_TOPIC => admin::update_and_create_topic(b, &req).await,
             request::UNREGISTER_CLIENT => client::unregister_client(b, &req),
             request::GET_CONSUMER_LIST_BY_GROUP => client::get_consumer_list_by_group(b, &req),
+            request::INVOKE_BROKER_TO_RESET_OFFSET => reset::invoke_broker_to_reset_offset(b, &req),
             request::LOCK_BATCH_MQ => lock::lock_batch_mq(b, &req),
             request::UNLOCK_BATCH_MQ => lock::unlock_batch_mq(b, &req),
             request::CHECK_CLIENT_CONFIG => RemotingCommand::success(&req),

@@ -15,6 +15,7 @@ use petrel_store::{GetResult, GetStatus};
 
 use super::bad_header;
 use crate::broker::Broker;
+use crate::flow_control::Admission;
 
 pub async fn pull_message(
     b: &Arc<Broker>,
@@ -40,36 +41,126 @@ pub async fn pull_message(
     let may_suspend = h.sys_flag & pull_sys_flag::SUSPEND != 0;
     let hold =
         Duration::from_millis(h.suspend_timeout_millis.max(0) as u64).min(b.config.long_poll_max);
-    let deadline = Instant::now() + hold;
+    let started = Instant::now();
+    let deadline = started + hold;
     let filter = |tags_code: i64| sub.matches_tags_code(tags_code);
+    let group = &h.consumer_group;
+    let mut settings = b.flow.changed();
+    let mut may_park = may_suspend;
     loop {
+        // An operator reset the consumer has not followed yet: send it there first.
+        if let Some(reset) = b.offsets.pending_reset(group, &h.topic, h.queue_id) {
+            if reset != h.queue_offset {
+                return Some(held_back(
+                    b,
+                    req,
+                    &h,
+                    response::PULL_OFFSET_MOVED,
+                    reset,
+                    "the consumer offset was reset",
+                ));
+            }
+            b.offsets.reset_reached(group, &h.topic, h.queue_id);
+        }
+        let granted = match b.flow.admit(
+            group,
+            || b.consumers.client_id_of(group, conn.id()),
+            max_count,
+        ) {
+            Admission::Granted(n) => n,
+            blocked => {
+                let (until, why) = match blocked {
+                    Admission::Wait(d) => {
+                        // A pull that may not be parked still waits out a short rate gap.
+                        let patience = if may_suspend {
+                            deadline
+                        } else {
+                            started + RATE_WAIT_WITHOUT_SUSPEND
+                        };
+                        (
+                            (Instant::now() + d).min(patience),
+                            "the consumer group is over its rate limit",
+                        )
+                    }
+                    _ => (
+                        if may_suspend { deadline } else { started },
+                        "the consumer is paused",
+                    ),
+                };
+                if Instant::now() >= until {
+                    return Some(held_back(
+                        b,
+                        req,
+                        &h,
+                        response::PULL_NOT_FOUND,
+                        h.queue_offset,
+                        why,
+                    ));
+                }
+                tokio::select! {
+                    _ = conn.closed() => return None,
+                    _ = b.stopping.cancelled() => return Some(shutting_down(req)),
+                    _ = changed(&mut settings) => {}
+                    _ = tokio::time::sleep_until(until.into()) => {}
+                }
+                continue;
+            }
+        };
         let result = b
             .store
-            .get_messages(&h.topic, h.queue_id, h.queue_offset, max_count, &filter);
+            .get_messages(&h.topic, h.queue_id, h.queue_offset, granted, &filter);
+        b.flow
+            .refund(group, granted.saturating_sub(result.messages.len() as u32));
         let code = response_code(&result, h.queue_offset);
-        if code == response::PULL_NOT_FOUND && may_suspend && Instant::now() < deadline {
+        if code == response::PULL_NOT_FOUND && may_park && Instant::now() < deadline {
             let store = &b.store;
-            let arrived = tokio::select! {
+            tokio::select! {
                 _ = conn.closed() => return None,
                 // A stopping broker tells parked pulls to back off rather than pull again
                 // into a connection about to close.
                 _ = b.stopping.cancelled() => return Some(shutting_down(req)),
+                // A reset or a pause: look again.
+                _ = changed(&mut settings) => {}
                 arrived = b.pull_hold.wait_for(&h.topic, h.queue_id, h.queue_offset, deadline, || {
                     store.max_offset(&h.topic, h.queue_id)
-                }) => arrived,
-            };
-            if arrived {
-                continue;
+                }) => {
+                    // Timed out: answer with what the store says after one last read.
+                    may_park = arrived;
+                }
             }
-            // Timed out: answer with what the store says now (normally PULL_NOT_FOUND).
-            let result =
-                b.store
-                    .get_messages(&h.topic, h.queue_id, h.queue_offset, max_count, &filter);
-            let code = response_code(&result, h.queue_offset);
-            return Some(answer(b, req, result, code));
+            continue;
         }
         return Some(answer(b, req, result, code));
     }
+}
+
+/// How long a pull without the suspend flag may wait for the group's next rate-limit token.
+const RATE_WAIT_WITHOUT_SUSPEND: Duration = Duration::from_secs(1);
+
+/// Resolves at the next change of flow-control settings or offset resets.
+async fn changed(rx: &mut tokio::sync::watch::Receiver<u64>) {
+    if rx.changed().await.is_err() {
+        // The broker is going away; its stopping token answers the pull.
+        std::future::pending::<()>().await;
+    }
+}
+
+/// An answer with no messages that tells the consumer where to pull next.
+fn held_back(
+    b: &Broker,
+    req: &RemotingCommand,
+    h: &PullMessageRequestHeader,
+    code: i32,
+    next_begin_offset: i64,
+    why: &str,
+) -> RemotingCommand {
+    let header = PullMessageResponseHeader {
+        suggest_which_broker_id: 0,
+        next_begin_offset,
+        min_offset: b.store.min_offset(&h.topic, h.queue_id),
+        max_offset: b.store.max_offset(&h.topic, h.queue_id),
+    };
+    RemotingCommand::response_to(req, code, Some(why.to_owned())).with_header(&header)
 }
 
 fn shutting_down(req: &RemotingCommand) -> RemotingCommand {

@@ -301,7 +301,7 @@ pub fn consume_stats_body(rows: &[(MessageQueue, OffsetWrapper)]) -> String {
 }
 
 /// `{"offsetTable":{{mq}:<value>,...}}` with fastjson's object map keys.
-fn offset_table_body<T>(
+pub(crate) fn offset_table_body<T>(
     rows: &[(MessageQueue, T)],
     value: impl Fn(&mut String, &T) -> std::fmt::Result,
 ) -> String {
@@ -329,7 +329,7 @@ fn json_string(s: &str) -> String {
     serde_json::to_string(s).expect("a string always encodes")
 }
 
-fn message_queue(b: &Broker, topic: &str, queue_id: i32) -> MessageQueue {
+pub(crate) fn message_queue(b: &Broker, topic: &str, queue_id: i32) -> MessageQueue {
     MessageQueue {
         topic: topic.to_owned(),
         broker_name: b.config.broker_name.clone(),
