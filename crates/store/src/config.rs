@@ -51,6 +51,8 @@ pub struct StoreConfig {
     pub flush_interval_ms: u64,
     /// `syncFlushTimeout`: how long a sync-flush put waits before FLUSH_DISK_TIMEOUT (5 s).
     pub sync_flush_timeout_ms: u64,
+    /// Fault injection for tests and fault drills (a slow disk); off by default.
+    pub flush_fault: crate::flush::FlushFault,
     /// `maxMessageSize`: the largest body accepted (4 MiB).
     pub max_message_bytes: usize,
     /// `maxHashSlotNum`: hash slots per index file (5,000,000).
@@ -70,6 +72,7 @@ impl Default for StoreConfig {
             flush_disk_type: FlushDiskType::AsyncFlush,
             flush_interval_ms: 500,
             sync_flush_timeout_ms: 5000,
+            flush_fault: crate::flush::FlushFault::default(),
             max_message_bytes: 4 * 1024 * 1024,
             max_hash_slot_num: 5_000_000,
             max_index_num: 20_000_000,

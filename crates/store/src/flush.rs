@@ -4,6 +4,7 @@
 //! every waiter whose offset it covers. Owns the waiter list and the thread's loop; never appends.
 
 use std::mem;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,27 @@ use parking_lot::{Condvar, Mutex};
 use tokio::sync::oneshot;
 
 use crate::message_store::Shared;
+
+/// Fault injection for tests and fault drills: a delay the flusher sleeps before each commit-log
+/// flush, as a slow or stalled disk would make it wait. Shared by every clone, so a test can slow
+/// the disk down and speed it up again while the store runs. Zero (the default) costs one atomic
+/// load per flush and nothing else.
+#[derive(Debug, Clone, Default)]
+pub struct FlushFault {
+    delay_us: Arc<AtomicU64>,
+}
+
+impl FlushFault {
+    /// Every commit-log flush from now on first waits `delay`; `Duration::ZERO` turns it off.
+    pub fn set_delay(&self, delay: Duration) {
+        let us = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+        self.delay_us.store(us, Ordering::Relaxed);
+    }
+
+    pub fn delay(&self) -> Duration {
+        Duration::from_micros(self.delay_us.load(Ordering::Relaxed))
+    }
+}
 
 #[derive(Default)]
 struct Requests {
@@ -65,6 +87,10 @@ impl FlushService {
             if stop && !final_flush {
                 answer(waiters, None);
                 return;
+            }
+            let injected = shared.config.flush_fault.delay();
+            if !injected.is_zero() {
+                std::thread::sleep(injected);
             }
             let flushed = match shared.commit_log.flush() {
                 Ok(offset) => Some(offset),

@@ -17,6 +17,7 @@ mod warm;
 
 pub use config::{FlushDiskType, StoreConfig, TagsCodeFn};
 pub use error::StoreError;
+pub use flush::FlushFault;
 pub use message_store::{
     AppendRequest, AppendResult, AppendStatus, ArrivalListener, GetResult, GetStatus, MessageStore,
     QueryResult,
