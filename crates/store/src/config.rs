@@ -2,8 +2,10 @@
 //! Owns no state; the store reads it once at open.
 
 use std::fmt;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use petrel_common::record::{java_string_hash, DecodedRecord};
 
@@ -28,6 +30,29 @@ impl TagsCodeFn {
 
     pub fn call(&self, record: &DecodedRecord<'_>) -> i64 {
         (self.0)(record)
+    }
+}
+
+/// The used fraction (0.0 ..= 1.0) of the filesystem holding a directory. A closure, so a test
+/// can simulate a full disk without filling one.
+#[derive(Clone)]
+pub struct DiskUsageFn(Arc<DiskUsageProbe>);
+
+type DiskUsageProbe = dyn Fn(&Path) -> io::Result<f64> + Send + Sync;
+
+impl DiskUsageFn {
+    pub fn new(f: impl Fn(&Path) -> io::Result<f64> + Send + Sync + 'static) -> Self {
+        DiskUsageFn(Arc::new(f))
+    }
+
+    pub fn call(&self, dir: &Path) -> io::Result<f64> {
+        (self.0)(dir)
+    }
+}
+
+impl fmt::Debug for DiskUsageFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DiskUsageFn")
     }
 }
 
@@ -61,6 +86,30 @@ pub struct StoreConfig {
     pub max_index_num: u32,
     /// Tags code of a record being re-dispatched by recovery; defaults to the hash of `TAGS`.
     pub tags_code_of: TagsCodeFn,
+    /// `fileReservedTime`: a commit-log segment not modified for this long may be deleted (72 h;
+    /// the config file gives hours).
+    pub file_reserved_time: Duration,
+    /// `deleteWhen`: local hours, `;`-separated, in which expired segments are deleted ("04").
+    pub delete_when: String,
+    /// `diskMaxUsedSpaceRatio`, percent (75): above it expired segments are deleted at any hour.
+    pub disk_max_used_space_ratio: u32,
+    /// `diskSpaceCleanForciblyRatio` (0.85): above it the oldest segments are deleted whether
+    /// expired or not.
+    pub disk_space_clean_forcibly_ratio: f64,
+    /// `diskSpaceWarningLevelRatio` (0.90): above it appends are refused with `DiskFull`.
+    pub disk_space_warning_level_ratio: f64,
+    /// `cleanResourceInterval`: how often disk usage is measured and retention runs (10 s).
+    pub clean_resource_interval_ms: u64,
+    /// `deleteCommitLogFilesInterval`: pause between deleting two segments (100 ms), so a burst
+    /// of unlinks does not stall the disk.
+    pub delete_commit_log_files_interval_ms: u64,
+    /// `destroyMapedFileIntervalForcibly`: a deleted segment still mapped by an in-flight pull
+    /// answer after this long is reported, as it pins its disk space (120 s).
+    pub destroy_mapped_file_interval_forcibly_ms: u64,
+    /// `deleteFileBatchMax`: most commit-log segments one retention pass deletes (10).
+    pub delete_file_batch_max: usize,
+    /// Measures how full the store's filesystem is; `statvfs` unless a test injects one.
+    pub disk_usage_of: DiskUsageFn,
 }
 
 impl Default for StoreConfig {
@@ -77,6 +126,16 @@ impl Default for StoreConfig {
             max_hash_slot_num: 5_000_000,
             max_index_num: 20_000_000,
             tags_code_of: TagsCodeFn::new(tags_code_from_properties),
+            file_reserved_time: Duration::from_secs(72 * 3600),
+            delete_when: "04".to_owned(),
+            disk_max_used_space_ratio: 75,
+            disk_space_clean_forcibly_ratio: 0.85,
+            disk_space_warning_level_ratio: 0.90,
+            clean_resource_interval_ms: 10_000,
+            delete_commit_log_files_interval_ms: 100,
+            destroy_mapped_file_interval_forcibly_ms: 120_000,
+            delete_file_batch_max: 10,
+            disk_usage_of: DiskUsageFn::new(crate::retention::statvfs_used_ratio),
         }
     }
 }

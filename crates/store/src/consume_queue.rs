@@ -48,6 +48,9 @@ pub struct ConsumeQueue {
     topic: String,
     queue_id: i32,
     files: MappedFileQueue,
+    /// First logical offset whose record is still in the commit log; entries below it point
+    /// into deleted segments (retention) and are not served. Only grows.
+    min_offset: AtomicI64,
     /// Next logical offset to write; entries below it are readable.
     max_offset: AtomicI64,
 }
@@ -63,12 +66,13 @@ impl ConsumeQueue {
     ) -> io::Result<ConsumeQueue> {
         let dir = cq_root.join(topic).join(queue_id.to_string());
         let files = MappedFileQueue::load(&dir, entries_per_file as usize * CQ_ENTRY_BYTES)?;
-        let max_offset = AtomicI64::new(files.min_offset() / CQ_ENTRY_BYTES as i64);
+        let first = files.min_offset() / CQ_ENTRY_BYTES as i64;
         Ok(ConsumeQueue {
             topic: topic.to_owned(),
             queue_id,
             files,
-            max_offset,
+            min_offset: AtomicI64::new(first),
+            max_offset: AtomicI64::new(first),
         })
     }
 
@@ -81,7 +85,7 @@ impl ConsumeQueue {
     }
 
     pub fn min_offset(&self) -> i64 {
-        self.files.min_offset() / CQ_ENTRY_BYTES as i64
+        self.min_offset.load(Ordering::Acquire)
     }
 
     pub fn max_offset(&self) -> i64 {
@@ -162,6 +166,44 @@ impl ConsumeQueue {
 
     pub fn flush(&self) -> io::Result<()> {
         self.files.flush().map(|_| ())
+    }
+
+    /// Deletes leading files whose entries all point below commit-log offset `log_min` (their
+    /// records are gone), never the file being written. Returns how many went.
+    pub(crate) fn delete_files_below(&self, log_min: i64) -> io::Result<usize> {
+        let mut deleted = 0;
+        while self
+            .files
+            .delete_first_if(|f| {
+                let last = CqEntry::decode(f.slice(f.file_size() - CQ_ENTRY_BYTES, CQ_ENTRY_BYTES));
+                last.commit_log_offset < log_min
+            })?
+            .is_some()
+        {
+            deleted += 1;
+        }
+        let first = self.files.min_offset() / CQ_ENTRY_BYTES as i64;
+        self.min_offset.fetch_max(first, Ordering::AcqRel);
+        Ok(deleted)
+    }
+
+    /// Moves the min offset to the first entry whose record starts at or after `log_min`, or to
+    /// the max offset if there is none. Entries are ordered by commit-log offset, so a binary
+    /// search finds it.
+    pub(crate) fn correct_min_offset(&self, log_min: i64) {
+        let (mut lo, mut hi) = (self.min_offset(), self.max_offset());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let gone = self
+                .read_entry(mid)
+                .is_none_or(|e| e.commit_log_offset < log_min);
+            if gone {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        self.min_offset.fetch_max(lo, Ordering::AcqRel);
     }
 }
 
@@ -285,6 +327,31 @@ mod tests {
         assert_eq!(cq.get(5), Some(entry(5)));
         cq.put(6, entry(6)).unwrap();
         assert_eq!(cq.max_offset(), 7);
+    }
+
+    #[test]
+    fn files_below_the_log_minimum_go_and_min_offset_moves_to_the_first_live_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let cq = ConsumeQueue::open(dir.path(), "T", 0, 4).unwrap();
+        for i in 0..10 {
+            cq.put(i, entry(i)).unwrap();
+        }
+        // Records 0..=5 start below 550: the first file (entries 0..4) goes, the second (4..8)
+        // stays because entries 6 and 7 are still in the log.
+        assert_eq!(cq.delete_files_below(550).unwrap(), 1);
+        assert!(!dir.path().join("T/0/00000000000000000000").exists());
+        assert_eq!(cq.min_offset(), 4);
+        cq.correct_min_offset(550);
+        assert_eq!(cq.min_offset(), 6);
+        assert_eq!(cq.get(5), None);
+        assert_eq!(cq.get(6), Some(entry(6)));
+        // The file being written stays even when every entry is gone from the log.
+        cq.delete_files_below(i64::MAX).unwrap();
+        cq.correct_min_offset(i64::MAX);
+        assert_eq!(cq.min_offset(), 10);
+        assert_eq!(cq.max_offset(), 10);
+        cq.put(10, entry(10)).unwrap();
+        assert_eq!(cq.get(10), Some(entry(10)));
     }
 
     #[test]

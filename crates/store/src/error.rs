@@ -16,6 +16,12 @@ pub enum StoreError {
     BadRequest(&'static str),
     #[error("store files are corrupt: {0}")]
     Corrupt(String),
+    #[error(
+        "the disk is full: {:.1}% of the store's filesystem is used, above \
+         diskSpaceWarningLevelRatio {limit}; sends resume once retention frees space",
+        used_ratio * 100.0
+    )]
+    DiskFull { used_ratio: f64, limit: f64 },
     #[error("the store is shut down")]
     ShutDown,
 }

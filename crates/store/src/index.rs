@@ -65,6 +65,7 @@ pub(crate) struct Lookup {
 }
 
 struct IndexFile {
+    path: PathBuf,
     map: MmapRaw,
     slot_num: usize,
     max_index_num: usize,
@@ -110,6 +111,7 @@ impl IndexFile {
         // Slots are hit at random; readahead would only zero-fill pages nobody asked for.
         map.advise(memmap2::Advice::Random)?;
         let f = IndexFile {
+            path,
             map,
             slot_num,
             max_index_num,
@@ -384,6 +386,21 @@ impl IndexService {
             f.lookup(key_hash, begin_ms, end_ms, cap, &mut out.offsets);
         }
         out
+    }
+
+    /// Deletes the oldest index files whose every entry points below commit-log offset
+    /// `log_min`, never the file taking new entries. Returns how many went.
+    pub(crate) fn delete_files_below(&self, log_min: i64) -> io::Result<usize> {
+        let mut files = self.files.write();
+        let gone = files
+            .iter()
+            .take(files.len().saturating_sub(1))
+            .take_while(|f| f.is_empty() || f.read_i64(END_PHY_OFFSET_POS) < log_min)
+            .count();
+        for f in files.drain(..gone) {
+            fs::remove_file(&f.path)?;
+        }
+        Ok(gone)
     }
 
     /// Writes dirty index files back (msync), outside the lock so appends go on meanwhile.

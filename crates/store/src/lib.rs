@@ -13,12 +13,14 @@ pub mod mapped_file;
 pub mod message_store;
 pub mod metadata;
 mod recovery;
+mod retention;
 mod warm;
 
-pub use config::{FlushDiskType, StoreConfig, TagsCodeFn};
+pub use config::{DiskUsageFn, FlushDiskType, StoreConfig, TagsCodeFn};
 pub use error::StoreError;
 pub use flush::FlushFault;
 pub use message_store::{
     AppendRequest, AppendResult, AppendStatus, ArrivalListener, GetResult, GetStatus, MessageStore,
     QueryResult,
 };
+pub use retention::RetentionReport;

@@ -83,6 +83,11 @@ impl MappedFile {
         &self.path
     }
 
+    /// When the file's contents last changed, as the filesystem records it.
+    pub fn last_modified(&self) -> io::Result<std::time::SystemTime> {
+        self.file.metadata()?.modified()
+    }
+
     pub fn wrote_pos(&self) -> usize {
         self.wrote_pos.load(Ordering::Acquire)
     }
@@ -352,6 +357,25 @@ impl MappedFileQueue {
         Ok(flushed)
     }
 
+    /// Takes the first segment out of the run and unlinks its file, if `expired` says so of it.
+    /// Never the last segment: that is the one being written. Readers holding the segment (a
+    /// zero-copy pull answer) keep a valid mapping: unlinking leaves the inode and the mapping
+    /// alive until the last `Arc` drops.
+    pub(crate) fn delete_first_if(
+        &self,
+        expired: impl FnOnce(&MappedFile) -> bool,
+    ) -> io::Result<Option<Arc<MappedFile>>> {
+        let removed = {
+            let mut files = self.files.write();
+            if files.len() < 2 || !expired(&files[0]) {
+                return Ok(None);
+            }
+            files.remove(0)
+        };
+        fs::remove_file(removed.path())?;
+        Ok(Some(removed))
+    }
+
     /// Cuts the run at global `offset`: earlier segments are marked complete, the segment holding
     /// `offset` is zeroed from there, later segments are deleted. Recovery only.
     pub(crate) fn truncate_after(&self, offset: i64) -> io::Result<()> {
@@ -398,6 +422,31 @@ mod tests {
             "two preallocated segments"
         );
         assert!(dir.path().join("00000000000000004096").exists());
+    }
+
+    #[test]
+    fn deleting_the_first_segment_keeps_live_slices_and_the_last_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = MappedFileQueue::load(dir.path(), 4096).unwrap();
+        let f = q.create(0).unwrap();
+        f.write(0, b"still readable");
+        f.publish(14);
+        let slice = f.bytes(0, 14);
+        drop(f);
+        q.create(4096).unwrap();
+        assert!(q.delete_first_if(|_| false).unwrap().is_none());
+        let deleted = q.delete_first_if(|f| f.file_from_offset() == 0).unwrap();
+        assert!(deleted.is_some());
+        drop(deleted);
+        assert!(!dir.path().join("00000000000000000000").exists());
+        assert_eq!(q.min_offset(), 4096);
+        assert!(q.find(10).is_none());
+        assert_eq!(&slice[..], b"still readable");
+        assert!(
+            q.delete_first_if(|_| true).unwrap().is_none(),
+            "the last segment stays"
+        );
+        assert_eq!(q.files().len(), 1);
     }
 
     #[test]

@@ -25,6 +25,7 @@ use crate::error::StoreError;
 use crate::flush::FlushService;
 use crate::index::{record_has_key, IndexService};
 use crate::recovery;
+use crate::retention::{self, Retention, RetentionReport, RetentionState};
 
 /// A pull answer stops adding messages once it holds this many bytes (`maxTransferBytesOnMessageInMemory`).
 pub const MAX_TRANSFER_BYTES: usize = 256 * 1024;
@@ -110,6 +111,7 @@ pub(crate) struct Shared {
     pub(crate) index: IndexService,
     checkpoint: Checkpoint,
     last_store_timestamp: AtomicI64,
+    pub(crate) retention: RetentionState,
 }
 
 impl Shared {
@@ -188,6 +190,7 @@ pub struct MessageStore {
     flush: Arc<FlushService>,
     flusher: Mutex<Option<JoinHandle<()>>>,
     warmer: Mutex<crate::warm::Warmer>,
+    retention: Mutex<Retention>,
     arrival_listener: RwLock<Option<ArrivalListener>>,
     shut_down: AtomicBool,
 }
@@ -207,6 +210,7 @@ impl MessageStore {
                 "consume_queue_entries_per_file is 0",
             ));
         }
+        check_retention_config(&config)?;
         let abnormal = config.abort_path().exists();
         let commit_log = CommitLog::open(
             &config.commit_log_dir(),
@@ -230,6 +234,7 @@ impl MessageStore {
             index,
             checkpoint,
             last_store_timestamp: AtomicI64::new(last_ts),
+            retention: RetentionState::default(),
         });
         let had_files = !shared.commit_log.files().files().is_empty();
         recovery::recover(&shared, checkpoint_data, abnormal && had_files)?;
@@ -246,9 +251,13 @@ impl MessageStore {
                 .spawn(move || flush.run(shared))?
         };
         let warmer = crate::warm::Warmer::start(Arc::clone(&shared))?;
+        // Measured before the first append, so a store opened on a full disk refuses at once.
+        shared.retention.measure_disk(&shared.config);
+        let retention = Retention::start(Arc::clone(&shared))?;
         let last = shared.last_store_timestamp.load(Ordering::Acquire);
         Ok(Arc::new(MessageStore {
             warmer: Mutex::new(warmer),
+            retention: Mutex::new(retention),
             shared,
             append_lock: Mutex::new(last),
             flush,
@@ -284,6 +293,7 @@ impl MessageStore {
             }
             self.check_record(&req.record)?;
         }
+        self.shared.retention.check_writable(&self.shared.config)?;
         let (result, end, new_max) = self.append(&topic, queue_id, &mut reqs)?;
 
         let listener = self.arrival_listener.read().clone();
@@ -628,6 +638,13 @@ impl MessageStore {
         v
     }
 
+    /// Runs one retention pass now (the retention thread runs one every
+    /// `clean_resource_interval_ms`): measures the disk, deletes expired segments if it is time,
+    /// then the consume-queue and index files below the log's new minimum.
+    pub fn run_retention_pass(&self) -> RetentionReport {
+        retention::run_pass(&self.shared)
+    }
+
     /// Stops appends, flushes everything, writes the checkpoint and removes the abort marker.
     pub fn shutdown(&self) {
         if self.shut_down.swap(true, Ordering::AcqRel) {
@@ -635,6 +652,7 @@ impl MessageStore {
         }
         // Wait out an append in progress; later ones see `shut_down`.
         drop(self.append_lock.lock());
+        self.retention.lock().stop();
         self.warmer.lock().stop();
         self.flush.stop(true);
         if let Some(thread) = self.flusher.lock().take() {
@@ -661,6 +679,26 @@ impl Drop for MessageStore {
         if let Some(thread) = self.flusher.lock().take() {
             let _ = thread.join();
         }
+        self.retention.lock().stop();
         self.warmer.lock().stop();
     }
+}
+
+/// Refuses retention settings that would make it misbehave silently.
+fn check_retention_config(config: &StoreConfig) -> Result<(), StoreError> {
+    if retention::delete_when_hours(&config.delete_when).any(|h| h.is_err()) {
+        return Err(StoreError::BadRequest(
+            "deleteWhen must be hours 0..=23 separated by ';'",
+        ));
+    }
+    let ratios = [
+        config.disk_space_clean_forcibly_ratio,
+        config.disk_space_warning_level_ratio,
+    ];
+    if ratios.iter().any(|r| !(0.0..=1.0).contains(r)) || config.disk_max_used_space_ratio > 100 {
+        return Err(StoreError::BadRequest(
+            "disk ratios must be fractions in 0..=1 (diskMaxUsedSpaceRatio a percent)",
+        ));
+    }
+    Ok(())
 }

@@ -63,6 +63,8 @@ fn recover_once(
     let redispatch_from = ck.logics_flushed_offset.clamp(log.min_offset(), log_end);
     for cq in shared.queues.all() {
         cq.recover(redispatch_from)?;
+        // Retention may have deleted segments that entries still point into.
+        cq.correct_min_offset(log.min_offset());
     }
     let (index_from, index_after) = match shared.index.last_indexed_offset() {
         Some(last) if last >= log_end => (log_end, Some(last)),
