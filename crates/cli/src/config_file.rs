@@ -36,6 +36,21 @@ pub struct BrokerConfigFile {
     pub long_polling_max_millis: Option<u64>,
     /// Delay of each level, e.g. `1s 5s 10s 30s 1m …` (units ms/s/m/h/d).
     pub message_delay_level: Option<String>,
+    /// Hours a commit-log segment is kept after its last write.
+    pub file_reserved_time: Option<u64>,
+    /// Local hours, `;`-separated, in which expired segments are deleted.
+    pub delete_when: Option<String>,
+    /// Percent.
+    pub disk_max_used_space_ratio: Option<u32>,
+    pub disk_space_clean_forcibly_ratio: Option<f64>,
+    pub disk_space_warning_level_ratio: Option<f64>,
+    /// Milliseconds.
+    pub clean_resource_interval: Option<u64>,
+    /// Milliseconds.
+    pub delete_commit_log_files_interval: Option<u64>,
+    /// Milliseconds (RocketMQ's spelling, one `p`).
+    pub destroy_maped_file_interval_forcibly: Option<u64>,
+    pub delete_file_batch_max: Option<usize>,
 }
 
 impl BrokerConfigFile {
@@ -48,6 +63,7 @@ impl BrokerConfigFile {
     /// Applies the keys that are set onto `config`.
     pub fn apply(self, config: &mut BrokerConfig) -> anyhow::Result<()> {
         let c = config;
+        self.apply_retention(&mut c.store)?;
         if let Some(v) = self.broker_name {
             c.broker_name = v;
         }
@@ -115,6 +131,41 @@ impl BrokerConfigFile {
         }
         Ok(())
     }
+
+    /// The retention keys; the store checks their ranges when it opens.
+    fn apply_retention(&self, s: &mut petrel_store::StoreConfig) -> anyhow::Result<()> {
+        if let Some(hours) = self.file_reserved_time {
+            let secs = hours
+                .checked_mul(3600)
+                .context("fileReservedTime is too large")?;
+            s.file_reserved_time = Duration::from_secs(secs);
+        }
+        if let Some(v) = &self.delete_when {
+            s.delete_when.clone_from(v);
+        }
+        if let Some(v) = self.disk_max_used_space_ratio {
+            s.disk_max_used_space_ratio = v;
+        }
+        if let Some(v) = self.disk_space_clean_forcibly_ratio {
+            s.disk_space_clean_forcibly_ratio = v;
+        }
+        if let Some(v) = self.disk_space_warning_level_ratio {
+            s.disk_space_warning_level_ratio = v;
+        }
+        if let Some(v) = self.clean_resource_interval {
+            s.clean_resource_interval_ms = v;
+        }
+        if let Some(v) = self.delete_commit_log_files_interval {
+            s.delete_commit_log_files_interval_ms = v;
+        }
+        if let Some(v) = self.destroy_maped_file_interval_forcibly {
+            s.destroy_mapped_file_interval_forcibly_ms = v;
+        }
+        if let Some(v) = self.delete_file_batch_max {
+            s.delete_file_batch_max = v;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -143,5 +194,35 @@ mod tests {
         assert!(toml::from_str::<BrokerConfigFile>("brokerNmae = \"x\"").is_err());
         let bad: BrokerConfigFile = toml::from_str("flushDiskType = \"SOMETIMES\"").unwrap();
         assert!(bad.apply(&mut config).is_err());
+    }
+
+    #[test]
+    fn retention_keys_use_rocketmq_names_and_units() {
+        let file: BrokerConfigFile = toml::from_str(
+            r#"
+            fileReservedTime = 48
+            deleteWhen = "03;15"
+            diskMaxUsedSpaceRatio = 70
+            diskSpaceCleanForciblyRatio = 0.8
+            diskSpaceWarningLevelRatio = 0.95
+            cleanResourceInterval = 5000
+            deleteCommitLogFilesInterval = 50
+            destroyMapedFileIntervalForcibly = 60000
+            deleteFileBatchMax = 4
+            "#,
+        )
+        .unwrap();
+        let mut config = BrokerConfig::new(petrel_store::StoreConfig::new("/tmp/x"));
+        file.apply(&mut config).unwrap();
+        let s = &config.store;
+        assert_eq!(s.file_reserved_time, Duration::from_secs(48 * 3600));
+        assert_eq!(s.delete_when, "03;15");
+        assert_eq!(s.disk_max_used_space_ratio, 70);
+        assert_eq!(s.disk_space_clean_forcibly_ratio, 0.8);
+        assert_eq!(s.disk_space_warning_level_ratio, 0.95);
+        assert_eq!(s.clean_resource_interval_ms, 5000);
+        assert_eq!(s.delete_commit_log_files_interval_ms, 50);
+        assert_eq!(s.destroy_mapped_file_interval_forcibly_ms, 60000);
+        assert_eq!(s.delete_file_batch_max, 4);
     }
 }

@@ -327,6 +327,8 @@ fn respond(
         Err(e) => {
             let code = match e {
                 StoreError::MessageTooLarge { .. } => response::MESSAGE_ILLEGAL,
+                // The remark carries the used ratio and the limit (RocketMQ: "disk is full").
+                StoreError::DiskFull { .. } => response::SERVICE_NOT_AVAILABLE,
                 _ => response::SERVICE_NOT_AVAILABLE,
             };
             return RemotingCommand::error(req, code, format!("store refused the message: {e}"));
