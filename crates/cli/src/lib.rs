@@ -2,6 +2,7 @@
 //! apart, the commands for humans (send, consume) and the benchmarks. Tests start Petrel through
 //! [`standalone::Standalone`] exactly as the binary does.
 
+pub mod admin;
 pub mod bench;
 pub mod config_file;
 pub mod standalone;

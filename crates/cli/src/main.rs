@@ -123,6 +123,13 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         count: u64,
     },
+    /// Operate on a running cluster: offset resets, pausing and throttling consumer groups.
+    Admin {
+        #[arg(long, default_value = "127.0.0.1:9876")]
+        namesrv: String,
+        #[command(subcommand)]
+        what: petrel::admin::AdminCommand,
+    },
     /// Benchmarks against a running broker.
     Bench {
         #[command(subcommand)]
@@ -285,6 +292,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             })
             .await?
         }
+        Command::Admin { namesrv, what } => petrel::admin::run(&namesrv, what).await?,
         Command::Bench { what } => match what {
             BenchCommand::Produce {
                 namesrv,
