@@ -256,8 +256,10 @@ fn local_hour(now: SystemTime) -> Option<u32> {
     u32::try_from(tm.tm_hour).ok()
 }
 
-/// Used fraction of the filesystem holding `dir`, as `df` computes Use%: blocks in use over
-/// blocks in use plus blocks available to unprivileged users.
+/// Used fraction of the filesystem holding `dir`, as RocketMQ computes it (Java's
+/// `(getTotalSpace - getFreeSpace) / getTotalSpace`): blocks not free over all blocks. Blocks
+/// reserved for root count as free, so on a filesystem with a root reserve this reads a little
+/// lower than `df`'s Use%.
 pub(crate) fn statvfs_used_ratio(dir: &Path) -> io::Result<f64> {
     let path = CString::new(dir.as_os_str().as_bytes())?;
     // SAFETY: `st` is plain data that statvfs fills in; `path` is a valid C string.
@@ -265,8 +267,8 @@ pub(crate) fn statvfs_used_ratio(dir: &Path) -> io::Result<f64> {
     if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
         return Err(io::Error::last_os_error());
     }
+    let total = st.f_blocks as f64;
     let used = st.f_blocks.saturating_sub(st.f_bfree) as f64;
-    let total = used + st.f_bavail as f64;
     Ok(if total > 0.0 { used / total } else { 0.0 })
 }
 
