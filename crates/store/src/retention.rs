@@ -54,6 +54,15 @@ struct Unlinked {
     reported: bool,
 }
 
+/// What passes remember between them.
+#[derive(Default)]
+struct PassState {
+    unlinked: Vec<Unlinked>,
+    /// The log minimum the consume queues and index were last fully cleaned against; while it
+    /// stays put a pass skips them, so an idle pass costs nothing per queue.
+    cleaned_below: Option<i64>,
+}
+
 /// Retention's part of the store's shared state.
 #[derive(Default)]
 pub(crate) struct RetentionState {
@@ -61,7 +70,7 @@ pub(crate) struct RetentionState {
     /// Bits of the last measured used ratio (f64).
     disk_used_ratio_bits: AtomicU64,
     /// Held for a whole pass, so the thread and a manual pass never interleave.
-    unlinked: Mutex<Vec<Unlinked>>,
+    pass: Mutex<PassState>,
     stop: Mutex<bool>,
     wakeup: Condvar,
 }
@@ -126,7 +135,7 @@ impl RetentionState {
 pub(crate) fn run_pass(shared: &Shared) -> RetentionReport {
     let state = &shared.retention;
     let config = &shared.config;
-    let mut unlinked = state.unlinked.lock();
+    let mut pass = state.pass.lock();
     let used = state.measure_disk(config);
     let used_ratio = used.unwrap_or(0.0);
     let forcibly = used_ratio > config.disk_space_clean_forcibly_ratio
@@ -140,26 +149,38 @@ pub(crate) fn run_pass(shared: &Shared) -> RetentionReport {
         ..RetentionReport::default()
     };
     if time_up || space_pressure || forcibly {
-        report.deleted_segments = delete_segments(shared, forcibly, &mut unlinked);
+        report.deleted_segments = delete_segments(shared, forcibly, &mut pass.unlinked);
     }
     let log_min = shared.commit_log.min_offset();
-    for cq in shared.queues.all() {
-        match cq.delete_files_below(log_min) {
-            Ok(n) => report.deleted_consume_queue_files += n,
-            Err(e) => tracing::error!(
-                topic = cq.topic(),
-                queue_id = cq.queue_id(),
-                error = %e,
-                "cannot delete a consume-queue file"
-            ),
+    if pass.cleaned_below != Some(log_min) {
+        let mut clean = true;
+        for cq in shared.queues.all() {
+            match cq.delete_files_below(log_min) {
+                Ok(n) => report.deleted_consume_queue_files += n,
+                Err(e) => {
+                    clean = false;
+                    tracing::error!(
+                        topic = cq.topic(),
+                        queue_id = cq.queue_id(),
+                        error = %e,
+                        "cannot delete a consume-queue file"
+                    );
+                }
+            }
+            cq.correct_min_offset(log_min);
         }
-        cq.correct_min_offset(log_min);
+        match shared.index.delete_files_below(log_min) {
+            Ok(n) => report.deleted_index_files = n,
+            Err(e) => {
+                clean = false;
+                tracing::error!(error = %e, "cannot delete an index file");
+            }
+        }
+        if clean {
+            pass.cleaned_below = Some(log_min);
+        }
     }
-    match shared.index.delete_files_below(log_min) {
-        Ok(n) => report.deleted_index_files = n,
-        Err(e) => tracing::error!(error = %e, "cannot delete an index file"),
-    }
-    report_pinned(config, &mut unlinked);
+    report_pinned(config, &mut pass.unlinked);
     report.disk_full = state.disk_full.load(Ordering::Acquire);
     report.min_physical_offset = log_min;
     if report.deleted_segments > 0 {
