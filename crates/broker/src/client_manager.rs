@@ -1,10 +1,13 @@
-//! Who is connected: producers by group, consumers by group with their subscriptions. Filled by
-//! heartbeats, emptied by unregistration, closed connections and silence.
+//! Who is connected: producers by group, consumers by group with their subscriptions (and
+//! their SQL92 filters, compiled once). Filled by heartbeats, emptied by unregistration, closed
+//! connections and silence.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
+use petrel_common::filter::{FilterError, Sql92Filter};
 use petrel_common::protocol::{ConsumerData, SubscriptionData};
 use petrel_remoting::Connection;
 
@@ -29,6 +32,60 @@ pub struct ConsumerGroupInfo {
 #[derive(Default)]
 pub struct ConsumerManager {
     groups: RwLock<HashMap<String, ConsumerGroupInfo>>,
+    /// Compiled filters of the groups' SQL92 subscriptions (and of pulls that carry one).
+    pub sql_filters: SqlFilterCache,
+}
+
+/// The cache holds at most this many compiled filters; a full cache starts over (stale entries
+/// of departed groups go with it, live ones are compiled again at their next pull).
+pub const MAX_CACHED_SQL_FILTERS: usize = 4096;
+
+/// Compiled SQL92 filters by group and topic, each valid for one subVersion and expression:
+/// a subscription is compiled at the heartbeat that brings it, and every pull reuses it.
+#[derive(Default)]
+pub struct SqlFilterCache {
+    by_group: RwLock<HashMap<String, HashMap<String, CachedSqlFilter>>>,
+}
+
+struct CachedSqlFilter {
+    sub_version: i64,
+    expression: String,
+    filter: Arc<Sql92Filter>,
+}
+
+impl SqlFilterCache {
+    /// The compiled filter of `group`'s SQL92 subscription `sub`, compiling it on first use.
+    pub fn get_or_compile(
+        &self,
+        group: &str,
+        sub: &SubscriptionData,
+    ) -> Result<Arc<Sql92Filter>, FilterError> {
+        let cached = self
+            .by_group
+            .read()
+            .get(group)
+            .and_then(|topics| topics.get(&sub.topic))
+            .filter(|c| c.sub_version == sub.sub_version && c.expression == sub.sub_string)
+            .map(|c| c.filter.clone());
+        if let Some(filter) = cached {
+            return Ok(filter);
+        }
+        let filter = Arc::new(Sql92Filter::compile(&sub.sub_string)?);
+        let mut by_group = self.by_group.write();
+        let size: usize = by_group.values().map(HashMap::len).sum();
+        if size >= MAX_CACHED_SQL_FILTERS {
+            by_group.clear();
+        }
+        by_group.entry(group.to_owned()).or_default().insert(
+            sub.topic.clone(),
+            CachedSqlFilter {
+                sub_version: sub.sub_version,
+                expression: sub.sub_string.clone(),
+                filter: filter.clone(),
+            },
+        );
+        Ok(filter)
+    }
 }
 
 impl ConsumerManager {
@@ -211,5 +268,34 @@ impl ProducerManager {
             .get(group)
             .map(|g| g.values().cloned().collect())
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sql_filter_is_compiled_once_per_sub_version() {
+        let cache = SqlFilterCache::default();
+        let v1 = SubscriptionData::sql92("T", "a > 5", 1);
+        let first = cache.get_or_compile("cg", &v1).unwrap();
+        let again = cache.get_or_compile("cg", &v1).unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        let other_group = cache.get_or_compile("cg2", &v1).unwrap();
+        assert!(!Arc::ptr_eq(&first, &other_group));
+        let v2 = SubscriptionData::sql92("T", "a > 6", 2);
+        let changed = cache.get_or_compile("cg", &v2).unwrap();
+        assert_eq!(changed.expression(), "a > 6");
+        assert!(Arc::ptr_eq(
+            &changed,
+            &cache.get_or_compile("cg", &v2).unwrap()
+        ));
+        let bad = SubscriptionData::sql92("T", "a >", 3);
+        assert!(cache.get_or_compile("cg", &bad).is_err());
+        assert!(Arc::ptr_eq(
+            &changed,
+            &cache.get_or_compile("cg", &v2).unwrap()
+        ));
     }
 }

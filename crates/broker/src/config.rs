@@ -43,6 +43,8 @@ pub struct BrokerConfig {
     pub consumer_rejoin_grace: Duration,
     /// Most messages in one pull answer.
     pub max_pull_msg_nums: u32,
+    /// `enablePropertyFilter`: accept SQL92 subscriptions. On by default (RocketMQ's is off).
+    pub enable_property_filter: bool,
     /// How long an orderly consumer's queue lock lives without renewal
     /// (`rebalanceLockMaxLiveTime`, 60 s); clients renew every 20 s.
     pub rebalance_lock_max_live: Duration,
@@ -75,6 +77,7 @@ impl BrokerConfig {
             offset_persist_interval: Duration::from_secs(5),
             consumer_rejoin_grace: Duration::from_secs(5),
             max_pull_msg_nums: 32,
+            enable_property_filter: true,
             rebalance_lock_max_live: Duration::from_secs(60),
             message_delay_level: crate::schedule::DEFAULT_MESSAGE_DELAY_LEVEL.to_owned(),
             store,

@@ -25,6 +25,8 @@ pub struct BrokerConfigFile {
     pub trace_on: Option<bool>,
     pub auto_create_topic_enable: Option<bool>,
     pub auto_create_subscription_group: Option<bool>,
+    /// Accept SQL92 subscriptions (default true).
+    pub enable_property_filter: Option<bool>,
     pub default_topic_queue_nums: Option<i32>,
     pub max_message_size: Option<usize>,
     pub store_path_root_dir: Option<PathBuf>,
@@ -93,6 +95,9 @@ impl BrokerConfigFile {
         }
         if let Some(v) = self.auto_create_subscription_group {
             c.auto_create_subscription_group = v;
+        }
+        if let Some(v) = self.enable_property_filter {
+            c.enable_property_filter = v;
         }
         if let Some(v) = self.default_topic_queue_nums {
             if !(1..=1024).contains(&v) {

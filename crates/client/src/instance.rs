@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use petrel_common::msg_id::UniqIdGenerator;
 use petrel_common::protocol::{
-    from_fastjson, ConsumerData, ConsumerListBody, HeartbeatData, MessageQueue, ProducerData,
-    SubscriptionData, TopicRouteData,
+    from_fastjson, CheckClientRequestBody, ConsumerData, ConsumerListBody, HeartbeatData,
+    MessageQueue, ProducerData, SubscriptionData, TopicRouteData,
 };
 use petrel_common::topic::perm;
 use petrel_remoting::code::{request, response};
@@ -495,6 +495,40 @@ impl ClientInstance {
         self.send_heartbeat_to_all_brokers().await;
     }
 
+    /// CHECK_CLIENT_CONFIG: asks the masters serving `sub.topic` (any known broker when the
+    /// topic has no route yet) whether they accept the subscription; the first refusal is the
+    /// error, with the broker's remark.
+    pub async fn check_client_config(&self, group: &str, sub: &SubscriptionData) -> Result<()> {
+        let mut addrs: BTreeSet<String> = self
+            .cached_route(&sub.topic)
+            .map(|r| {
+                r.broker_datas
+                    .iter()
+                    .filter_map(|b| b.master_addr().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if addrs.is_empty() {
+            addrs = self.broker_addrs();
+        }
+        let body = CheckClientRequestBody {
+            client_id: self.client_id.clone(),
+            group: group.to_owned(),
+            subscription_data: Some(sub.clone()),
+            namespace: None,
+        };
+        let body = serde_json::to_vec(&body).map_err(|e| {
+            ClientError::InvalidArgument(format!("subscription not encodable: {e}"))
+        })?;
+        for addr in addrs {
+            let cmd =
+                RemotingCommand::request(request::CHECK_CLIENT_CONFIG).with_body(body.clone());
+            self.invoke_ok(&addr, cmd, self.config.request_timeout)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Sends UNREGISTER_CLIENT for a group to every known broker (errors are logged).
     pub async fn unregister_client(
         &self,
@@ -705,9 +739,9 @@ impl Drop for ClientInstance {
 }
 
 /// Whether a message with `tags` passes a TAG subscription (the exact check the broker's hash
-/// filter leaves to the client).
+/// filter leaves to the client). Other expression types were decided by the broker in full.
 pub fn tag_matches(sub: &SubscriptionData, tags: Option<&str>) -> bool {
-    if sub.matches_all() {
+    if !sub.is_tag_type() || sub.matches_all() {
         return true;
     }
     tags.is_some_and(|t| sub.tags_set.contains(t))

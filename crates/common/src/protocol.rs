@@ -165,14 +165,53 @@ impl SubscriptionData {
         data
     }
 
+    /// A SQL92 subscription: `expression` filters on message properties.
+    pub fn sql92(topic: &str, expression: &str, sub_version: i64) -> Self {
+        SubscriptionData {
+            topic: topic.to_owned(),
+            sub_string: expression.trim().to_owned(),
+            sub_version,
+            expression_type: crate::filter::EXPRESSION_TYPE_SQL92.to_owned(),
+            ..Default::default()
+        }
+    }
+
+    /// Whether `sub_string` is a tag expression (`TAG`, also when the type is left out).
+    pub fn is_tag_type(&self) -> bool {
+        self.expression_type.is_empty()
+            || self
+                .expression_type
+                .eq_ignore_ascii_case(crate::filter::EXPRESSION_TYPE_TAG)
+    }
+
+    pub fn is_sql92(&self) -> bool {
+        self.expression_type
+            .eq_ignore_ascii_case(crate::filter::EXPRESSION_TYPE_SQL92)
+    }
+
     pub fn matches_all(&self) -> bool {
         self.sub_string == SUB_ALL || self.sub_string.is_empty()
     }
 
-    /// Whether a consume-queue entry's tag hash may match (exact tag check happens in the client).
+    /// Whether a consume-queue entry's tag hash may match (exact tag check happens in the
+    /// client). Only tag subscriptions filter on the hash; others pass every entry here.
     pub fn matches_tags_code(&self, tags_code: i64) -> bool {
-        self.matches_all() || self.code_set.contains(&(tags_code as i32))
+        !self.is_tag_type() || self.matches_all() || self.code_set.contains(&(tags_code as i32))
     }
+}
+
+/// CHECK_CLIENT_CONFIG body: a consumer asks whether the broker accepts its subscription.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckClientRequestBody {
+    #[serde(default)]
+    pub client_id: String,
+    #[serde(default)]
+    pub group: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_data: Option<SubscriptionData>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

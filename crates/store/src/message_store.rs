@@ -474,15 +474,16 @@ impl MessageStore {
         }
     }
 
-    /// Reads up to `max_count` messages of a queue from logical `offset`, skipping those whose
-    /// tags code `filter` rejects, stopping at [`MAX_TRANSFER_BYTES`] (always at least one).
+    /// Reads up to `max_count` messages of a queue from logical `offset`, skipping those
+    /// `filter` rejects (first on the consume-queue entry's tags code, then, if it asks, on the
+    /// stored record's properties), stopping at [`MAX_TRANSFER_BYTES`] (always at least one).
     pub fn get_messages(
         &self,
         topic: &str,
         queue_id: i32,
         offset: i64,
         max_count: u32,
-        filter: &dyn Fn(i64) -> bool,
+        filter: &dyn petrel_common::filter::MessageFilter,
     ) -> GetResult {
         let empty = |status, next_begin_offset, min_offset, max_offset| GetResult {
             status,
@@ -525,11 +526,18 @@ impl MessageStore {
                 missing = true;
                 continue;
             }
-            if !filter(entry.tags_code) {
+            if !filter.matches_tags_code(entry.tags_code) {
                 continue;
             }
             match self.shared.commit_log.read(entry.commit_log_offset, size) {
                 Some(m) => {
+                    // A record that does not decode has no properties a filter could match.
+                    if filter.needs_properties()
+                        && !record::decode(&m, false)
+                            .is_ok_and(|r| filter.matches_properties(r.properties))
+                    {
+                        continue;
+                    }
                     bytes += size;
                     messages.push(m);
                 }

@@ -1,10 +1,14 @@
-//! Client management: HEART_BEAT, UNREGISTER_CLIENT, GET_CONSUMER_LIST_BY_GROUP, and the
+//! Client management: HEART_BEAT, UNREGISTER_CLIENT, GET_CONSUMER_LIST_BY_GROUP,
+//! CHECK_CLIENT_CONFIG, the subscription check they share with pulls, and the
 //! NOTIFY_CONSUMER_IDS_CHANGED push that makes a group rebalance at once.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use petrel_common::protocol::{ConsumerListBody, HeartbeatData};
+use petrel_common::filter::Sql92Filter;
+use petrel_common::protocol::{
+    CheckClientRequestBody, ConsumerListBody, HeartbeatData, SubscriptionData,
+};
 use petrel_common::topic::{perm, retry_topic, validate_group, TopicConfig};
 use petrel_remoting::code::{request, response};
 use petrel_remoting::headers::{ConsumerGroupHeader, UnregisterClientRequestHeader};
@@ -30,6 +34,15 @@ pub async fn heartbeat(
             )
         }
     };
+    // Every subscription is checked before any is registered: a consumer with a bad filter
+    // must learn it now, not from pulls that can never succeed.
+    for consumer in &data.consumer_data_set {
+        for sub in &consumer.subscription_data_set {
+            if let Err(refused) = subscription_filter(b, &consumer.group_name, sub) {
+                return refused.response(req);
+            }
+        }
+    }
     let channel = ClientChannel {
         client_id: data.client_id.clone(),
         conn: conn.clone(),
@@ -80,6 +93,90 @@ pub async fn heartbeat(
         b.producers.register(&producer.group_name, channel.clone());
     }
     RemotingCommand::success(req)
+}
+
+/// CHECK_CLIENT_CONFIG: whether this broker accepts a subscription (a consumer with a SQL92
+/// filter asks before it starts). No body, or no subscription in it, has nothing to refuse.
+pub fn check_client_config(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
+    let body = req.body_bytes();
+    if body.is_empty() {
+        return RemotingCommand::success(req);
+    }
+    let check: CheckClientRequestBody = match serde_json::from_slice(&body) {
+        Ok(c) => c,
+        Err(e) => {
+            return RemotingCommand::error(
+                req,
+                response::SYSTEM_ERROR,
+                format!("the body is not valid CheckClientRequestBody JSON: {e}"),
+            )
+        }
+    };
+    let Some(sub) = &check.subscription_data else {
+        return RemotingCommand::success(req);
+    };
+    match subscription_filter(b, &check.group, sub) {
+        Ok(_) => RemotingCommand::success(req),
+        Err(refused) => {
+            tracing::info!(group = %check.group, client = %check.client_id, topic = %sub.topic, "subscription refused: {}", refused.remark);
+            refused.response(req)
+        }
+    }
+}
+
+/// Why a subscription is refused, as RocketMQ answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionRefused {
+    pub code: i32,
+    pub remark: String,
+}
+
+impl SubscriptionRefused {
+    pub fn response(&self, req: &RemotingCommand) -> RemotingCommand {
+        RemotingCommand::error(req, self.code, self.remark.clone())
+    }
+}
+
+/// The compiled filter of a subscription (`None` for tag expressions, which the consume-queue
+/// hash decides), from the cache when this group/topic/subVersion was compiled before.
+pub fn subscription_filter(
+    b: &Broker,
+    group: &str,
+    sub: &SubscriptionData,
+) -> Result<Option<Arc<Sql92Filter>>, SubscriptionRefused> {
+    if sub.is_tag_type() {
+        return Ok(None);
+    }
+    if !sub.is_sql92() {
+        return Err(SubscriptionRefused {
+            code: response::SUBSCRIPTION_PARSE_FAILED,
+            remark: format!(
+                "expression type {} is not supported (topic {}); use TAG or SQL92",
+                sub.expression_type, sub.topic
+            ),
+        });
+    }
+    if !b.config.enable_property_filter {
+        // The Java broker's words, which the Java client shows its user.
+        return Err(SubscriptionRefused {
+            code: response::SYSTEM_ERROR,
+            remark: format!(
+                "The broker does not support consumer to filter message by {}",
+                sub.expression_type
+            ),
+        });
+    }
+    b.consumers
+        .sql_filters
+        .get_or_compile(group, sub)
+        .map(Some)
+        .map_err(|e| SubscriptionRefused {
+            code: response::SUBSCRIPTION_PARSE_FAILED,
+            remark: format!(
+                "the SQL92 subscription of group {group} to topic {} does not parse: {e} (expression: {})",
+                sub.topic, sub.sub_string
+            ),
+        })
 }
 
 pub fn unregister_client(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand {

@@ -56,7 +56,7 @@ impl RequestHandler for BrokerProcessor {
             request::INVOKE_BROKER_TO_RESET_OFFSET => reset::invoke_broker_to_reset_offset(b, &req),
             request::LOCK_BATCH_MQ => lock::lock_batch_mq(b, &req),
             request::UNLOCK_BATCH_MQ => lock::unlock_batch_mq(b, &req),
-            request::CHECK_CLIENT_CONFIG => RemotingCommand::success(&req),
+            request::CHECK_CLIENT_CONFIG => client::check_client_config(b, &req),
             code => match admin::handle(b, code, &req) {
                 Some(resp) => resp,
                 None => not_supported(&req),

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use petrel_common::filter::{MessageFilter, Sql92Filter, EXPRESSION_TYPE_TAG};
 use petrel_common::protocol::SubscriptionData;
 use petrel_common::topic::perm;
 use petrel_remoting::code::response;
@@ -14,6 +15,7 @@ use petrel_remoting::{Body, Connection, RemotingCommand};
 use petrel_store::{GetResult, GetStatus};
 
 use super::bad_header;
+use super::client::subscription_filter;
 use crate::broker::Broker;
 use crate::flow_control::Admission;
 
@@ -29,8 +31,8 @@ pub async fn pull_message(
     if b.stopping.is_cancelled() {
         return Some(shutting_down(req));
     }
-    let sub = match check(b, req, &h) {
-        Ok(sub) => sub,
+    let (sub, sql) = match check(b, req, &h) {
+        Ok(checked) => checked,
         Err(resp) => return Some(resp),
     };
     if h.sys_flag & pull_sys_flag::COMMIT_OFFSET != 0 {
@@ -43,7 +45,10 @@ pub async fn pull_message(
         Duration::from_millis(h.suspend_timeout_millis.max(0) as u64).min(b.config.long_poll_max);
     let started = Instant::now();
     let deadline = started + hold;
-    let filter = |tags_code: i64| sub.matches_tags_code(tags_code);
+    let filter = PullFilter {
+        sub: &sub,
+        sql: sql.as_deref(),
+    };
     let group = &h.consumer_group;
     let mut settings = b.flow.changed();
     let mut may_park = may_suspend;
@@ -171,8 +176,40 @@ fn shutting_down(req: &RemotingCommand) -> RemotingCommand {
     )
 }
 
-/// The subscription to filter with, after the checks RocketMQ makes before reading.
+/// What a pull keeps: entries whose tag hash the subscription accepts and, for a SQL92
+/// subscription, whose stored properties satisfy its compiled filter.
+struct PullFilter<'a> {
+    sub: &'a SubscriptionData,
+    sql: Option<&'a Sql92Filter>,
+}
+
+impl MessageFilter for PullFilter<'_> {
+    fn matches_tags_code(&self, tags_code: i64) -> bool {
+        self.sub.matches_tags_code(tags_code)
+    }
+
+    fn needs_properties(&self) -> bool {
+        self.sql.is_some()
+    }
+
+    fn matches_properties(&self, properties: &[u8]) -> bool {
+        self.sql.is_none_or(|f| f.matches_encoded(properties))
+    }
+}
+
+/// The subscription to filter with (and its compiled SQL92 filter, if it is one), after the
+/// checks RocketMQ makes before reading.
 fn check(
+    b: &Broker,
+    req: &RemotingCommand,
+    h: &PullMessageRequestHeader,
+) -> Result<(SubscriptionData, Option<Arc<Sql92Filter>>), RemotingCommand> {
+    let sub = subscription(b, req, h)?;
+    let sql = subscription_filter(b, &h.consumer_group, &sub).map_err(|r| r.response(req))?;
+    Ok((sub, sql))
+}
+
+fn subscription(
     b: &Broker,
     req: &RemotingCommand,
     h: &PullMessageRequestHeader,
@@ -213,17 +250,16 @@ fn check(
             ));
         }
     }
-    let expression_type = h.expression_type.as_deref().unwrap_or("TAG");
-    if !expression_type.eq_ignore_ascii_case("TAG") {
-        return Err(RemotingCommand::error(
-            req,
-            response::SUBSCRIPTION_PARSE_FAILED,
-            format!("expression type {expression_type} is not supported yet; use TAG"),
-        ));
-    }
     if h.sys_flag & pull_sys_flag::SUBSCRIPTION != 0 {
         let expr = h.subscription.as_deref().unwrap_or("*");
-        return Ok(SubscriptionData::tags(&h.topic, expr, h.sub_version));
+        let mut sub = SubscriptionData::tags(&h.topic, expr, h.sub_version);
+        if let Some(t) = h.expression_type.as_deref().filter(|t| !t.is_empty()) {
+            if !t.eq_ignore_ascii_case(EXPRESSION_TYPE_TAG) {
+                sub = SubscriptionData::sql92(&h.topic, expr, h.sub_version);
+                t.clone_into(&mut sub.expression_type);
+            }
+        }
+        return Ok(sub);
     }
     if !b.consumers.has_group(&h.consumer_group) {
         return Err(RemotingCommand::error(

@@ -112,7 +112,8 @@ pub struct PushConsumer {
     instance: Arc<ClientInstance>,
     owns_instance: bool,
     pub options: PushConsumerOptions,
-    subscriptions: BTreeMap<String, String>,
+    /// By topic; each gets its subVersion at `start`.
+    subscriptions: BTreeMap<String, SubscriptionData>,
     listener: Option<MessageListener>,
     running: Mutex<Option<Running>>,
 }
@@ -168,8 +169,21 @@ impl PushConsumer {
     /// Subscribes `topic` with a TAG expression: `*` or `TagA || TagB`. Takes effect at `start`.
     pub fn subscribe(&mut self, topic: &str, tag_expression: &str) -> Result<()> {
         validate_topic(topic).map_err(ClientError::InvalidArgument)?;
-        self.subscriptions
-            .insert(topic.to_owned(), tag_expression.to_owned());
+        self.subscriptions.insert(
+            topic.to_owned(),
+            SubscriptionData::tags(topic, tag_expression, 0),
+        );
+        Ok(())
+    }
+
+    /// Subscribes `topic` with a SQL92 filter on message properties, e.g. `a > 5 AND b = 'x'`.
+    /// The brokers filter; `start` fails with the broker's remark if one refuses the expression.
+    pub fn subscribe_sql(&mut self, topic: &str, expression: &str) -> Result<()> {
+        validate_topic(topic).map_err(ClientError::InvalidArgument)?;
+        self.subscriptions.insert(
+            topic.to_owned(),
+            SubscriptionData::sql92(topic, expression, 0),
+        );
         Ok(())
     }
 
@@ -201,8 +215,11 @@ impl PushConsumer {
         let sub_version = now_ms() as i64;
         let mut subscriptions: Vec<SubscriptionData> = self
             .subscriptions
-            .iter()
-            .map(|(t, e)| SubscriptionData::tags(t, e, sub_version))
+            .values()
+            .map(|sub| SubscriptionData {
+                sub_version,
+                ..sub.clone()
+            })
             .collect();
         let retry = retry_topic(&self.group);
         if !self.subscriptions.contains_key(&retry) {
@@ -228,6 +245,12 @@ impl PushConsumer {
         for sub in &core.subscriptions {
             if let Err(e) = self.instance.update_topic_route(&sub.topic).await {
                 tracing::debug!(topic = %sub.topic, "no route yet: {e}");
+            }
+        }
+        for sub in core.subscriptions.iter().filter(|s| !s.is_tag_type()) {
+            if let Err(e) = self.instance.check_client_config(&self.group, sub).await {
+                self.instance.unregister_consumer(&self.group);
+                return Err(e);
             }
         }
         self.instance.send_heartbeat_to_all_brokers().await;

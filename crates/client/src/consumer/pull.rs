@@ -72,6 +72,33 @@ impl PullConsumer {
         long_poll: Duration,
     ) -> Result<PullResult> {
         let sub = SubscriptionData::tags(&mq.topic, tag_expression, now_ms() as i64);
+        self.pull_subscription(mq, &sub, offset, max, long_poll)
+            .await
+    }
+
+    /// Pulls up to `max` messages whose properties satisfy the SQL92 `expression` (the broker
+    /// filters; a bad expression is its SUBSCRIPTION_PARSE_FAILED error).
+    pub async fn pull_sql(
+        &self,
+        mq: &MessageQueue,
+        expression: &str,
+        offset: i64,
+        max: i32,
+        long_poll: Duration,
+    ) -> Result<PullResult> {
+        let sub = SubscriptionData::sql92(&mq.topic, expression, now_ms() as i64);
+        self.pull_subscription(mq, &sub, offset, max, long_poll)
+            .await
+    }
+
+    async fn pull_subscription(
+        &self,
+        mq: &MessageQueue,
+        sub: &SubscriptionData,
+        offset: i64,
+        max: i32,
+        long_poll: Duration,
+    ) -> Result<PullResult> {
         let mut sys_flag = pull_sys_flag::SUBSCRIPTION;
         if !long_poll.is_zero() {
             sys_flag |= pull_sys_flag::SUSPEND;
@@ -84,7 +111,7 @@ impl PullConsumer {
             sys_flag,
             commit_offset: 0,
             suspend_timeout: long_poll,
-            subscription: &sub,
+            subscription: sub,
             timeout: long_poll + self.instance.config().request_timeout,
         };
         self.instance.pull_message(&req).await
