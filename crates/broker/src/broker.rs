@@ -118,8 +118,9 @@ async fn start(
     config: BrokerConfig,
     shutdown: CancellationToken,
 ) -> Result<BrokerHandle, BrokerError> {
-    let delay_levels =
-        DelayLevels::parse(&config.message_delay_level).map_err(BrokerError::Config)?;
+    let delay_levels = DelayLevels::parse(&config.message_delay_level)
+        .map_err(BrokerError::Config)?
+        .with_timer_max_delay_ms(config.timer_max_delay.as_millis() as i64);
     let mut store_config = config.store.clone();
     store_config.tags_code_of = delay_levels.tags_code_fn();
     let store = tokio::task::spawn_blocking(move || MessageStore::open(store_config))

@@ -52,6 +52,9 @@ pub struct BrokerConfig {
     /// RocketMQ's `1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h`). Parsed at
     /// start; a bad value stops the start.
     pub message_delay_level: String,
+    /// `timerMaxDelaySec`: the furthest ahead a 5.x timer message (`TIMER_DELIVER_MS`,
+    /// `TIMER_DELAY_SEC`, `TIMER_DELAY_MS`) may ask to be delivered; further is refused.
+    pub timer_max_delay: Duration,
     pub store: StoreConfig,
 }
 
@@ -80,6 +83,9 @@ impl BrokerConfig {
             enable_property_filter: true,
             rebalance_lock_max_live: Duration::from_secs(60),
             message_delay_level: crate::schedule::DEFAULT_MESSAGE_DELAY_LEVEL.to_owned(),
+            timer_max_delay: Duration::from_millis(
+                crate::schedule::DEFAULT_TIMER_MAX_DELAY_MS as u64,
+            ),
             store,
         }
     }

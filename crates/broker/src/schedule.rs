@@ -9,6 +9,15 @@
 //! service never trusts the tags code: it reads each due candidate and uses the record's own
 //! store timestamp, so both values lead to the same delivery.
 //!
+//! Delivery at any time (RocketMQ 5.x's `TIMER_DELIVER_MS`, `TIMER_DELAY_SEC`, `TIMER_DELAY_MS`)
+//! rides on the same levels: a timer message goes to the longest level that does not pass its
+//! delivery time, and each time that level comes due it hops again, until less than the
+//! shortest level is left; then it hops once more into the shortest level and is delivered.
+//! So it is delivered at most one shortest level (1 s by default, RocketMQ's default timer
+//! precision) after its time, never before, and a 3-day delay costs about 40 re-writes with the
+//! default levels. The target time rides along in `TIMER_DELIVER_MS`; relative forms are turned
+//! into it at send time.
+//!
 //! The service scans the head of every level's queue at least every [`SCAN_INTERVAL_MS`] and
 //! re-posts due messages to their real topic and queue through the ordinary store put. Progress
 //! per level lives in `config/delayOffset.json`, written atomically after each pass that
@@ -20,7 +29,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use petrel_common::msg_id::now_ms;
-use petrel_common::properties::{self, Properties, DELAY, REAL_QID, REAL_TOPIC, TAGS};
+use petrel_common::properties::{
+    self, Properties, DELAY, REAL_QID, REAL_TOPIC, TAGS, TIMER_DELAY_MS, TIMER_DELAY_SEC,
+    TIMER_DELIVER_MS,
+};
 use petrel_common::record::{
     self, java_string_hash, SYSFLAG_TRANSACTION_MASK, SYSFLAG_TRANSACTION_PREPARED,
     SYSFLAG_TRANSACTION_ROLLBACK,
@@ -38,6 +50,8 @@ pub const DEFAULT_MESSAGE_DELAY_LEVEL: &str =
 /// Longest pause between two scans of the schedule queues: a due message is delivered within
 /// this much of its due time (plus the put).
 pub const SCAN_INTERVAL_MS: u64 = 50;
+/// `timerMaxDelaySec`: how far ahead a timer message may ask to be delivered (3 days).
+pub const DEFAULT_TIMER_MAX_DELAY_MS: i64 = 3 * 86_400_000;
 /// Entries read from one level's queue per store read.
 const SCAN_BATCH: u32 = 32;
 
@@ -45,6 +59,7 @@ const SCAN_BATCH: u32 = 32;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DelayLevels {
     delays_ms: Vec<i64>,
+    timer_max_delay_ms: i64,
 }
 
 impl DelayLevels {
@@ -83,7 +98,40 @@ impl DelayLevels {
         if delays_ms.is_empty() {
             return Err("messageDelayLevel is empty".to_owned());
         }
-        Ok(DelayLevels { delays_ms })
+        Ok(DelayLevels {
+            delays_ms,
+            timer_max_delay_ms: DEFAULT_TIMER_MAX_DELAY_MS,
+        })
+    }
+
+    /// Sets `timerMaxDelaySec` (in milliseconds here).
+    pub fn with_timer_max_delay_ms(mut self, ms: i64) -> Self {
+        self.timer_max_delay_ms = ms;
+        self
+    }
+
+    /// The level a timer message with `remaining_ms` to go waits in next: the longest one that
+    /// does not pass its time, else the shortest.
+    pub fn level_for(&self, remaining_ms: i64) -> i32 {
+        let level_of = |i: usize| i as i32 + 1;
+        let fitting = self
+            .delays_ms
+            .iter()
+            .enumerate()
+            .filter(|(_, &d)| d <= remaining_ms)
+            .max_by_key(|(_, &d)| d);
+        match fitting {
+            Some((i, _)) => level_of(i),
+            None => {
+                let (i, _) = self
+                    .delays_ms
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, &d)| d)
+                    .expect("parse refuses an empty level list");
+                level_of(i)
+            }
+        }
     }
 
     pub fn max_level(&self) -> i32 {
@@ -111,30 +159,122 @@ impl DelayLevels {
 
     /// Where a message asking for a delay is stored instead: appends `REAL_TOPIC`/`REAL_QID` to
     /// `props` and returns the schedule queue and its tags code. `None` (and `props` untouched)
-    /// for messages without `DELAY > 0` and for transactional prepared/rollback records.
+    /// for messages without `DELAY > 0` or a future timer time, and for transactional
+    /// prepared/rollback records. `DELAY` wins over the timer properties, as in RocketMQ (a
+    /// consumer retry of a timer message must not wait for the old time). An unreadable or
+    /// too distant timer time is an error for the sender.
     pub fn redirect(
         &self,
         sys_flag: i32,
         topic: &str,
         queue_id: i32,
         props: &mut String,
-    ) -> Option<Scheduled> {
+    ) -> Result<Option<Scheduled>, String> {
         let tx = sys_flag & SYSFLAG_TRANSACTION_MASK;
         if tx == SYSFLAG_TRANSACTION_PREPARED || tx == SYSFLAG_TRANSACTION_ROLLBACK {
-            return None;
+            return Ok(None);
         }
-        let level: i32 = properties::find(props, DELAY)?.trim().parse().ok()?;
-        if level <= 0 {
-            return None;
-        }
-        let level = level.min(self.max_level());
+        let asked = DelayAsk::scan(props);
+        let now = now_ms() as i64;
+        let level = match asked.level {
+            Some(level) if level > 0 => {
+                if asked.has_timer() {
+                    *props = without(props, &[TIMER_DELIVER_MS, TIMER_DELAY_SEC, TIMER_DELAY_MS]);
+                }
+                level.min(self.max_level())
+            }
+            _ => {
+                let Some(at) = asked.deliver_at(now)? else {
+                    return Ok(None);
+                };
+                if at <= now {
+                    return Ok(None);
+                }
+                if at - now > self.timer_max_delay_ms {
+                    return Err(format!(
+                        "the timer message asks for delivery in {} ms, more than the broker's \
+                         timerMaxDelaySec of {} s",
+                        at - now,
+                        self.timer_max_delay_ms / 1000
+                    ));
+                }
+                if asked.timer_deliver_ms.is_none() {
+                    // Hops must aim at a fixed time, not at "n seconds from whenever".
+                    *props = without(props, &[TIMER_DELAY_SEC, TIMER_DELAY_MS]);
+                    push_property(props, TIMER_DELIVER_MS, &at.to_string());
+                }
+                self.level_for(at - now)
+            }
+        };
         push_property(props, REAL_TOPIC, topic);
         push_property(props, REAL_QID, &queue_id.to_string());
-        Some(Scheduled {
+        Ok(Some(Scheduled {
             queue_id: level - 1,
-            tags_code: now_ms() as i64 + self.delay_ms(level),
+            tags_code: now + self.delay_ms(level),
+        }))
+    }
+}
+
+/// The delay properties of a message, found in one pass over its properties (this runs for
+/// every message sent).
+#[derive(Debug, Default)]
+struct DelayAsk<'a> {
+    level: Option<i32>,
+    timer_deliver_ms: Option<&'a str>,
+    timer_delay_sec: Option<&'a str>,
+    timer_delay_ms: Option<&'a str>,
+}
+
+impl<'a> DelayAsk<'a> {
+    fn scan(props: &'a str) -> Self {
+        let mut ask = DelayAsk::default();
+        for pair in props.split(properties::PROPERTY_SEPARATOR) {
+            let Some((name, value)) = pair.split_once(properties::NAME_VALUE_SEPARATOR) else {
+                continue;
+            };
+            match name {
+                DELAY => ask.level = value.trim().parse().ok(),
+                TIMER_DELIVER_MS => ask.timer_deliver_ms = Some(value),
+                TIMER_DELAY_SEC => ask.timer_delay_sec = Some(value),
+                TIMER_DELAY_MS => ask.timer_delay_ms = Some(value),
+                _ => {}
+            }
+        }
+        ask
+    }
+
+    fn has_timer(&self) -> bool {
+        self.timer_deliver_ms.is_some()
+            || self.timer_delay_sec.is_some()
+            || self.timer_delay_ms.is_some()
+    }
+
+    /// The asked delivery time, in RocketMQ's order of precedence.
+    fn deliver_at(&self, now: i64) -> Result<Option<i64>, String> {
+        let number = |name: &str, v: &str| {
+            v.trim()
+                .parse::<i64>()
+                .map_err(|_| format!("the property {name} must be a whole number, not {v:?}"))
+        };
+        Ok(if let Some(v) = self.timer_delay_sec {
+            Some(now.saturating_add(number(TIMER_DELAY_SEC, v)?.saturating_mul(1000)))
+        } else if let Some(v) = self.timer_delay_ms {
+            Some(now.saturating_add(number(TIMER_DELAY_MS, v)?))
+        } else if let Some(v) = self.timer_deliver_ms {
+            Some(number(TIMER_DELIVER_MS, v)?)
+        } else {
+            None
         })
     }
+}
+
+/// `props` without the named properties.
+fn without(props: &str, names: &[&str]) -> String {
+    let mut p = Properties::parse(props);
+    for name in names {
+        p.remove(name);
+    }
+    p.encode()
 }
 
 /// Where [`DelayLevels::redirect`] sends a message: `SCHEDULE_TOPIC_XXXX` queue `queue_id`.
@@ -302,6 +442,13 @@ impl ScheduleMessageService {
     async fn deliver(&self, rec: &record::DecodedRecord<'_>) -> Result<(), String> {
         let mut props = Properties::parse(&String::from_utf8_lossy(rec.properties));
         props.remove(DELAY);
+        let now = now_ms() as i64;
+        let timer_at = props
+            .get(TIMER_DELIVER_MS)
+            .and_then(|v| v.trim().parse::<i64>().ok());
+        if let Some(at) = timer_at.filter(|&at| at > now) {
+            return self.hop(rec, &props, at - now).await;
+        }
         let topic = props
             .remove(REAL_TOPIC)
             .ok_or("the schedule record has no REAL_TOPIC")?;
@@ -327,6 +474,34 @@ impl ScheduleMessageService {
             .await
             .map_err(|e| e.to_string())?;
         b.count_put(1);
+        Ok(())
+    }
+
+    /// Moves a timer message with `remaining_ms` to go into its next level.
+    async fn hop(
+        &self,
+        rec: &record::DecodedRecord<'_>,
+        props: &Properties,
+        remaining_ms: i64,
+    ) -> Result<(), String> {
+        let b = &self.broker;
+        let level = b.delay_levels.level_for(remaining_ms);
+        let props = props.encode();
+        let mut fields = rec.fields();
+        fields.topic = SCHEDULE_TOPIC;
+        fields.queue_id = level - 1;
+        fields.properties = props.as_bytes();
+        fields.store_host = b.store_host;
+        fields.queue_offset = 0;
+        fields.physical_offset = 0;
+        fields.store_timestamp = 0;
+        let tags_code = now_ms() as i64 + b.delay_levels.delay_ms(level);
+        let append =
+            crate::processor::send::encode_append(&fields, tags_code).map_err(|e| e.to_string())?;
+        b.store
+            .put_message(append)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(())
     }
 }
@@ -356,7 +531,7 @@ mod tests {
         let d = DelayLevels::parse("1s 2s 3s").unwrap();
         let mut props = String::new();
         push_property(&mut props, DELAY, "7");
-        let s = d.redirect(0, "T", 3, &mut props).unwrap();
+        let s = d.redirect(0, "T", 3, &mut props).unwrap().unwrap();
         assert_eq!(s.queue_id, 2);
         assert!(s.tags_code >= now_ms() as i64 + 2_900);
         assert_eq!(properties::find(&props, REAL_TOPIC), Some("T"));
@@ -364,12 +539,77 @@ mod tests {
 
         let mut none = String::new();
         push_property(&mut none, DELAY, "0");
-        assert!(d.redirect(0, "T", 0, &mut none).is_none());
+        assert!(d.redirect(0, "T", 0, &mut none).unwrap().is_none());
         let mut prepared = String::new();
         push_property(&mut prepared, DELAY, "1");
         assert!(d
             .redirect(SYSFLAG_TRANSACTION_PREPARED, "T", 0, &mut prepared)
+            .unwrap()
             .is_none());
         assert_eq!(properties::find(&prepared, REAL_TOPIC), None);
+    }
+
+    #[test]
+    fn a_timer_waits_in_the_longest_level_that_fits() {
+        let d = DelayLevels::parse("1s 5s 10s 1m").unwrap();
+        assert_eq!(d.level_for(90_000), 4);
+        assert_eq!(d.level_for(60_000), 4);
+        assert_eq!(d.level_for(59_999), 3);
+        assert_eq!(d.level_for(7_000), 2);
+        assert_eq!(d.level_for(1_000), 1);
+        // Less than the shortest level left: the shortest, delivered at most that late.
+        assert_eq!(d.level_for(300), 1);
+        let unsorted = DelayLevels::parse("10s 1s 5s").unwrap();
+        assert_eq!(unsorted.level_for(7_000), 3);
+        assert_eq!(unsorted.level_for(200), 2);
+    }
+
+    #[test]
+    fn timer_properties_redirect_to_a_fixed_time() {
+        let d = DelayLevels::parse("1s 5s 10s").unwrap();
+        let before = now_ms() as i64;
+        let mut props = String::new();
+        push_property(&mut props, TIMER_DELAY_SEC, "7");
+        let s = d.redirect(0, "T", 2, &mut props).unwrap().unwrap();
+        assert_eq!(s.queue_id, 1, "7 s waits in the 5 s level first");
+        let at: i64 = properties::find(&props, TIMER_DELIVER_MS)
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(at >= before + 7_000 && at <= now_ms() as i64 + 7_000);
+        assert_eq!(
+            properties::find(&props, TIMER_DELAY_SEC),
+            None,
+            "relative forms are replaced"
+        );
+        assert_eq!(properties::find(&props, REAL_QID), Some("2"));
+
+        // A time in the past is delivered at once.
+        let mut past = String::new();
+        push_property(&mut past, TIMER_DELIVER_MS, &(before - 1).to_string());
+        assert!(d.redirect(0, "T", 0, &mut past).unwrap().is_none());
+
+        // DELAY wins and drops the timer properties.
+        let mut both = String::new();
+        push_property(&mut both, TIMER_DELIVER_MS, &(before + 60_000).to_string());
+        push_property(&mut both, DELAY, "1");
+        let s = d.redirect(0, "T", 0, &mut both).unwrap().unwrap();
+        assert_eq!(s.queue_id, 0);
+        assert_eq!(properties::find(&both, TIMER_DELIVER_MS), None);
+    }
+
+    #[test]
+    fn bad_or_too_distant_timer_times_are_refused() {
+        let d = DelayLevels::parse("1s")
+            .unwrap()
+            .with_timer_max_delay_ms(60_000);
+        let mut far = String::new();
+        push_property(&mut far, TIMER_DELAY_MS, "60001");
+        let err = d.redirect(0, "T", 0, &mut far).unwrap_err();
+        assert!(err.contains("timerMaxDelaySec of 60 s"), "{err}");
+        let mut bad = String::new();
+        push_property(&mut bad, TIMER_DELIVER_MS, "tomorrow");
+        let err = d.redirect(0, "T", 0, &mut bad).unwrap_err();
+        assert!(err.contains("TIMER_DELIVER_MS"), "{err}");
     }
 }

@@ -7,6 +7,12 @@ pub const KEYS: &str = "KEYS";
 pub const TAGS: &str = "TAGS";
 pub const WAIT: &str = "WAIT";
 pub const DELAY: &str = "DELAY";
+/// 5.x delivery at a chosen time: epoch milliseconds.
+pub const TIMER_DELIVER_MS: &str = "TIMER_DELIVER_MS";
+/// 5.x delivery after a chosen delay, in seconds (wins over the two others when both are set).
+pub const TIMER_DELAY_SEC: &str = "TIMER_DELAY_SEC";
+/// 5.x delivery after a chosen delay, in milliseconds.
+pub const TIMER_DELAY_MS: &str = "TIMER_DELAY_MS";
 pub const RETRY_TOPIC: &str = "RETRY_TOPIC";
 pub const REAL_TOPIC: &str = "REAL_TOPIC";
 pub const REAL_QID: &str = "REAL_QID";

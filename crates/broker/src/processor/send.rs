@@ -81,10 +81,15 @@ pub async fn send_message(
             store_queue_id = 0;
         }
     }
-    if let Some(s) = b
-        .delay_levels
-        .redirect(h.sys_flag, &store_topic, store_queue_id, &mut props)
-    {
+    let scheduled =
+        match b
+            .delay_levels
+            .redirect(h.sys_flag, &store_topic, store_queue_id, &mut props)
+        {
+            Ok(s) => s,
+            Err(remark) => return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, remark),
+        };
+    if let Some(s) = scheduled {
         store_topic = SCHEDULE_TOPIC.to_owned();
         store_queue_id = s.queue_id;
         tags_code = s.tags_code;

@@ -106,10 +106,17 @@ pub async fn consumer_send_msg_back(b: &Arc<Broker>, req: &RemotingCommand) -> R
     let mut props = props.encode();
     let mut tags_code = properties::find(&props, TAGS).map_or(0, |t| java_string_hash(t) as i64);
     let (mut store_topic, mut store_queue_id) = (topic, queue_id);
-    if let Some(s) =
-        b.delay_levels
+    // Send-back always sets DELAY, which wins over any timer property, so this cannot fail;
+    // a failure would still be reported, not swallowed.
+    let scheduled =
+        match b
+            .delay_levels
             .redirect(original.sys_flag, &store_topic, store_queue_id, &mut props)
-    {
+        {
+            Ok(s) => s,
+            Err(remark) => return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, remark),
+        };
+    if let Some(s) = scheduled {
         store_topic = SCHEDULE_TOPIC.to_owned();
         store_queue_id = s.queue_id;
         tags_code = s.tags_code;
