@@ -453,6 +453,85 @@ async fn a_batch_is_stored_as_consecutive_messages() {
 }
 
 #[tokio::test]
+async fn delayed_messages_in_a_batch_wait_while_the_rest_arrive_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path()).await;
+    let conn = connect(&broker).await;
+    // b1 waits for delay level 1 (1 s), b3 for a 5.x timer; b0 and b2 are plain.
+    let asks: [&[(&str, &str)]; 4] = [&[], &[("DELAY", "1")], &[], &[("TIMER_DELAY_MS", "300")]];
+    let mut body = Vec::new();
+    for (i, ask) in asks.iter().enumerate() {
+        let mut p = Properties::new();
+        p.insert(KEYS, format!("b{i}"));
+        for (name, value) in *ask {
+            p.insert(*name, *value);
+        }
+        body.extend(batch_entry(format!("mixed-{i}").as_bytes(), &p.encode()));
+    }
+    let header = SendMessageRequestHeaderV2 {
+        producer_group: "pg".into(),
+        topic: "MixedBatch".into(),
+        default_topic: "TBW102".into(),
+        default_topic_queue_nums: 4,
+        queue_id: 1,
+        sys_flag: 0,
+        born_timestamp: 1,
+        flag: 0,
+        batch: Some(true),
+        ..Default::default()
+    };
+    let cmd =
+        RemotingCommand::request_with_header(request::SEND_BATCH_MESSAGE, &header).with_body(body);
+    let resp = conn.request(cmd, TIMEOUT).await.unwrap();
+    assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+    let h: SendMessageResponseHeader = resp.decode_header().unwrap();
+    assert_eq!(h.msg_id.split(',').count(), 4, "one id per message sent");
+
+    let max_offset = |conn: &Connection| {
+        let q = QueueRequestHeader {
+            topic: "MixedBatch".into(),
+            queue_id: 1,
+        };
+        let cmd = RemotingCommand::request_with_header(request::GET_MAX_OFFSET, &q);
+        let conn = conn.clone();
+        async move {
+            let resp = conn.request(cmd, TIMEOUT).await.unwrap();
+            resp.decode_header::<OffsetResponseHeader>().unwrap().offset
+        }
+    };
+    assert_eq!(
+        max_offset(&conn).await,
+        2,
+        "only the plain messages are there at once"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while max_offset(&conn).await < 4 {
+        assert!(Instant::now() < deadline, "the delayed messages never came");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    heartbeat(&conn, "cg", "MixedBatch").await;
+    let resp = conn
+        .request(pull_request("cg", "MixedBatch", 1, 0, 1000), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(resp.code, response::SUCCESS);
+    let body = resp.body_bytes();
+    let mut pos = 0;
+    let mut got = Vec::new();
+    while pos < body.len() {
+        let rec = record::decode(&body[pos..], true).unwrap();
+        got.push(String::from_utf8(rec.body.to_vec()).unwrap());
+        pos += rec.total_size as usize;
+    }
+    assert_eq!(&got[..2], ["mixed-0", "mixed-2"]);
+    let mut later = got[2..].to_vec();
+    later.sort();
+    assert_eq!(later, ["mixed-1", "mixed-3"]);
+    broker.shutdown().await;
+}
+
+#[tokio::test]
 async fn search_offset_by_timestamp_finds_the_first_message_at_or_after() {
     let dir = tempfile::tempdir().unwrap();
     let broker = start_broker(dir.path()).await;

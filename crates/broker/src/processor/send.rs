@@ -137,16 +137,33 @@ pub async fn send_batch(
         Err(remark) => return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, remark),
     };
     let born_host = conn.peer_addr();
-    let mut appends = Vec::with_capacity(inner.len());
-    for m in inner {
+    // Messages asking for a delay go to their schedule queues one by one; the rest stay one
+    // atomic batch. (RocketMQ's broker silently ignores DELAY inside a batch.)
+    let mut batch = Vec::with_capacity(inner.len());
+    let mut delayed = Vec::new();
+    for (i, m) in inner.into_iter().enumerate() {
         if let Err(remark) = check_body_size(b, m.body.len()) {
             return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, remark);
         }
         let mut props = String::from_utf8_lossy(m.properties).into_owned();
         stamp_properties(b, &mut props);
-        let tags_code = properties::find(&props, TAGS).map_or(0, |t| java_string_hash(t) as i64);
+        let mut tags_code =
+            properties::find(&props, TAGS).map_or(0, |t| java_string_hash(t) as i64);
+        let (mut topic, mut store_queue_id) = (h.topic.as_str(), queue_id);
+        let scheduled = match b
+            .delay_levels
+            .redirect(h.sys_flag, topic, queue_id, &mut props)
+        {
+            Ok(s) => s,
+            Err(remark) => return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, remark),
+        };
+        if let Some(s) = scheduled {
+            topic = SCHEDULE_TOPIC;
+            store_queue_id = s.queue_id;
+            tags_code = s.tags_code;
+        }
         let fields = RecordFields {
-            queue_id,
+            queue_id: store_queue_id,
             flag: m.flag,
             queue_offset: 0,
             physical_offset: 0,
@@ -158,16 +175,65 @@ pub async fn send_batch(
             reconsume_times: 0,
             prepared_transaction_offset: 0,
             body: m.body,
-            topic: &h.topic,
+            topic,
             properties: props.as_bytes(),
         };
         match encode_append(&fields, tags_code) {
-            Ok(a) => appends.push(a),
+            Ok(a) if scheduled.is_some() => delayed.push((i, a)),
+            Ok(a) => batch.push((i, a)),
             Err(e) => return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, e.to_string()),
         }
     }
-    let result = b.store.put_messages(appends).await;
+    let result = if delayed.is_empty() {
+        b.store
+            .put_messages(batch.into_iter().map(|(_, a)| a).collect())
+            .await
+    } else {
+        put_split_batch(b, batch, delayed).await
+    };
     respond(b, req, result, queue_id, None)
+}
+
+/// Stores a batch some of whose messages were redirected to schedule queues: the rest as one
+/// batch, then each redirected one. The result lists physical offsets in the sender's order, so
+/// message ids line up with the messages sent.
+async fn put_split_batch(
+    b: &Broker,
+    batch: Vec<(usize, AppendRequest)>,
+    delayed: Vec<(usize, AppendRequest)>,
+) -> Result<AppendResult, StoreError> {
+    let total = batch.len() + delayed.len();
+    let mut offsets = vec![0i64; total];
+    let mut status = AppendStatus::PutOk;
+    let mut first_queue_offset = 0;
+    let mut store_timestamp = 0;
+    if !batch.is_empty() {
+        let (order, appends): (Vec<usize>, Vec<AppendRequest>) = batch.into_iter().unzip();
+        let r = b.store.put_messages(appends).await?;
+        for (i, o) in order.into_iter().zip(&r.physical_offsets) {
+            offsets[i] = *o;
+        }
+        first_queue_offset = r.first_queue_offset;
+        store_timestamp = r.store_timestamp;
+        if r.status != AppendStatus::PutOk {
+            status = r.status;
+        }
+    }
+    for (i, append) in delayed {
+        let r = b.store.put_message(append).await?;
+        offsets[i] = r.first_physical_offset;
+        store_timestamp = store_timestamp.max(r.store_timestamp);
+        if r.status != AppendStatus::PutOk {
+            status = r.status;
+        }
+    }
+    Ok(AppendResult {
+        status,
+        first_physical_offset: offsets[0],
+        first_queue_offset,
+        physical_offsets: offsets,
+        store_timestamp,
+    })
 }
 
 /// Header checks shared by single and batch sends: the header, the topic (auto-created if
