@@ -646,6 +646,12 @@ impl MessageStore {
         v
     }
 
+    /// Used fraction of the commit log's filesystem at the last retention measurement
+    /// (`commitLogDiskRatio`); `None` if it could not be measured.
+    pub fn disk_used_ratio(&self) -> Option<f64> {
+        self.shared.retention.disk_used_ratio()
+    }
+
     /// Runs one retention pass now (the retention thread runs one every
     /// `clean_resource_interval_ms`): measures the disk, deletes expired segments if it is time,
     /// then the consume-queue and index files below the log's new minimum.

@@ -64,10 +64,9 @@ struct PassState {
 }
 
 /// Retention's part of the store's shared state.
-#[derive(Default)]
 pub(crate) struct RetentionState {
     disk_full: AtomicBool,
-    /// Bits of the last measured used ratio (f64).
+    /// Bits of the last measured used ratio (f64); NaN while unknown.
     disk_used_ratio_bits: AtomicU64,
     /// Held for a whole pass, so the thread and a manual pass never interleave.
     pass: Mutex<PassState>,
@@ -75,7 +74,25 @@ pub(crate) struct RetentionState {
     wakeup: Condvar,
 }
 
+impl Default for RetentionState {
+    fn default() -> Self {
+        RetentionState {
+            disk_full: AtomicBool::new(false),
+            disk_used_ratio_bits: AtomicU64::new(f64::NAN.to_bits()),
+            pass: Mutex::default(),
+            stop: Mutex::new(false),
+            wakeup: Condvar::new(),
+        }
+    }
+}
+
 impl RetentionState {
+    /// The used ratio of the commit log's filesystem at the last measurement, if it succeeded.
+    pub(crate) fn disk_used_ratio(&self) -> Option<f64> {
+        let used = f64::from_bits(self.disk_used_ratio_bits.load(Ordering::Acquire));
+        (!used.is_nan()).then_some(used)
+    }
+
     /// The error an append gets while the disk is above the warning level.
     pub(crate) fn check_writable(&self, config: &StoreConfig) -> Result<(), StoreError> {
         if self.disk_full.load(Ordering::Acquire) {
@@ -93,6 +110,8 @@ impl RetentionState {
             Ok(used) => used,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot measure disk usage; retention ignores it");
+                self.disk_used_ratio_bits
+                    .store(f64::NAN.to_bits(), Ordering::Release);
                 self.disk_full.store(false, Ordering::Release);
                 return None;
             }

@@ -348,6 +348,7 @@ async fn a_full_disk_refuses_appends_until_usage_drops() {
     let report = store.run_retention_pass();
     assert!(report.disk_full);
     assert_eq!(report.disk_used_ratio, Some(0.93));
+    assert_eq!(store.disk_used_ratio(), Some(0.93));
     match store.put_message(request("T", 0, 1)).await {
         Err(e @ StoreError::DiskFull { .. }) => {
             let text = e.to_string();

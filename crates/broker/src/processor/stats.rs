@@ -100,8 +100,9 @@ fn runtime_info(b: &Broker, now_ms: u64) -> BTreeMap<&'static str, String> {
     }
     // The commit log's end is published only once its records are dispatched to the queues.
     t.insert("dispatchBehindBytes", "0".to_owned());
-    // -1 is Java's value for "unknown": Petrel cannot read disk usage without a platform call.
-    t.insert("commitLogDiskRatio", "-1".to_owned());
+    // As measured by the store's retention; -1 is Java's value for "unknown".
+    let disk_ratio = store.disk_used_ratio().unwrap_or(-1.0);
+    t.insert("commitLogDiskRatio", disk_ratio.to_string());
     t.insert(
         "earliestMessageTimeStamp",
         store.earliest_commit_log_time().unwrap_or(-1).to_string(),
