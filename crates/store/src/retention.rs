@@ -366,6 +366,33 @@ mod tests {
     }
 
     #[test]
+    fn a_deleted_segment_is_tracked_while_a_reader_still_maps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = Arc::new(MappedFile::open(dir.path(), 0, 4096).unwrap());
+        let reader = segment.bytes(0, 16);
+        let mut unlinked = vec![Unlinked {
+            path: segment.path().to_path_buf(),
+            segment: Arc::downgrade(&segment),
+            deleted_at: Instant::now(),
+            reported: false,
+        }];
+        drop(segment);
+        let config = StoreConfig {
+            destroy_mapped_file_interval_forcibly_ms: 0,
+            ..StoreConfig::new(dir.path())
+        };
+        report_pinned(&config, &mut unlinked);
+        assert_eq!(unlinked.len(), 1, "the reader's slice keeps it mapped");
+        assert!(unlinked[0].reported);
+        drop(reader);
+        report_pinned(&config, &mut unlinked);
+        assert!(
+            unlinked.is_empty(),
+            "forgotten once the last reader is done"
+        );
+    }
+
+    #[test]
     fn local_hour_is_an_hour() {
         assert!(local_hour(SystemTime::now()).is_some_and(|h| h < 24));
     }
