@@ -40,15 +40,16 @@ pub struct ConsumerManager {
 /// of departed groups go with it, live ones are compiled again at their next pull).
 pub const MAX_CACHED_SQL_FILTERS: usize = 4096;
 
-/// Compiled SQL92 filters by group and topic, each valid for one subVersion and expression:
-/// a subscription is compiled at the heartbeat that brings it, and every pull reuses it.
+/// Compiled SQL92 filters by group and topic: a subscription is compiled at the heartbeat that
+/// brings it, and every pull reuses it. An entry is reused while the expression is the same,
+/// whatever the subVersion: members of a group started at different times send different
+/// subVersions of one expression, and must not make each other recompile.
 #[derive(Default)]
 pub struct SqlFilterCache {
     by_group: RwLock<HashMap<String, HashMap<String, CachedSqlFilter>>>,
 }
 
 struct CachedSqlFilter {
-    sub_version: i64,
     expression: String,
     filter: Arc<Sql92Filter>,
 }
@@ -65,7 +66,7 @@ impl SqlFilterCache {
             .read()
             .get(group)
             .and_then(|topics| topics.get(&sub.topic))
-            .filter(|c| c.sub_version == sub.sub_version && c.expression == sub.sub_string)
+            .filter(|c| c.expression == sub.sub_string)
             .map(|c| c.filter.clone());
         if let Some(filter) = cached {
             return Ok(filter);
@@ -79,7 +80,6 @@ impl SqlFilterCache {
         by_group.entry(group.to_owned()).or_default().insert(
             sub.topic.clone(),
             CachedSqlFilter {
-                sub_version: sub.sub_version,
                 expression: sub.sub_string.clone(),
                 filter: filter.clone(),
             },
@@ -276,12 +276,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_sql_filter_is_compiled_once_per_sub_version() {
+    fn a_sql_filter_is_compiled_once_per_group_topic_and_expression() {
         let cache = SqlFilterCache::default();
         let v1 = SubscriptionData::sql92("T", "a > 5", 1);
         let first = cache.get_or_compile("cg", &v1).unwrap();
         let again = cache.get_or_compile("cg", &v1).unwrap();
         assert!(Arc::ptr_eq(&first, &again));
+        let other_member = SubscriptionData::sql92("T", "a > 5", 7);
+        assert!(Arc::ptr_eq(
+            &first,
+            &cache.get_or_compile("cg", &other_member).unwrap()
+        ));
         let other_group = cache.get_or_compile("cg2", &v1).unwrap();
         assert!(!Arc::ptr_eq(&first, &other_group));
         let v2 = SubscriptionData::sql92("T", "a > 6", 2);
