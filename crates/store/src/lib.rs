@@ -1,6 +1,7 @@
 //! Petrel's message store: RocketMQ's on-disk model — one commit log of fixed-size mapped
 //! segments, a consume queue per topic/queue, key index files, a checkpoint and an abort marker —
-//! with group commit, crash recovery and atomic metadata files. Knows nothing about the network.
+//! with group commit, crash recovery, retention and atomic metadata files. Knows nothing about
+//! the network.
 
 pub mod checkpoint;
 pub mod commit_log;

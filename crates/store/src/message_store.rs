@@ -1,7 +1,7 @@
 //! `MessageStore`: the facade the broker calls. Owns the append critical section (queue offsets,
 //! store timestamps, commit-log append, consume-queue dispatch and key indexing under one lock),
-//! the read paths (pull, view by id, query by key, offset queries), start-up (abort marker, recovery, flusher thread) and
-//! shutdown. Knows nothing about the network.
+//! the read paths (pull, view by id, query by key, offset queries), start-up (abort marker,
+//! recovery, flusher, warmer and retention threads) and shutdown. Knows nothing about the network.
 
 use std::cmp::Ordering as CmpOrdering;
 use std::fs::{self, File};
