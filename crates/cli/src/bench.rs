@@ -2,6 +2,8 @@
 //! spirit of RocketMQ's benchmark tool. Sync sends from many concurrent senders sharing one
 //! producer (as the Java benchmark's threads share one producer), a report every few seconds
 //! and a summary. With `--broker-pid` it also reports the broker's CPU time per message.
+//! `bench consume` drains a backlog, optionally failing a share of messages into the retry
+//! topic; `bench store` drives the message store in process, against the raw disk under it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -164,35 +166,71 @@ pub struct ConsumeOptions {
     pub group: String,
     pub duration: Duration,
     pub report_interval: Duration,
+    /// Messages per listener call (`consumeMessageBatchMaxSize`).
+    pub batch: usize,
+    /// Share of first deliveries the listener answers `Later`, so the client sends them back
+    /// to the group's retry topic; their second delivery succeeds.
+    pub fail_percent: u32,
 }
 
 /// Consumes as fast as the listener returns; reports messages per second (from a counter) and
 /// the delay from store time to delivery, and in the summary how long it took to drain what it
-/// received (time of the last message), which is the throughput figure for a backlog.
+/// received (time of the last first delivery), which is the throughput figure for a backlog.
+/// With `fail_percent`, that share of first deliveries is failed, spread evenly (every tenth
+/// message at 10 %), and the summary also counts the messages sent back and those that came
+/// back through the retry topic (after the broker's retry delay, 10 s for a first retry).
 pub async fn consume(opts: ConsumeOptions) -> anyhow::Result<()> {
     let config = ClientConfig::new(&opts.namesrv).with_instance_name("petrel-bench-consumer");
     let mut consumer = PushConsumer::new(&opts.group, config);
     consumer.subscribe(&opts.topic, "*")?;
     consumer.set_consume_from(ConsumeFromWhere::FirstOffset);
-    consumer.options.consume_batch_max_size = 32;
+    consumer.options.consume_batch_max_size = opts.batch.max(1);
+    let fail_percent = u64::from(opts.fail_percent.min(100));
     let interval_hist = Arc::new(Mutex::new(histogram()));
-    let total = Arc::new(AtomicU64::new(0));
+    let first = Arc::new(AtomicU64::new(0));
+    let sent_back = Arc::new(AtomicU64::new(0));
+    let retried = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    // Microseconds from `started` to the latest delivery.
+    // Microseconds from `started` to the latest first delivery.
     let last_at_us = Arc::new(AtomicU64::new(0));
     {
-        let (ih, total, last_at_us) = (interval_hist.clone(), total.clone(), last_at_us.clone());
+        let (ih, first, sent_back, retried, last_at_us) = (
+            interval_hist.clone(),
+            first.clone(),
+            sent_back.clone(),
+            retried.clone(),
+            last_at_us.clone(),
+        );
         consumer.register_listener(move |msgs: &[MessageExt]| {
             let now = petrel_common::msg_id::now_ms() as i64;
-            let mut h = ih.lock();
-            for m in msgs {
-                // A backlog can be older than the histogram's range: clamp, never drop.
-                let delay_us = ((now - m.store_timestamp).max(0) as u64 * 1000).clamp(1, h.high());
-                let _ = h.record(delay_us);
+            let mut fail = false;
+            let mut firsts = 0;
+            {
+                let mut h = ih.lock();
+                for m in msgs {
+                    // A backlog can be older than the histogram's range: clamp, never drop.
+                    let delay_us =
+                        ((now - m.store_timestamp).max(0) as u64 * 1000).clamp(1, h.high());
+                    let _ = h.record(delay_us);
+                    if m.reconsume_times > 0 {
+                        retried.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    firsts += 1;
+                    // Message n fails when n·p/100 steps up: exactly p in every 100, evenly spread.
+                    let n = first.fetch_add(1, Ordering::Relaxed);
+                    fail |= n * fail_percent / 100 != (n + 1) * fail_percent / 100;
+                }
             }
-            total.fetch_add(msgs.len() as u64, Ordering::Relaxed);
-            last_at_us.fetch_max(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-            ConsumeStatus::Success
+            if firsts > 0 {
+                last_at_us.fetch_max(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            }
+            if fail {
+                sent_back.fetch_add(msgs.len() as u64, Ordering::Relaxed);
+                ConsumeStatus::Later
+            } else {
+                ConsumeStatus::Success
+            }
         });
     }
     consumer
@@ -200,8 +238,9 @@ pub async fn consume(opts: ConsumeOptions) -> anyhow::Result<()> {
         .await
         .context("cannot start the consumer")?;
     println!(
-        "bench consume: topic {} group {} duration {:?} (latency = store time to delivery)",
-        opts.topic, opts.group, opts.duration
+        "bench consume: topic {} group {} batch {} fail {}% duration {:?} \
+         (latency = store time to delivery)",
+        opts.topic, opts.group, opts.batch, fail_percent, opts.duration
     );
     let mut tick = tokio::time::interval_at(
         tokio::time::Instant::now() + opts.report_interval,
@@ -214,24 +253,367 @@ pub async fn consume(opts: ConsumeOptions) -> anyhow::Result<()> {
         let snapshot = std::mem::replace(&mut *interval_hist.lock(), histogram());
         let secs = last.elapsed().as_secs_f64();
         last = Instant::now();
-        let now_total = total.load(Ordering::Relaxed);
+        let now_total = first.load(Ordering::Relaxed) + retried.load(Ordering::Relaxed);
         println!(
-            "tps {:>9.0}  latency avg {:>9.3} ms  p50 {:>9.3} ms  p99 {:>9.3} ms",
+            "tps {:>9.0}  latency avg {:>9.3} ms  p50 {:>9.3} ms  p99 {:>9.3} ms  \
+             sent back {}  retries in {}",
             (now_total - last_total) as f64 / secs,
             snapshot.mean() / 1000.0,
             snapshot.value_at_quantile(0.5) as f64 / 1000.0,
             snapshot.value_at_quantile(0.99) as f64 / 1000.0,
+            sent_back.load(Ordering::Relaxed),
+            retried.load(Ordering::Relaxed),
         );
         last_total = now_total;
     }
-    let n = total.load(Ordering::Relaxed);
+    let n = first.load(Ordering::Relaxed);
     let drained = Duration::from_micros(last_at_us.load(Ordering::Relaxed)).as_secs_f64();
     println!(
-        "summary: {} messages, the last {:.2} s after start: {:.0} msg/s",
+        "summary: {} messages, the last {:.2} s after start: {:.0} msg/s; {} sent back, \
+         {} redelivered from the retry topic",
         n,
         drained,
-        n as f64 / drained.max(1e-6)
+        n as f64 / drained.max(1e-6),
+        sent_back.load(Ordering::Relaxed),
+        retried.load(Ordering::Relaxed),
     );
     consumer.shutdown().await;
     Ok(())
+}
+
+/// How `bench store` calls the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendMode {
+    /// One `put_message` per message, as SEND_MESSAGE does.
+    Single,
+    /// `put_messages` with this many messages per call, as SEND_BATCH_MESSAGE does.
+    Batch(usize),
+}
+
+pub struct StoreBenchOptions {
+    /// Where the stores and the raw-disk probe files go; a fresh directory under the current
+    /// one when absent. Everything the run creates is removed afterwards.
+    pub data: Option<std::path::PathBuf>,
+    pub message_bytes: Vec<usize>,
+    pub writers: Vec<usize>,
+    pub flush: Vec<petrel_store::FlushDiskType>,
+    pub modes: Vec<AppendMode>,
+    /// Length of each case's append window.
+    pub duration: Duration,
+    /// Bytes for the raw sequential probe (1 MiB writes, then one fdatasync).
+    pub raw_bytes: u64,
+    /// How long the 4 KiB O_DSYNC write probe runs.
+    pub dsync_duration: Duration,
+    pub segment_bytes: u64,
+}
+
+/// Removes what the run created, also on an early return.
+struct Cleanup(Vec<std::path::PathBuf>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for p in self.0.iter().rev() {
+            let _ = std::fs::remove_dir_all(p).or_else(|_| std::fs::remove_file(p));
+        }
+    }
+}
+
+/// Raw disk numbers of the directory the stores live in, measured as `dd` would.
+struct RawDisk {
+    sequential_mb_s: f64,
+    dsync_writes_per_s: f64,
+}
+
+fn raw_sequential(dir: &std::path::Path, bytes: u64) -> anyhow::Result<f64> {
+    use std::io::Write;
+    let path = dir.join("raw-sequential.probe");
+    let _cleanup = Cleanup(vec![path.clone()]);
+    let chunk = vec![0u8; 1 << 20];
+    let started = Instant::now();
+    let mut f = std::fs::File::create(&path).context("cannot create the raw probe file")?;
+    let mut written = 0u64;
+    while written < bytes {
+        f.write_all(&chunk)?;
+        written += chunk.len() as u64;
+    }
+    // `dd conv=fdatasync`: one fdatasync at the end, inside the timing.
+    f.sync_data()?;
+    Ok(written as f64 / started.elapsed().as_secs_f64() / 1e6)
+}
+
+fn raw_dsync_rate(dir: &std::path::Path, duration: Duration) -> anyhow::Result<f64> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    // O_DSYNC as Linux defines it (asm-generic), as `dd oflag=dsync` opens the file; std has no
+    // name for it and this crate takes no libc dependency for one constant.
+    const O_DSYNC: i32 = 0o10000;
+    let path = dir.join("raw-dsync.probe");
+    let _cleanup = Cleanup(vec![path.clone()]);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(O_DSYNC)
+        .open(&path)
+        .context("cannot create the O_DSYNC probe file")?;
+    let block = vec![0u8; 4096];
+    let started = Instant::now();
+    let mut writes = 0u64;
+    while started.elapsed() < duration {
+        f.write_all(&block)?;
+        writes += 1;
+    }
+    Ok(writes as f64 / started.elapsed().as_secs_f64())
+}
+
+/// One encoded record whose UNIQ_KEY each append rewrites in place, so that every message
+/// costs the store what a real send costs (index entries for a distinct key included) without
+/// the benchmark encoding each one.
+struct RecordTemplate {
+    record: bytes::BytesMut,
+    key_at: usize,
+}
+
+const KEY_WIDTH: usize = 32;
+
+impl RecordTemplate {
+    fn new(topic: &str, queue_id: i32, body_bytes: usize) -> RecordTemplate {
+        let props = format!("UNIQ_KEY\u{1}{}\u{2}", "0".repeat(KEY_WIDTH));
+        let body = vec![b'x'; body_bytes];
+        let fields = petrel_common::record::RecordFields {
+            queue_id,
+            flag: 0,
+            queue_offset: 0,
+            physical_offset: 0,
+            sys_flag: 0,
+            born_timestamp: petrel_common::msg_id::now_ms() as i64,
+            born_host: std::net::SocketAddr::from(([127, 0, 0, 1], 40000)),
+            store_timestamp: 0,
+            store_host: std::net::SocketAddr::from(([127, 0, 0, 1], 10911)),
+            reconsume_times: 0,
+            prepared_transaction_offset: 0,
+            body: &body,
+            topic,
+            properties: props.as_bytes(),
+        };
+        let mut record = bytes::BytesMut::new();
+        petrel_common::record::encode(&fields, &mut record);
+        let marker = b"UNIQ_KEY\x01";
+        let key_at = record
+            .windows(marker.len())
+            .position(|w| w == marker)
+            .expect("the encoded record holds its properties")
+            + marker.len();
+        RecordTemplate { record, key_at }
+    }
+
+    fn request(&self, topic: &str, queue_id: i32, key: u128) -> petrel_store::AppendRequest {
+        let mut record = self.record.clone();
+        let hex = format!("{key:0width$X}", width = KEY_WIDTH);
+        record[self.key_at..self.key_at + KEY_WIDTH].copy_from_slice(hex.as_bytes());
+        petrel_store::AppendRequest {
+            record,
+            topic: topic.to_owned(),
+            queue_id,
+            tags_code: 0,
+        }
+    }
+}
+
+struct CaseResult {
+    flush: petrel_store::FlushDiskType,
+    mode: AppendMode,
+    message_bytes: usize,
+    writers: usize,
+    messages: u64,
+    /// Whole records, headers included: what the commit log grew by.
+    record_bytes: u64,
+    window: Duration,
+    /// The shutdown flush after the window: what async flush still owed the disk.
+    drain: Duration,
+    timeouts: u64,
+    /// Nanoseconds per store call (one message, or one batch).
+    latency: Histogram<u64>,
+}
+
+async fn store_case(
+    dir: &std::path::Path,
+    opts: &StoreBenchOptions,
+    flush: petrel_store::FlushDiskType,
+    mode: AppendMode,
+    message_bytes: usize,
+    writers: usize,
+) -> anyhow::Result<CaseResult> {
+    use petrel_store::{AppendStatus, MessageStore, StoreConfig};
+    const TOPIC: &str = "BenchStore";
+    let _cleanup = Cleanup(vec![dir.to_path_buf()]);
+    let config = StoreConfig {
+        commit_log_file_size: opts.segment_bytes,
+        flush_disk_type: flush,
+        ..StoreConfig::new(dir)
+    };
+    let store = MessageStore::open(config).context("cannot open the store")?;
+    let started = Instant::now();
+    // Each writer watches the clock itself: async-flush appends never wait, so busy writers
+    // can keep every runtime thread from ever parking, and a timer would not fire.
+    let deadline = started + opts.duration;
+    let mut tasks = Vec::with_capacity(writers);
+    for w in 0..writers {
+        let store = store.clone();
+        // Eight queues, as a topic has by default; the append lock is shared by all anyway.
+        let queue_id = (w % 8) as i32;
+        let template = RecordTemplate::new(TOPIC, queue_id, message_bytes);
+        let record_bytes = template.record.len() as u64;
+        tasks.push(tokio::spawn(async move {
+            let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
+                .expect("static histogram bounds");
+            let (mut messages, mut timeouts) = (0u64, 0u64);
+            let mut key = (w as u128) << 64;
+            while Instant::now() < deadline {
+                let batch = match mode {
+                    AppendMode::Single => 1,
+                    AppendMode::Batch(n) => n.max(1),
+                };
+                let mut reqs: Vec<_> = (0..batch)
+                    .map(|_| {
+                        key += 1;
+                        template.request(TOPIC, queue_id, key)
+                    })
+                    .collect();
+                let t = Instant::now();
+                let r = match mode {
+                    AppendMode::Single => store.put_message(reqs.remove(0)).await?,
+                    AppendMode::Batch(_) => store.put_messages(reqs).await?,
+                };
+                let _ = latency.record((t.elapsed().as_nanos() as u64).max(1));
+                messages += batch as u64;
+                if r.status == AppendStatus::FlushDiskTimeout {
+                    timeouts += 1;
+                }
+                // Take turns, as writers on separate connections would.
+                tokio::task::yield_now().await;
+            }
+            Ok::<_, petrel_store::StoreError>((
+                latency,
+                messages,
+                messages * record_bytes,
+                timeouts,
+            ))
+        }));
+    }
+    let mut latency = histogram_ns();
+    let (mut messages, mut record_bytes, mut timeouts) = (0, 0, 0);
+    for t in tasks {
+        let (h, m, b, to) = t.await.context("a writer panicked")??;
+        latency.add(&h).expect("same histogram bounds");
+        messages += m;
+        record_bytes += b;
+        timeouts += to;
+    }
+    let window = started.elapsed();
+    let drain_started = Instant::now();
+    let drained = tokio::task::spawn_blocking(move || store.shutdown());
+    drained.await.context("the store shutdown panicked")?;
+    Ok(CaseResult {
+        flush,
+        mode,
+        message_bytes,
+        writers,
+        messages,
+        record_bytes,
+        window,
+        drain: drain_started.elapsed(),
+        timeouts,
+        latency,
+    })
+}
+
+fn histogram_ns() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("static histogram bounds")
+}
+
+/// `petrel bench store`: the message store alone, in process, against the raw disk under it.
+pub async fn store(opts: StoreBenchOptions) -> anyhow::Result<()> {
+    let (root, mut cleanup) = match &opts.data {
+        Some(d) => (d.clone(), Cleanup(Vec::new())),
+        None => {
+            let d =
+                std::env::current_dir()?.join(format!("petrel-bench-store.{}", std::process::id()));
+            (d.clone(), Cleanup(vec![d]))
+        }
+    };
+    std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
+    println!("bench store: data in {}", root.display());
+
+    let raw = {
+        let (root, raw_bytes, dsync) = (root.clone(), opts.raw_bytes, opts.dsync_duration);
+        tokio::task::spawn_blocking(move || -> anyhow::Result<RawDisk> {
+            Ok(RawDisk {
+                sequential_mb_s: raw_sequential(&root, raw_bytes)?,
+                dsync_writes_per_s: raw_dsync_rate(&root, dsync)?,
+            })
+        })
+        .await??
+    };
+    println!(
+        "raw disk: sequential {:.0} MB/s ({} MiB in 1 MiB writes + fdatasync); \
+         4 KiB O_DSYNC writes {:.0}/s ({:.1} MB/s, {:.0} µs each)",
+        raw.sequential_mb_s,
+        opts.raw_bytes >> 20,
+        raw.dsync_writes_per_s,
+        raw.dsync_writes_per_s * 4096.0 / 1e6,
+        1e6 / raw.dsync_writes_per_s
+    );
+    println!(
+        "| flush | mode | size | writers | appends/s | MB/s | % raw | p50 µs | p99 µs | max µs | \
+         drain s | MB/s with drain | % raw with drain | timeouts |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut case = 0;
+    for &flush in &opts.flush {
+        for &mode in &opts.modes {
+            for &size in &opts.message_bytes {
+                for &writers in &opts.writers {
+                    case += 1;
+                    let dir = root.join(format!("case-{case}"));
+                    let r = store_case(&dir, &opts, flush, mode, size, writers).await?;
+                    print_case(&r, raw.sequential_mb_s);
+                }
+            }
+        }
+    }
+    if opts.data.is_some() {
+        cleanup.0.clear();
+    }
+    drop(cleanup);
+    Ok(())
+}
+
+fn print_case(r: &CaseResult, raw_mb_s: f64) {
+    let secs = r.window.as_secs_f64();
+    let mb_s = r.record_bytes as f64 / secs / 1e6;
+    let with_drain = r.record_bytes as f64 / (secs + r.drain.as_secs_f64()) / 1e6;
+    let flush = match r.flush {
+        petrel_store::FlushDiskType::AsyncFlush => "async",
+        petrel_store::FlushDiskType::SyncFlush => "sync",
+    };
+    let mode = match r.mode {
+        AppendMode::Single => "single".to_owned(),
+        AppendMode::Batch(n) => format!("batch {n}"),
+    };
+    println!(
+        "| {flush} | {mode} | {} | {} | {:.0} | {:.1} | {:.0}% | {:.1} | {:.1} | {:.1} | {:.2} | {:.1} | {:.0}% | {} |",
+        r.message_bytes,
+        r.writers,
+        r.messages as f64 / secs,
+        mb_s,
+        mb_s / raw_mb_s * 100.0,
+        r.latency.value_at_quantile(0.5) as f64 / 1e3,
+        r.latency.value_at_quantile(0.99) as f64 / 1e3,
+        r.latency.max() as f64 / 1e3,
+        r.drain.as_secs_f64(),
+        with_drain,
+        with_drain / raw_mb_s * 100.0,
+        r.timeouts,
+    );
 }

@@ -176,6 +176,46 @@ enum BenchCommand {
         duration: u64,
         #[arg(long, default_value_t = 5)]
         interval: u64,
+        /// Messages per listener call (consumeMessageBatchMaxSize).
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Percentage of first deliveries the listener fails (answers Later), so they go to
+        /// the retry topic.
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100))]
+        fail_percent: u32,
+    },
+    /// The message store alone, in process, against the raw disk under it.
+    Store {
+        /// Directory for the stores and raw-disk probes (default: a fresh one under the
+        /// current directory, removed afterwards).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Message body sizes in bytes.
+        #[arg(long, value_delimiter = ',', default_value = "1024,16384")]
+        sizes: Vec<usize>,
+        /// Concurrent writers (tokio tasks calling the store).
+        #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
+        writers: Vec<usize>,
+        #[arg(long, value_delimiter = ',', default_value = "async,sync")]
+        flush: Vec<Flush>,
+        /// Messages per put_messages call for the batched cases; 0 runs single puts only.
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Skip the single-message cases.
+        #[arg(long)]
+        batched_only: bool,
+        /// Seconds per case.
+        #[arg(long, default_value_t = 4)]
+        duration: u64,
+        /// MiB for the raw sequential probe (1 MiB writes, then fdatasync).
+        #[arg(long, default_value_t = 1024)]
+        raw_mib: u64,
+        /// Seconds of 4 KiB O_DSYNC writes for the synchronous-write probe.
+        #[arg(long, default_value_t = 3)]
+        dsync_secs: u64,
+        /// Commit-log segment size in MiB.
+        #[arg(long, default_value_t = 1024)]
+        segment_mib: u64,
     },
 }
 
@@ -322,6 +362,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 group,
                 duration,
                 interval,
+                batch,
+                fail_percent,
             } => {
                 petrel::bench::consume(petrel::bench::ConsumeOptions {
                     namesrv,
@@ -329,6 +371,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     group,
                     duration: Duration::from_secs(duration),
                     report_interval: Duration::from_secs(interval),
+                    batch,
+                    fail_percent,
+                })
+                .await?
+            }
+            BenchCommand::Store {
+                data,
+                sizes,
+                writers,
+                flush,
+                batch,
+                batched_only,
+                duration,
+                raw_mib,
+                dsync_secs,
+                segment_mib,
+            } => {
+                use petrel::bench::AppendMode;
+                let mut modes = Vec::new();
+                if !batched_only {
+                    modes.push(AppendMode::Single);
+                }
+                if batch > 0 {
+                    modes.push(AppendMode::Batch(batch));
+                }
+                petrel::bench::store(petrel::bench::StoreBenchOptions {
+                    data,
+                    message_bytes: sizes,
+                    writers,
+                    flush: flush.into_iter().map(FlushDiskType::from).collect(),
+                    modes,
+                    duration: Duration::from_secs(duration),
+                    raw_bytes: raw_mib << 20,
+                    dsync_duration: Duration::from_secs(dsync_secs),
+                    segment_bytes: segment_mib << 20,
                 })
                 .await?
             }
