@@ -158,6 +158,7 @@ async fn expired_segments_go_and_every_reader_moves_to_the_new_minimum() {
     let disk = FakeDisk::new(0.10);
     let cfg = config(dir.path(), &disk);
     let store = MessageStore::open(cfg.clone()).unwrap();
+    let first_write = Instant::now();
     // Queue 0 gets even numbers, queue 1 odd ones: about 5 segments of both.
     for i in 0..240 {
         put_range(&store, (i % 2) as i32, i..i + 1).await;
@@ -171,9 +172,13 @@ async fn expired_segments_go_and_every_reader_moves_to_the_new_minimum() {
     let held = store.get_messages("T", 0, 0, 4, &all);
     assert_eq!(held.status, GetStatus::Found);
 
+    // Before the reservation has run out nothing goes (a machine too loaded to write the
+    // segments within it cannot show this).
     let nothing_expired = store.run_retention_pass();
-    assert_eq!(nothing_expired.deleted_segments, 0);
-    assert_eq!(store.min_offset("T", 0), 0);
+    if first_write.elapsed() < RESERVED {
+        assert_eq!(nothing_expired.deleted_segments, 0);
+        assert_eq!(store.min_offset("T", 0), 0);
+    }
 
     tokio::time::sleep(RESERVED + Duration::from_millis(300)).await;
     let current = store.max_physical_offset();
