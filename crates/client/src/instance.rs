@@ -13,7 +13,8 @@ use parking_lot::Mutex;
 use petrel_common::msg_id::UniqIdGenerator;
 use petrel_common::protocol::{
     from_fastjson, CheckClientRequestBody, ConsumerData, ConsumerListBody, HeartbeatData,
-    MessageQueue, ProducerData, SubscriptionData, TopicRouteData,
+    LockBatchRequestBody, LockBatchResponseBody, MessageQueue, ProducerData, SubscriptionData,
+    TopicRouteData,
 };
 use petrel_common::topic::perm;
 use petrel_remoting::code::{request, response};
@@ -578,6 +579,50 @@ impl ClientInstance {
         ids.sort();
         ids.dedup();
         Ok(ids)
+    }
+
+    // ---- orderly queue locks ----
+
+    /// LOCK_BATCH_MQ to the broker at `addr`: locks (or renews) `mqs` for this client and
+    /// returns the ones it now holds.
+    pub async fn lock_batch_mq(
+        &self,
+        addr: &str,
+        group: &str,
+        mqs: BTreeSet<MessageQueue>,
+    ) -> Result<BTreeSet<MessageQueue>> {
+        let cmd =
+            RemotingCommand::request(request::LOCK_BATCH_MQ).with_body(self.lock_body(group, mqs)?);
+        let resp = self
+            .invoke_ok(addr, cmd, self.config.request_timeout)
+            .await?;
+        let body: LockBatchResponseBody = from_fastjson(&resp.body_bytes())
+            .map_err(|e| ClientError::Decode(format!("lock answer for {group}: {e}")))?;
+        Ok(body.lock_ok_mq_set)
+    }
+
+    /// UNLOCK_BATCH_MQ to the broker at `addr`, waiting for its answer.
+    pub async fn unlock_batch_mq(
+        &self,
+        addr: &str,
+        group: &str,
+        mqs: BTreeSet<MessageQueue>,
+    ) -> Result<()> {
+        let cmd = RemotingCommand::request(request::UNLOCK_BATCH_MQ)
+            .with_body(self.lock_body(group, mqs)?);
+        self.invoke_ok(addr, cmd, self.config.request_timeout)
+            .await
+            .map(|_| ())
+    }
+
+    fn lock_body(&self, group: &str, mq_set: BTreeSet<MessageQueue>) -> Result<Vec<u8>> {
+        serde_json::to_vec(&LockBatchRequestBody {
+            consumer_group: group.to_owned(),
+            client_id: self.client_id.clone(),
+            only_this_broker: false,
+            mq_set,
+        })
+        .map_err(|e| ClientError::Decode(format!("lock body: {e}")))
     }
 
     // ---- offsets ----

@@ -11,7 +11,8 @@ pub mod producer;
 
 pub use config::{ClientConfig, SerializeType};
 pub use consumer::{
-    ConsumeFromWhere, ConsumeStatus, PullConsumer, PushConsumer, PushConsumerOptions,
+    ConsumeFromWhere, ConsumeOrderlyStatus, ConsumeStatus, PullConsumer, PushConsumer,
+    PushConsumerOptions,
 };
 pub use error::{ClientError, Result};
 pub use instance::{ClientInstance, PullResult, PullStatus};

@@ -5,6 +5,7 @@
 //! resumes from the committed offsets.
 
 mod allocate;
+mod orderly;
 mod process_queue;
 mod pull;
 mod send_back;
@@ -22,7 +23,10 @@ use petrel_remoting::CancellationToken;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-pub use allocate::allocate_averagely;
+pub use allocate::{
+    allocate_averagely, allocate_averagely_by_circle, allocate_consistent_hash, AllocateStrategy,
+    DEFAULT_VIRTUAL_NODES,
+};
 pub use pull::PullConsumer;
 
 use crate::config::ClientConfig;
@@ -39,6 +43,15 @@ pub enum ConsumeStatus {
     /// it again through the group's retry topic after a growing delay (to the dead-letter topic
     /// after `max_reconsume_times` attempts). The queue moves on meanwhile.
     Later,
+}
+
+/// What an orderly listener made of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumeOrderlyStatus {
+    Success,
+    /// Hold the queue and consume the same batch again after `suspend_current_queue_time`
+    /// (after `max_reconsume_times` attempts a message goes to the dead-letter topic instead).
+    SuspendCurrentQueueAMoment,
 }
 
 /// Where a group starts on a queue it has no committed offset for.
@@ -84,6 +97,17 @@ pub struct PushConsumerOptions {
     pub max_reconsume_times: i32,
     /// How long `shutdown` waits for pull loops to finish and commit.
     pub shutdown_timeout: Duration,
+    /// Orderly: pause before consuming a suspended batch again (`suspendCurrentQueueTimeMillis`).
+    pub suspend_current_queue_time: Duration,
+    /// Orderly: how often the locks of assigned queues are renewed at the brokers.
+    pub lock_renew_interval: Duration,
+    /// Orderly: how long after being granted a lock counts as held without renewal; shorter
+    /// than the broker's lock lifetime (60 s).
+    pub lock_valid: Duration,
+    /// Orderly: pause before asking again for a queue lock another client holds.
+    pub lock_retry_delay: Duration,
+    /// How the group's queues are split; every member of a group must use the same one.
+    pub allocate_strategy: AllocateStrategy,
 }
 
 impl Default for PushConsumerOptions {
@@ -100,11 +124,25 @@ impl Default for PushConsumerOptions {
             later_retry_delay: Duration::from_secs(1),
             max_reconsume_times: 16,
             shutdown_timeout: Duration::from_secs(10),
+            suspend_current_queue_time: Duration::from_secs(1),
+            lock_renew_interval: Duration::from_secs(20),
+            lock_valid: Duration::from_secs(30),
+            lock_retry_delay: Duration::from_millis(500),
+            allocate_strategy: AllocateStrategy::Averagely,
         }
     }
 }
 
 pub type MessageListener = Arc<dyn Fn(&[MessageExt]) -> ConsumeStatus + Send + Sync>;
+pub type OrderlyMessageListener = Arc<dyn Fn(&[MessageExt]) -> ConsumeOrderlyStatus + Send + Sync>;
+
+/// How a consumer hands messages over: concurrently (failed ones are sent back and the queue
+/// moves on) or orderly (one locked queue, one batch at a time, failures retried in place).
+#[derive(Clone)]
+pub(crate) enum Listener {
+    Concurrently(MessageListener),
+    Orderly(OrderlyMessageListener),
+}
 
 /// A clustering push consumer.
 pub struct PushConsumer {
@@ -114,7 +152,7 @@ pub struct PushConsumer {
     pub options: PushConsumerOptions,
     /// By topic; each gets its subVersion at `start`.
     subscriptions: BTreeMap<String, SubscriptionData>,
-    listener: Option<MessageListener>,
+    listener: Option<Listener>,
     running: Mutex<Option<Running>>,
 }
 
@@ -129,10 +167,15 @@ pub(crate) struct Core {
     instance: Arc<ClientInstance>,
     options: PushConsumerOptions,
     subscriptions: Vec<SubscriptionData>,
-    listener: MessageListener,
+    listener: Listener,
     queues: Mutex<HashMap<MessageQueue, Arc<ProcessQueue>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     stop: CancellationToken,
+    /// One per queue ever assigned: held by the queue's task for its whole life, so a queue
+    /// assigned again waits for its previous task to finish.
+    queue_turns: Mutex<HashMap<MessageQueue, Arc<tokio::sync::Mutex<()>>>>,
+    /// Serializes lock renewals with unlocks, so a renewal never re-locks a queue just released.
+    lock_requests: tokio::sync::Mutex<()>,
 }
 
 impl PushConsumer {
@@ -191,7 +234,16 @@ impl PushConsumer {
     where
         F: Fn(&[MessageExt]) -> ConsumeStatus + Send + Sync + 'static,
     {
-        self.listener = Some(Arc::new(listener));
+        self.listener = Some(Listener::Concurrently(Arc::new(listener)));
+    }
+
+    /// Consumes orderly: each queue only while this client holds its lock at the broker, one
+    /// batch at a time in offset order. Replaces a listener registered before.
+    pub fn register_orderly_listener<F>(&mut self, listener: F)
+    where
+        F: Fn(&[MessageExt]) -> ConsumeOrderlyStatus + Send + Sync + 'static,
+    {
+        self.listener = Some(Listener::Orderly(Arc::new(listener)));
     }
 
     pub fn set_consume_from(&mut self, from: ConsumeFromWhere) {
@@ -234,6 +286,8 @@ impl PushConsumer {
             queues: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
             stop: CancellationToken::new(),
+            queue_turns: Mutex::new(HashMap::new()),
+            lock_requests: tokio::sync::Mutex::new(()),
         });
         let notify = Arc::new(Notify::new());
         self.instance
@@ -256,10 +310,13 @@ impl PushConsumer {
         self.instance.send_heartbeat_to_all_brokers().await;
         core.rebalance().await;
 
-        let background = vec![
+        let mut background = vec![
             tokio::spawn(rebalance_loop(core.clone(), notify)),
             tokio::spawn(commit_loop(core.clone())),
         ];
+        if matches!(core.listener, Listener::Orderly(_)) {
+            background.push(tokio::spawn(lock_renew_loop(core.clone())));
+        }
         *self.running.lock() = Some(Running { core, background });
         Ok(())
     }
@@ -330,6 +387,16 @@ async fn rebalance_loop(core: Arc<Core>, notify: Arc<Notify>) {
     }
 }
 
+async fn lock_renew_loop(core: Arc<Core>) {
+    loop {
+        tokio::select! {
+            _ = core.stop.cancelled() => return,
+            _ = tokio::time::sleep(core.options.lock_renew_interval) => {}
+        }
+        orderly::renew_locks(&core).await;
+    }
+}
+
 async fn commit_loop(core: Arc<Core>) {
     loop {
         tokio::select! {
@@ -350,6 +417,14 @@ impl Core {
             subscription_data_set: self.subscriptions.clone(),
             unit_mode: false,
         }
+    }
+
+    fn queue_turn(&self, mq: &MessageQueue) -> Arc<tokio::sync::Mutex<()>> {
+        self.queue_turns
+            .lock()
+            .entry(mq.clone())
+            .or_default()
+            .clone()
     }
 
     fn subscription(&self, topic: &str) -> Option<SubscriptionData> {
@@ -379,7 +454,10 @@ impl Core {
                     continue;
                 }
             };
-            let mine = allocate_averagely(&queues, &ids, self.instance.client_id());
+            let mine =
+                self.options
+                    .allocate_strategy
+                    .allocate(&queues, &ids, self.instance.client_id());
             self.assign(topic, mine);
         }
     }
@@ -464,10 +542,12 @@ mod tests {
                 SubscriptionData::tags("T", "a || b", 1),
                 SubscriptionData::tags(&retry_topic("cg"), "*", 1),
             ],
-            listener: Arc::new(|_| ConsumeStatus::Success),
+            listener: Listener::Concurrently(Arc::new(|_| ConsumeStatus::Success)),
             queues: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
             stop: CancellationToken::new(),
+            queue_turns: Mutex::new(HashMap::new()),
+            lock_requests: tokio::sync::Mutex::new(()),
         };
         let d = core.consumer_data();
         assert_eq!(d.consume_type, "CONSUME_PASSIVELY");

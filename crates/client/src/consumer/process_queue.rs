@@ -3,19 +3,20 @@
 //! taken away or the consumer stops. It never holds a lock across an await.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use petrel_common::properties::RETRY_TOPIC;
-use petrel_common::protocol::MessageQueue;
+use petrel_common::protocol::{MessageQueue, SubscriptionData};
 use petrel_common::topic::{retry_topic, RETRY_GROUP_TOPIC_PREFIX};
 use petrel_remoting::code::response;
 use petrel_remoting::headers::pull_sys_flag;
 use petrel_remoting::CancellationToken;
 
+use super::orderly;
 use super::send_back::send_back;
-use super::{ConsumeFromWhere, ConsumeStatus, Core};
+use super::{ConsumeFromWhere, ConsumeStatus, Core, Listener, MessageListener};
 use crate::error::Result;
 use crate::instance::{PullRequest, PullStatus};
 use crate::message::MessageExt;
@@ -31,6 +32,9 @@ pub(crate) struct ProcessQueue {
     /// Last offset sent to the broker; −1 for none.
     pub committed: AtomicI64,
     pub stop: CancellationToken,
+    /// Orderly consumption: until when (ms since the epoch) this client may consider the queue's
+    /// broker lock its own; 0 when it does not hold it.
+    lock_valid_until_ms: AtomicU64,
 }
 
 impl ProcessQueue {
@@ -40,7 +44,23 @@ impl ProcessQueue {
             offset: AtomicI64::new(-1),
             committed: AtomicI64::new(-1),
             stop: parent.child_token(),
+            lock_valid_until_ms: AtomicU64::new(0),
         }
+    }
+
+    /// Records a lock granted at `now_ms`; it counts as held for `valid` (less than the broker's
+    /// lock lifetime, so this client stops before the broker could give the queue away).
+    pub fn mark_locked(&self, now_ms: u64, valid: Duration) {
+        self.lock_valid_until_ms
+            .store(now_ms + valid.as_millis() as u64, Ordering::Release);
+    }
+
+    pub fn mark_unlocked(&self) {
+        self.lock_valid_until_ms.store(0, Ordering::Release);
+    }
+
+    pub fn lock_valid(&self, now_ms: u64) -> bool {
+        now_ms < self.lock_valid_until_ms.load(Ordering::Acquire)
     }
 
     /// The offset to commit, if it changed since the last commit.
@@ -51,7 +71,7 @@ impl ProcessQueue {
 }
 
 /// Sleeps `d`; false when `stop` fired first.
-async fn sleep_or_stop(stop: &CancellationToken, d: Duration) -> bool {
+pub(crate) async fn sleep_or_stop(stop: &CancellationToken, d: Duration) -> bool {
     tokio::select! {
         _ = stop.cancelled() => false,
         _ = tokio::time::sleep(d) => true,
@@ -62,12 +82,32 @@ pub(crate) async fn run(core: Arc<Core>, pq: Arc<ProcessQueue>) {
     let Some(sub) = core.subscription(&pq.mq.topic) else {
         return;
     };
+    // A queue released and assigned again quickly gets a new task while the old one may still
+    // be finishing its batch: the new one starts only after the old one committed (and unlocked).
+    let queue_turn = core.queue_turn(&pq.mq);
+    let _turn = tokio::select! {
+        _ = pq.stop.cancelled() => return,
+        t = queue_turn.lock_owned() => t,
+    };
+    let orderly = matches!(core.listener, Listener::Orderly(_));
+    if orderly && !orderly::ensure_locked(&core, &pq).await {
+        return;
+    }
+    consume_queue(&core, &pq, &sub).await;
+    commit_final(&core, &pq).await;
+    if orderly {
+        orderly::unlock(&core, &pq).await;
+    }
+}
+
+/// Pulls and consumes `pq` until it is stopped.
+async fn consume_queue(core: &Arc<Core>, pq: &Arc<ProcessQueue>, sub: &SubscriptionData) {
     let opts = &core.options;
     let mut offset = loop {
         if pq.stop.is_cancelled() {
             return;
         }
-        match start_offset(&core, &pq.mq).await {
+        match start_offset(core, &pq.mq).await {
             Ok(o) => break o,
             Err(e) => {
                 tracing::debug!(queue = ?pq.mq, "could not find the start offset: {e}");
@@ -94,7 +134,7 @@ pub(crate) async fn run(core: Arc<Core>, pq: Arc<ProcessQueue>) {
             sys_flag,
             commit_offset,
             suspend_timeout: opts.suspend_timeout,
-            subscription: &sub,
+            subscription: sub,
             timeout: opts.pull_timeout,
         };
         let result = tokio::select! {
@@ -104,8 +144,13 @@ pub(crate) async fn run(core: Arc<Core>, pq: Arc<ProcessQueue>) {
         match result {
             Ok(r) => {
                 match r.status {
-                    PullStatus::Found(msgs) => {
-                        if !consume(&core, &pq, msgs).await {
+                    PullStatus::Found(mut msgs) => {
+                        show_original_topic(core, &pq.mq, &mut msgs);
+                        let done = match &core.listener {
+                            Listener::Orderly(l) => orderly::consume(core, pq, l, msgs).await,
+                            Listener::Concurrently(l) => consume(core, pq, l, msgs).await,
+                        };
+                        if !done {
                             break;
                         }
                     }
@@ -136,7 +181,17 @@ pub(crate) async fn run(core: Arc<Core>, pq: Arc<ProcessQueue>) {
             }
         }
     }
-    commit_final(&core, &pq).await;
+}
+
+/// Messages of the group's retry topic are shown with the topic they were first sent to.
+fn show_original_topic(core: &Core, mq: &MessageQueue, msgs: &mut [MessageExt]) {
+    if mq.topic == retry_topic(&core.group) {
+        for m in msgs {
+            if let Some(t) = m.property(RETRY_TOPIC) {
+                m.topic = t.to_owned();
+            }
+        }
+    }
 }
 
 /// Where a queue starts: the committed offset, else per `consume_from` (retry topics from 0).
@@ -156,23 +211,20 @@ async fn start_offset(core: &Core, mq: &MessageQueue) -> Result<i64> {
 /// Hands `msgs` to the listener in chunks of `consume_batch_max_size`. The messages of a chunk
 /// the listener answers `Later` (or panics on) are sent back to the broker for a later retry and
 /// the queue moves on at once; only messages that can be sent back neither way are re-delivered
-/// here, after `later_retry_delay`, holding the queue. Messages of the group's retry topic are
-/// shown with their original topic. False when the queue was stopped before everything was
-/// consumed.
-async fn consume(core: &Arc<Core>, pq: &ProcessQueue, mut msgs: Vec<MessageExt>) -> bool {
-    if pq.mq.topic == retry_topic(&core.group) {
-        for m in &mut msgs {
-            if let Some(t) = m.property(RETRY_TOPIC) {
-                m.topic = t.to_owned();
-            }
-        }
-    }
+/// here, after `later_retry_delay`, holding the queue. False when the queue was stopped before
+/// everything was consumed.
+async fn consume(
+    core: &Arc<Core>,
+    pq: &ProcessQueue,
+    listener: &MessageListener,
+    mut msgs: Vec<MessageExt>,
+) -> bool {
     let chunk = core.options.consume_batch_max_size.max(1);
     loop {
         if msgs.is_empty() {
             return true;
         }
-        let listener = core.listener.clone();
+        let listener = listener.clone();
         let batch = Arc::new(msgs);
         let count = batch.len();
         let failed = {
@@ -202,7 +254,7 @@ async fn consume(core: &Arc<Core>, pq: &ProcessQueue, mut msgs: Vec<MessageExt>)
         };
         let mut kept = Vec::new();
         for i in failed {
-            if let Err(e) = send_back(core, &pq.mq, &batch[i]).await {
+            if let Err(e) = send_back(core, &pq.mq, &batch[i], 0).await {
                 tracing::warn!(
                     queue = ?pq.mq,
                     msg_id = batch[i].msg_id(),

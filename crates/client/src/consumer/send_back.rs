@@ -21,8 +21,14 @@ const CLIENT_INNER_PRODUCER_GROUP: &str = "CLIENT_INNER_PRODUCER";
 /// Delay level of a client-side re-send is this plus the message's reconsume times.
 const FIRST_RETRY_DELAY_LEVEL: i32 = 3;
 
-/// Sends `msg` (read from `mq`) back for a later retry. Err only when both ways failed.
-pub(crate) async fn send_back(core: &Core, mq: &MessageQueue, msg: &MessageExt) -> Result<()> {
+/// Sends `msg` (read from `mq`) back for a later retry, or with a negative `delay_level`
+/// straight to `%DLQ%<group>`. Err only when both ways failed.
+pub(crate) async fn send_back(
+    core: &Core,
+    mq: &MessageQueue,
+    msg: &MessageExt,
+    delay_level: i32,
+) -> Result<()> {
     let addr = core
         .instance
         .find_master_addr(&mq.broker_name, &mq.topic)
@@ -30,7 +36,7 @@ pub(crate) async fn send_back(core: &Core, mq: &MessageQueue, msg: &MessageExt) 
     let header = ConsumerSendMsgBackRequestHeader {
         offset: msg.commit_log_offset,
         group: core.group.clone(),
-        delay_level: 0,
+        delay_level,
         origin_msg_id: Some(msg.msg_id().to_owned()),
         origin_topic: Some(msg.topic.clone()),
         unit_mode: Some(false),
@@ -56,10 +62,14 @@ pub(crate) async fn send_back(core: &Core, mq: &MessageQueue, msg: &MessageExt) 
     }
     props.remove(TRAN_MSG);
     props.remove(MAX_RECONSUME_TIMES);
-    props.insert(
-        DELAY,
-        (FIRST_RETRY_DELAY_LEVEL + msg.reconsume_times).to_string(),
-    );
+    if delay_level >= 0 {
+        props.insert(
+            DELAY,
+            (FIRST_RETRY_DELAY_LEVEL + msg.reconsume_times).to_string(),
+        );
+    } else {
+        props.remove(DELAY);
+    }
     if props.get(UNIQ_KEY).is_none() {
         props.insert(UNIQ_KEY, core.instance.next_uniq_id());
     }
@@ -73,7 +83,12 @@ pub(crate) async fn send_back(core: &Core, mq: &MessageQueue, msg: &MessageExt) 
         born_timestamp: now_ms() as i64,
         flag: msg.flag,
         properties: Some(props.encode()),
-        reconsume_times: Some(msg.reconsume_times + 1),
+        // Past the maximum, the broker's rule for sends to retry topics dead-letters it.
+        reconsume_times: Some(if delay_level < 0 {
+            core.options.max_reconsume_times + 1
+        } else {
+            msg.reconsume_times + 1
+        }),
         unit_mode: Some(false),
         max_reconsume_times: Some(core.options.max_reconsume_times),
         batch: Some(false),
