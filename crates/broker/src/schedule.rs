@@ -447,7 +447,12 @@ impl ScheduleMessageService {
             .get(TIMER_DELIVER_MS)
             .and_then(|v| v.trim().parse::<i64>().ok());
         if let Some(at) = timer_at.filter(|&at| at > now) {
-            return self.hop(rec, &props, at - now).await;
+            // A timer message not yet due moves on to its next level, REAL_* kept.
+            let level = self.broker.delay_levels.level_for(at - now);
+            let tags_code = now + self.broker.delay_levels.delay_ms(level);
+            return self
+                .repost(rec, SCHEDULE_TOPIC, level - 1, &props.encode(), tags_code)
+                .await;
         }
         let topic = props
             .remove(REAL_TOPIC)
@@ -457,45 +462,31 @@ impl ScheduleMessageService {
             .and_then(|q| q.parse().ok())
             .ok_or("the schedule record has no valid REAL_QID")?;
         let props = props.encode();
+        let tags_code = properties::find(&props, TAGS).map_or(0, |t| java_string_hash(t) as i64);
+        self.repost(rec, &topic, queue_id, &props, tags_code)
+            .await?;
+        self.broker.count_put(1);
+        Ok(())
+    }
+
+    /// Stores `rec` again under `topic`/`queue_id` with `props`, everything else as it was.
+    async fn repost(
+        &self,
+        rec: &record::DecodedRecord<'_>,
+        topic: &str,
+        queue_id: i32,
+        props: &str,
+        tags_code: i64,
+    ) -> Result<(), String> {
         let b = &self.broker;
         let mut fields = rec.fields();
-        fields.topic = &topic;
+        fields.topic = topic;
         fields.queue_id = queue_id;
         fields.properties = props.as_bytes();
         fields.store_host = b.store_host;
         fields.queue_offset = 0;
         fields.physical_offset = 0;
         fields.store_timestamp = 0;
-        let tags_code = properties::find(&props, TAGS).map_or(0, |t| java_string_hash(t) as i64);
-        let append =
-            crate::processor::send::encode_append(&fields, tags_code).map_err(|e| e.to_string())?;
-        b.store
-            .put_message(append)
-            .await
-            .map_err(|e| e.to_string())?;
-        b.count_put(1);
-        Ok(())
-    }
-
-    /// Moves a timer message with `remaining_ms` to go into its next level.
-    async fn hop(
-        &self,
-        rec: &record::DecodedRecord<'_>,
-        props: &Properties,
-        remaining_ms: i64,
-    ) -> Result<(), String> {
-        let b = &self.broker;
-        let level = b.delay_levels.level_for(remaining_ms);
-        let props = props.encode();
-        let mut fields = rec.fields();
-        fields.topic = SCHEDULE_TOPIC;
-        fields.queue_id = level - 1;
-        fields.properties = props.as_bytes();
-        fields.store_host = b.store_host;
-        fields.queue_offset = 0;
-        fields.physical_offset = 0;
-        fields.store_timestamp = 0;
-        let tags_code = now_ms() as i64 + b.delay_levels.delay_ms(level);
         let append =
             crate::processor::send::encode_append(&fields, tags_code).map_err(|e| e.to_string())?;
         b.store

@@ -377,6 +377,38 @@ fn batch_entry(body: &[u8], props: &str) -> Vec<u8> {
     out
 }
 
+/// A SEND_BATCH_MESSAGE header for `queue_id` of `topic`.
+fn batch_header(topic: &str, queue_id: i32) -> SendMessageRequestHeaderV2 {
+    SendMessageRequestHeaderV2 {
+        producer_group: "pg".into(),
+        topic: topic.into(),
+        default_topic: "TBW102".into(),
+        default_topic_queue_nums: 4,
+        queue_id,
+        sys_flag: 0,
+        born_timestamp: 1,
+        flag: 0,
+        batch: Some(true),
+        ..Default::default()
+    }
+}
+
+/// (queue offset, body) of each record of a pull answer.
+fn stored_bodies(resp: &RemotingCommand) -> Vec<(i64, String)> {
+    let body = resp.body_bytes();
+    let mut pos = 0;
+    let mut got = Vec::new();
+    while pos < body.len() {
+        let rec = record::decode(&body[pos..], true).unwrap();
+        got.push((
+            rec.queue_offset,
+            String::from_utf8(rec.body.to_vec()).unwrap(),
+        ));
+        pos += rec.total_size as usize;
+    }
+    got
+}
+
 #[tokio::test]
 async fn a_batch_is_stored_as_consecutive_messages() {
     let dir = tempfile::tempdir().unwrap();
@@ -389,18 +421,7 @@ async fn a_batch_is_stored_as_consecutive_messages() {
         p.insert(UNIQ_KEY, format!("BATCH-{i}"));
         body.extend(batch_entry(format!("batch-{i}").as_bytes(), &p.encode()));
     }
-    let header = SendMessageRequestHeaderV2 {
-        producer_group: "pg".into(),
-        topic: "Batched".into(),
-        default_topic: "TBW102".into(),
-        default_topic_queue_nums: 4,
-        queue_id: 2,
-        sys_flag: 0,
-        born_timestamp: 1,
-        flag: 0,
-        batch: Some(true),
-        ..Default::default()
-    };
+    let header = batch_header("Batched", 2);
     let cmd =
         RemotingCommand::request_with_header(request::SEND_BATCH_MESSAGE, &header).with_body(body);
     let resp = conn.request(cmd, TIMEOUT).await.unwrap();
@@ -415,17 +436,7 @@ async fn a_batch_is_stored_as_consecutive_messages() {
         .await
         .unwrap();
     assert_eq!(resp.code, response::SUCCESS);
-    let body = resp.body_bytes();
-    let mut pos = 0;
-    let mut got = Vec::new();
-    while pos < body.len() {
-        let rec = record::decode(&body[pos..], true).unwrap();
-        got.push((
-            rec.queue_offset,
-            String::from_utf8(rec.body.to_vec()).unwrap(),
-        ));
-        pos += rec.total_size as usize;
-    }
+    let got = stored_bodies(&resp);
     let want: Vec<_> = (0..5).map(|i| (i as i64, format!("batch-{i}"))).collect();
     assert_eq!(got, want);
 
@@ -468,18 +479,7 @@ async fn delayed_messages_in_a_batch_wait_while_the_rest_arrive_at_once() {
         }
         body.extend(batch_entry(format!("mixed-{i}").as_bytes(), &p.encode()));
     }
-    let header = SendMessageRequestHeaderV2 {
-        producer_group: "pg".into(),
-        topic: "MixedBatch".into(),
-        default_topic: "TBW102".into(),
-        default_topic_queue_nums: 4,
-        queue_id: 1,
-        sys_flag: 0,
-        born_timestamp: 1,
-        flag: 0,
-        batch: Some(true),
-        ..Default::default()
-    };
+    let header = batch_header("MixedBatch", 1);
     let cmd =
         RemotingCommand::request_with_header(request::SEND_BATCH_MESSAGE, &header).with_body(body);
     let resp = conn.request(cmd, TIMEOUT).await.unwrap();
@@ -516,14 +516,7 @@ async fn delayed_messages_in_a_batch_wait_while_the_rest_arrive_at_once() {
         .await
         .unwrap();
     assert_eq!(resp.code, response::SUCCESS);
-    let body = resp.body_bytes();
-    let mut pos = 0;
-    let mut got = Vec::new();
-    while pos < body.len() {
-        let rec = record::decode(&body[pos..], true).unwrap();
-        got.push(String::from_utf8(rec.body.to_vec()).unwrap());
-        pos += rec.total_size as usize;
-    }
+    let got: Vec<String> = stored_bodies(&resp).into_iter().map(|(_, b)| b).collect();
     assert_eq!(&got[..2], ["mixed-0", "mixed-2"]);
     let mut later = got[2..].to_vec();
     later.sort();
