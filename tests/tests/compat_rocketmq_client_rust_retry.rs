@@ -55,7 +55,7 @@ fn key(i: usize) -> String {
 
 /// Every third message fails its first delivery.
 fn fails_first_time(i: usize) -> bool {
-    i % 3 == 0
+    i.is_multiple_of(3)
 }
 
 #[test]
