@@ -336,6 +336,23 @@ mod tests {
     }
 
     #[test]
+    fn parses_a_java_check_client_body() {
+        let text = br#"{"clientId":"10.0.0.9@12345","group":"cg","namespace":"","subscriptionData":{"classFilterMode":false,"codeSet":[],"expressionType":"SQL92","subString":"a > 5 AND b = 'x'","subVersion":1700000000000,"tagsSet":[],"topic":"T"}}"#;
+        let body: CheckClientRequestBody = serde_json::from_slice(text).unwrap();
+        let sub = body.subscription_data.unwrap();
+        assert_eq!(
+            sub,
+            SubscriptionData::sql92("T", "a > 5 AND b = 'x'", 1700000000000)
+        );
+        assert!(sub.is_sql92() && !sub.is_tag_type());
+        // SQL92 leaves the tag hash check open; the broker decides on the properties.
+        assert!(sub.matches_tags_code(12345));
+        let no_sub: CheckClientRequestBody =
+            serde_json::from_slice(br#"{"clientId":"c","group":"cg"}"#).unwrap();
+        assert!(no_sub.subscription_data.is_none());
+    }
+
+    #[test]
     fn parses_a_java_heartbeat() {
         let text = br#"{"clientID":"10.0.0.9@12345","consumerDataSet":[{"consumeFromWhere":"CONSUME_FROM_LAST_OFFSET","consumeType":"CONSUME_PASSIVELY","groupName":"cg","messageModel":"CLUSTERING","subscriptionDataSet":[{"classFilterMode":false,"codeSet":[97,98],"expressionType":"TAG","subString":"a || b","subVersion":1700000000000,"tagsSet":["a","b"],"topic":"T"}],"unitMode":false}],"producerDataSet":[{"groupName":"pg"}]}"#;
         let hb: HeartbeatData = serde_json::from_slice(text).unwrap();
