@@ -441,6 +441,87 @@ async fn get_messages_statuses_follow_rocketmq() {
     store.shutdown();
 }
 
+/// Keeps `TagA` entries (tag hash) whose stored `n` property is even (SQL92), counting how
+/// many records it was asked about.
+struct TagAndEvenN {
+    tag_a: i64,
+    even_n: petrel_common::filter::Sql92Filter,
+    properties_checked: AtomicI64,
+}
+
+impl petrel_common::filter::MessageFilter for TagAndEvenN {
+    fn matches_tags_code(&self, tags_code: i64) -> bool {
+        tags_code == self.tag_a
+    }
+
+    fn needs_properties(&self) -> bool {
+        true
+    }
+
+    fn matches_properties(&self, properties: &[u8]) -> bool {
+        self.properties_checked.fetch_add(1, Ordering::Relaxed);
+        self.even_n.matches_encoded(properties)
+    }
+}
+
+#[tokio::test]
+async fn get_messages_checks_the_tag_hash_then_the_stored_properties() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = MessageStore::open(config(dir.path())).unwrap();
+    for i in 0..12 {
+        let tag = if i % 3 == 0 { "TagB" } else { "TagA" };
+        let props = format!("TAGS\u{1}{tag}\u{2}n\u{1}{i}\u{2}");
+        let fields = RecordFields {
+            queue_id: 0,
+            flag: 0,
+            queue_offset: 0,
+            physical_offset: 0,
+            sys_flag: 0,
+            born_timestamp: 1,
+            born_host: SocketAddr::from(([127, 0, 0, 1], 5000)),
+            store_timestamp: 0,
+            store_host: SocketAddr::from(([127, 0, 0, 1], 10911)),
+            reconsume_times: 0,
+            prepared_transaction_offset: 0,
+            body: &body(i),
+            topic: "T",
+            properties: props.as_bytes(),
+        };
+        let mut record = BytesMut::new();
+        record::encode(&fields, &mut record);
+        let req = AppendRequest {
+            record,
+            topic: "T".to_owned(),
+            queue_id: 0,
+            tags_code: i64::from(java_string_hash(tag)),
+        };
+        store.put_message(req).await.unwrap();
+    }
+    let filter = TagAndEvenN {
+        tag_a: i64::from(java_string_hash("TagA")),
+        even_n: petrel_common::filter::Sql92Filter::compile("n IN ('2', '4', '8', '10')").unwrap(),
+        properties_checked: AtomicI64::new(0),
+    };
+    let r = store.get_messages("T", 0, 0, 32, &filter);
+    let ns: Vec<String> = r
+        .messages
+        .iter()
+        .map(|m| {
+            let d = record::decode(m, false).unwrap();
+            String::from_utf8(d.body.to_vec()).unwrap()
+        })
+        .collect();
+    let want: Vec<String> = [2, 4, 8, 10]
+        .iter()
+        .map(|&i| String::from_utf8(body(i)).unwrap())
+        .collect();
+    assert_eq!(ns, want);
+    assert_eq!(r.next_begin_offset, 12);
+    // Only the 8 TagA entries were read from the commit log.
+    assert_eq!(filter.properties_checked.load(Ordering::Relaxed), 8);
+    store.shutdown();
+}
+
 #[tokio::test]
 async fn pull_stops_at_the_transfer_byte_cap() {
     let dir = tempfile::tempdir().unwrap();
