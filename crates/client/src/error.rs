@@ -27,6 +27,9 @@ pub enum ClientError {
     /// The caller passed something the client cannot use.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A broadcasting consumer's local offset file could not be read or written.
+    #[error("local offset store {path}: {message}")]
+    LocalOffsetStore { path: String, message: String },
     /// The operation needs `start()` first, or came after `shutdown()`.
     #[error("client is not running: {0}")]
     NotRunning(&'static str),

@@ -11,8 +11,8 @@ pub mod producer;
 
 pub use config::{ClientConfig, SerializeType};
 pub use consumer::{
-    ConsumeFromWhere, ConsumeOrderlyStatus, ConsumeStatus, PullConsumer, PushConsumer,
-    PushConsumerOptions,
+    AllocateStrategy, ConsumeFromWhere, ConsumeOrderlyStatus, ConsumeStatus, MessageModel,
+    PullConsumer, PushConsumer, PushConsumerOptions,
 };
 pub use error::{ClientError, Result};
 pub use instance::{ClientInstance, PullResult, PullStatus};

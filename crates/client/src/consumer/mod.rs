@@ -5,12 +5,14 @@
 //! resumes from the committed offsets.
 
 mod allocate;
+mod local_offset;
 mod orderly;
 mod process_queue;
 mod pull;
 mod send_back;
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,12 +29,14 @@ pub use allocate::{
     allocate_averagely, allocate_averagely_by_circle, allocate_consistent_hash, AllocateStrategy,
     DEFAULT_VIRTUAL_NODES,
 };
+pub use local_offset::default_offset_store_dir;
 pub use pull::PullConsumer;
 
 use crate::config::ClientConfig;
 use crate::error::{ClientError, Result};
 use crate::instance::{subscribe_queues, ClientInstance};
 use crate::message::MessageExt;
+use local_offset::LocalOffsetStore;
 use process_queue::ProcessQueue;
 
 /// What the listener made of a batch.
@@ -52,6 +56,28 @@ pub enum ConsumeOrderlyStatus {
     /// Hold the queue and consume the same batch again after `suspend_current_queue_time`
     /// (after `max_reconsume_times` attempts a message goes to the dead-letter topic instead).
     SuspendCurrentQueueAMoment,
+}
+
+/// How a group's instances share messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MessageModel {
+    /// The instances split the queues: each message goes to one of them. Offsets at the broker.
+    #[default]
+    Clustering,
+    /// Every instance reads every queue: each message goes to all of them. Offsets are kept by
+    /// each client in a local file; failed messages are not retried (Java drops them with a
+    /// warning, and so do we).
+    Broadcasting,
+}
+
+impl MessageModel {
+    /// The name heartbeats carry.
+    pub fn wire_name(self) -> &'static str {
+        match self {
+            MessageModel::Clustering => "CLUSTERING",
+            MessageModel::Broadcasting => "BROADCASTING",
+        }
+    }
 }
 
 /// Where a group starts on a queue it has no committed offset for.
@@ -108,6 +134,10 @@ pub struct PushConsumerOptions {
     pub lock_retry_delay: Duration,
     /// How the group's queues are split; every member of a group must use the same one.
     pub allocate_strategy: AllocateStrategy,
+    pub message_model: MessageModel,
+    /// Broadcasting: where offset files go, `<dir>/<clientId>/<group>/offsets.json`
+    /// (default `~/.rocketmq_offsets`, Java's `rocketmq.client.localOffsetStoreDir`).
+    pub offset_store_dir: PathBuf,
 }
 
 impl Default for PushConsumerOptions {
@@ -129,6 +159,8 @@ impl Default for PushConsumerOptions {
             lock_valid: Duration::from_secs(30),
             lock_retry_delay: Duration::from_millis(500),
             allocate_strategy: AllocateStrategy::Averagely,
+            message_model: MessageModel::Clustering,
+            offset_store_dir: default_offset_store_dir(),
         }
     }
 }
@@ -176,6 +208,8 @@ pub(crate) struct Core {
     queue_turns: Mutex<HashMap<MessageQueue, Arc<tokio::sync::Mutex<()>>>>,
     /// Serializes lock renewals with unlocks, so a renewal never re-locks a queue just released.
     lock_requests: tokio::sync::Mutex<()>,
+    /// Broadcasting: this client's own offsets; clustering keeps them at the broker.
+    local_offsets: Option<LocalOffsetStore>,
 }
 
 impl PushConsumer {
@@ -273,10 +307,21 @@ impl PushConsumer {
                 ..sub.clone()
             })
             .collect();
+        // Only clustering consumers retry through the group's retry topic.
+        let broadcasting = self.options.message_model == MessageModel::Broadcasting;
         let retry = retry_topic(&self.group);
-        if !self.subscriptions.contains_key(&retry) {
+        if !broadcasting && !self.subscriptions.contains_key(&retry) {
             subscriptions.push(SubscriptionData::tags(&retry, "*", sub_version));
         }
+        let local_offsets = if broadcasting {
+            Some(LocalOffsetStore::open(
+                &self.options.offset_store_dir,
+                self.instance.client_id(),
+                &self.group,
+            )?)
+        } else {
+            None
+        };
         let core = Arc::new(Core {
             group: self.group.clone(),
             instance: self.instance.clone(),
@@ -288,6 +333,7 @@ impl PushConsumer {
             stop: CancellationToken::new(),
             queue_turns: Mutex::new(HashMap::new()),
             lock_requests: tokio::sync::Mutex::new(()),
+            local_offsets,
         });
         let notify = Arc::new(Notify::new());
         self.instance
@@ -314,7 +360,7 @@ impl PushConsumer {
             tokio::spawn(rebalance_loop(core.clone(), notify)),
             tokio::spawn(commit_loop(core.clone())),
         ];
-        if matches!(core.listener, Listener::Orderly(_)) {
+        if core.needs_queue_locks() {
             background.push(tokio::spawn(lock_renew_loop(core.clone())));
         }
         *self.running.lock() = Some(Running { core, background });
@@ -412,11 +458,16 @@ impl Core {
         ConsumerData {
             group_name: self.group.clone(),
             consume_type: "CONSUME_PASSIVELY".to_owned(),
-            message_model: "CLUSTERING".to_owned(),
+            message_model: self.options.message_model.wire_name().to_owned(),
             consume_from_where: self.options.consume_from.wire_name().to_owned(),
             subscription_data_set: self.subscriptions.clone(),
             unit_mode: false,
         }
+    }
+
+    /// Orderly clustering consumers lock their queues; broadcasting ones read every queue anyway.
+    fn needs_queue_locks(&self) -> bool {
+        matches!(self.listener, Listener::Orderly(_)) && self.local_offsets.is_none()
     }
 
     fn queue_turn(&self, mq: &MessageQueue) -> Arc<tokio::sync::Mutex<()>> {
@@ -447,6 +498,10 @@ impl Core {
                     continue;
                 }
             };
+            if self.local_offsets.is_some() {
+                self.assign(topic, queues);
+                continue;
+            }
             let ids = match self.instance.consumer_id_list(topic, &self.group).await {
                 Ok(ids) => ids,
                 Err(e) => {
@@ -491,6 +546,29 @@ impl Core {
     }
 
     async fn commit_all(&self) {
+        if let Some(local) = &self.local_offsets {
+            let pending: Vec<(Arc<ProcessQueue>, i64)> = self
+                .queues
+                .lock()
+                .values()
+                .filter_map(|pq| pq.uncommitted().map(|o| (pq.clone(), o)))
+                .collect();
+            if pending.is_empty() {
+                return;
+            }
+            for (pq, offset) in &pending {
+                local.update(&pq.mq, *offset);
+            }
+            match local.persist() {
+                Ok(()) => {
+                    for (pq, offset) in pending {
+                        pq.committed.store(offset, Ordering::Release);
+                    }
+                }
+                Err(e) => tracing::warn!(group = %self.group, "could not save offsets: {e}"),
+            }
+            return;
+        }
         let pending: Vec<(Arc<ProcessQueue>, i64)> = self
             .queues
             .lock()
@@ -548,6 +626,7 @@ mod tests {
             stop: CancellationToken::new(),
             queue_turns: Mutex::new(HashMap::new()),
             lock_requests: tokio::sync::Mutex::new(()),
+            local_offsets: None,
         };
         let d = core.consumer_data();
         assert_eq!(d.consume_type, "CONSUME_PASSIVELY");

@@ -89,13 +89,13 @@ pub(crate) async fn run(core: Arc<Core>, pq: Arc<ProcessQueue>) {
         _ = pq.stop.cancelled() => return,
         t = queue_turn.lock_owned() => t,
     };
-    let orderly = matches!(core.listener, Listener::Orderly(_));
-    if orderly && !orderly::ensure_locked(&core, &pq).await {
+    let locked = core.needs_queue_locks();
+    if locked && !orderly::ensure_locked(&core, &pq).await {
         return;
     }
     consume_queue(&core, &pq, &sub).await;
     commit_final(&core, &pq).await;
-    if orderly {
+    if locked {
         orderly::unlock(&core, &pq).await;
     }
 }
@@ -123,7 +123,7 @@ async fn consume_queue(core: &Arc<Core>, pq: &Arc<ProcessQueue>, sub: &Subscript
     loop {
         let commit_offset = pq.offset.load(Ordering::Acquire);
         let mut sys_flag = pull_sys_flag::SUSPEND;
-        if commit_offset > 0 {
+        if commit_offset > 0 && core.local_offsets.is_none() {
             sys_flag |= pull_sys_flag::COMMIT_OFFSET;
         }
         let req = PullRequest {
@@ -194,9 +194,14 @@ fn show_original_topic(core: &Core, mq: &MessageQueue, msgs: &mut [MessageExt]) 
     }
 }
 
-/// Where a queue starts: the committed offset, else per `consume_from` (retry topics from 0).
+/// Where a queue starts: the committed offset (the local one when broadcasting), else per
+/// `consume_from` (retry topics from 0).
 async fn start_offset(core: &Core, mq: &MessageQueue) -> Result<i64> {
-    if let Some(o) = core.instance.query_consumer_offset(&core.group, mq).await? {
+    let committed = match &core.local_offsets {
+        Some(local) => local.read(mq),
+        None => core.instance.query_consumer_offset(&core.group, mq).await?,
+    };
+    if let Some(o) = committed {
         if o >= 0 {
             return Ok(o);
         }
@@ -252,6 +257,16 @@ async fn consume(
                 (0..count).collect()
             })
         };
+        if core.local_offsets.is_some() {
+            for i in failed {
+                tracing::warn!(
+                    queue = ?pq.mq,
+                    msg_id = batch[i].msg_id(),
+                    "broadcast consumption failed; the message is dropped (broadcast has no retry)"
+                );
+            }
+            return true;
+        }
         let mut kept = Vec::new();
         for i in failed {
             if let Err(e) = send_back(core, &pq.mq, &batch[i], 0).await {
@@ -279,6 +294,14 @@ async fn commit_final(core: &Core, pq: &ProcessQueue) {
     let Some(offset) = pq.uncommitted() else {
         return;
     };
+    if let Some(local) = &core.local_offsets {
+        local.update(&pq.mq, offset);
+        match local.persist() {
+            Ok(()) => pq.committed.store(offset, Ordering::Release),
+            Err(e) => tracing::warn!(queue = ?pq.mq, offset, "could not save the offset: {e}"),
+        }
+        return;
+    }
     match core
         .instance
         .update_consumer_offset(&core.group, &pq.mq, offset)

@@ -1,0 +1,143 @@
+//! Broadcast consumption with Petrel's own client against Petrel standalone: every instance of a
+//! group gets every message, and a restarted instance resumes from its own local offsets.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use petrel_client::consumer::MessageModel;
+use petrel_client::{
+    ClientConfig, ConsumeFromWhere, ConsumeStatus, Message, MessageExt, Producer, PushConsumer,
+};
+use petrel_tests::Standalone;
+
+const WAIT: Duration = Duration::from_secs(45);
+const GROUP: &str = "broadcast-cg";
+
+/// Keys each instance received, with how often.
+type Seen = Arc<Mutex<HashMap<String, u32>>>;
+
+fn broadcast_consumer(ns: &str, name: &str, topic: &str, dir: &Path, seen: Seen) -> PushConsumer {
+    let mut c = PushConsumer::new(GROUP, ClientConfig::new(ns).with_instance_name(name));
+    c.subscribe(topic, "*").unwrap();
+    c.set_consume_from(ConsumeFromWhere::FirstOffset);
+    c.options.message_model = MessageModel::Broadcasting;
+    c.options.offset_store_dir = dir.to_owned();
+    c.options.offset_commit_interval = Duration::from_millis(200);
+    c.register_listener(move |msgs: &[MessageExt]| {
+        let mut seen = seen.lock().unwrap();
+        for m in msgs {
+            *seen
+                .entry(m.keys().unwrap_or_default().to_owned())
+                .or_default() += 1;
+        }
+        ConsumeStatus::Success
+    });
+    c
+}
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn send(producer: &Producer, topic: &str, range: std::ops::Range<usize>) {
+    for i in range {
+        let msg = Message::new(topic, format!("m{i}")).with_keys(format!("k{i}"));
+        let r = producer.send(msg).await;
+        assert!(r.is_ok(), "send {i} failed: {:?}", r.err());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_instance_gets_every_message_and_resumes_from_local_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let offsets_dir = tempfile::tempdir().unwrap();
+    let petrel = Standalone::start(dir.path()).await.unwrap();
+    let ns = petrel.namesrv_addr.clone();
+    let topic = "BroadcastNews";
+    let admin = petrel_client::admin::Admin::new(ClientConfig::new(&ns));
+    admin
+        .create_topic(&petrel.broker_addr, topic, 4)
+        .await
+        .unwrap();
+
+    let seen: Vec<Seen> = (0..3).map(|_| Seen::default()).collect();
+    let names = ["b1", "b2", "b3"];
+    let consumers: Vec<PushConsumer> = names
+        .iter()
+        .zip(&seen)
+        .map(|(name, s)| broadcast_consumer(&ns, name, topic, offsets_dir.path(), s.clone()))
+        .collect();
+    for c in &consumers {
+        c.start().await.unwrap();
+    }
+    for c in &consumers {
+        assert_eq!(
+            c.assigned_queues().len(),
+            4,
+            "a broadcast consumer reads every queue"
+        );
+    }
+
+    let producer = Producer::new("broadcast-pg", ClientConfig::new(&ns));
+    producer.start().await.unwrap();
+    send(&producer, topic, 0..200).await;
+    for (name, s) in names.iter().zip(&seen) {
+        wait_for(&format!("{name} to get all 200"), || {
+            s.lock().unwrap().len() == 200
+        })
+        .await;
+    }
+
+    // b3 stops (saving its offsets), misses nothing while away, and comes back where it was.
+    let mut consumers = consumers;
+    let b3 = consumers.pop().unwrap();
+    let client_id = b3.instance().client_id().to_owned();
+    b3.shutdown().await;
+    let file = offsets_dir
+        .path()
+        .join(&client_id)
+        .join(GROUP)
+        .join("offsets.json");
+    assert!(file.exists(), "no offset file at {}", file.display());
+
+    send(&producer, topic, 200..300).await;
+    let again = Seen::default();
+    let b3 = broadcast_consumer(&ns, "b3", topic, offsets_dir.path(), again.clone());
+    b3.start().await.unwrap();
+    wait_for("the restarted b3 to get the 100 new ones", || {
+        again.lock().unwrap().len() == 100
+    })
+    .await;
+    for s in &seen[..2] {
+        wait_for("b1 and b2 to get all 300", || {
+            s.lock().unwrap().len() == 300
+        })
+        .await;
+    }
+    // A replay of the first 200 would show up within this pause.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let again = again.lock().unwrap().clone();
+    assert_eq!(
+        again.len(),
+        100,
+        "the restarted instance replayed old messages"
+    );
+    assert!((200..300).all(|i| again.get(&format!("k{i}")) == Some(&1)));
+    for (name, s) in names.iter().zip(&seen) {
+        let s = s.lock().unwrap();
+        assert!(s.values().all(|&n| n == 1), "{name} got a message twice");
+    }
+
+    b3.shutdown().await;
+    for c in consumers {
+        c.shutdown().await;
+    }
+    producer.shutdown().await;
+    petrel.shutdown().await.unwrap();
+}
