@@ -209,6 +209,8 @@ fn check(
     Ok((sub, sql))
 }
 
+/// The subscription of the pull: from its header when it carries one, else the group's
+/// registered one.
 fn subscription(
     b: &Broker,
     req: &RemotingCommand,
@@ -252,14 +254,19 @@ fn subscription(
     }
     if h.sys_flag & pull_sys_flag::SUBSCRIPTION != 0 {
         let expr = h.subscription.as_deref().unwrap_or("*");
-        let mut sub = SubscriptionData::tags(&h.topic, expr, h.sub_version);
-        if let Some(t) = h.expression_type.as_deref().filter(|t| !t.is_empty()) {
-            if !t.eq_ignore_ascii_case(EXPRESSION_TYPE_TAG) {
-                sub = SubscriptionData::sql92(&h.topic, expr, h.sub_version);
-                t.clone_into(&mut sub.expression_type);
-            }
+        let expression_type = h
+            .expression_type
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .unwrap_or(EXPRESSION_TYPE_TAG);
+        if expression_type.eq_ignore_ascii_case(EXPRESSION_TYPE_TAG) {
+            return Ok(SubscriptionData::tags(&h.topic, expr, h.sub_version));
         }
-        return Ok(sub);
+        // SQL92, or a type `subscription_filter` refuses by name.
+        return Ok(SubscriptionData {
+            expression_type: expression_type.to_owned(),
+            ..SubscriptionData::sql92(&h.topic, expr, h.sub_version)
+        });
     }
     if !b.consumers.has_group(&h.consumer_group) {
         return Err(RemotingCommand::error(
