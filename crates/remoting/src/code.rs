@@ -60,6 +60,7 @@ pub mod request {
     pub const SEND_BATCH_MESSAGE: i32 = 320;
     pub const QUERY_DATA_VERSION: i32 = 322;
     pub const GET_TOPIC_CONFIG: i32 = 351;
+    pub const GET_SUBSCRIPTIONGROUP_CONFIG: i32 = 352;
     pub const LITE_PULL_MESSAGE: i32 = 361;
 }
 

@@ -206,6 +206,13 @@ command_header! {
 }
 
 command_header! {
+    /// GET_SUBSCRIPTIONGROUP_CONFIG (352) request: one group's config (`mqadmin` reads it back).
+    pub struct GetSubscriptionGroupConfigRequestHeader {
+        group: String => "group",
+    }
+}
+
+command_header! {
     /// Requests naming one topic: GET_ROUTEINFO_BY_TOPIC, GET_TOPIC_STATS_INFO, DELETE_TOPIC_*.
     pub struct TopicRequestHeader {
         topic: String => "topic",

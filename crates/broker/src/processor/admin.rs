@@ -6,8 +6,8 @@ use std::sync::Arc;
 use petrel_common::topic::{validate_group, validate_topic, SubscriptionGroupConfig, TopicConfig};
 use petrel_remoting::code::{request, response};
 use petrel_remoting::headers::{
-    CreateTopicRequestHeader, GetBrokerConfigResponseHeader, TopicRequestHeader,
-    ViewMessageRequestHeader,
+    CreateTopicRequestHeader, GetBrokerConfigResponseHeader,
+    GetSubscriptionGroupConfigRequestHeader, TopicRequestHeader, ViewMessageRequestHeader,
 };
 use petrel_remoting::RemotingCommand;
 
@@ -21,6 +21,7 @@ pub fn handle(b: &Arc<Broker>, code: i32, req: &RemotingCommand) -> Option<Remot
         request::DELETE_TOPIC_IN_BROKER => delete_topic(b, req),
         request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => update_subscription_group(b, req),
         request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => json(req, &b.groups.snapshot()),
+        request::GET_SUBSCRIPTIONGROUP_CONFIG => get_subscription_group(b, req),
         request::DELETE_SUBSCRIPTIONGROUP => delete_subscription_group(b, req),
         request::VIEW_MESSAGE_BY_ID => view_message_by_id(b, req),
         request::GET_BROKER_CONFIG => get_broker_config(b, req),
@@ -115,6 +116,23 @@ fn update_subscription_group(b: &Arc<Broker>, req: &RemotingCommand) -> Remoting
         .apply(&config)
         .expect("flow-control attributes were checked above");
     RemotingCommand::success(req)
+}
+
+/// GET_SUBSCRIPTIONGROUP_CONFIG: one group's config as JSON, how 5.x admin tools read a group
+/// back after `updateSubGroup`. A group this broker does not know is SUBSCRIPTION_GROUP_NOT_EXIST.
+fn get_subscription_group(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand {
+    let h: GetSubscriptionGroupConfigRequestHeader = match req.decode_header() {
+        Ok(h) => h,
+        Err(e) => return bad_header(req, e),
+    };
+    match b.groups.get(&h.group) {
+        Some(config) => json(req, &config),
+        None => RemotingCommand::error(
+            req,
+            response::SUBSCRIPTION_GROUP_NOT_EXIST,
+            format!("no subscription group {} in this broker", h.group),
+        ),
+    }
 }
 
 fn delete_subscription_group(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand {

@@ -1,0 +1,82 @@
+//! Admin reads over a real socket that `mqadmin` tools (here: rocketmq-client-rust's
+//! `DefaultMQAdminExt`) send after a write, to show the operator what the broker now holds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use petrel_broker::{Broker, BrokerConfig, BrokerHandle};
+use petrel_remoting::code::{request, response};
+use petrel_remoting::headers::GetSubscriptionGroupConfigRequestHeader;
+use petrel_remoting::{CancellationToken, Connection, NoRequests, RemotingCommand};
+use petrel_store::StoreConfig;
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn start_broker(dir: &std::path::Path) -> BrokerHandle {
+    let mut store = StoreConfig::new(dir);
+    store.commit_log_file_size = 1024 * 1024;
+    let mut config = BrokerConfig::new(store);
+    config.listen_addr = "127.0.0.1:0".parse().unwrap();
+    Broker::start(config, CancellationToken::new())
+        .await
+        .unwrap()
+}
+
+fn get_group(group: &str) -> RemotingCommand {
+    RemotingCommand::request_with_header(
+        request::GET_SUBSCRIPTIONGROUP_CONFIG,
+        &GetSubscriptionGroupConfigRequestHeader {
+            group: group.into(),
+        },
+    )
+}
+
+#[tokio::test]
+async fn get_subscription_group_config_reads_back_what_update_sub_group_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path()).await;
+    let conn = Connection::connect(
+        &broker.local_addr().to_string(),
+        Arc::new(NoRequests),
+        TIMEOUT,
+    )
+    .await
+    .unwrap();
+
+    let update = RemotingCommand::request(request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP).with_body(
+        br#"{"groupName":"billing","retryMaxTimes":5,"retryQueueNums":2,"consumeBroadcastEnable":false}"#
+            .to_vec(),
+    );
+    let resp = conn.request(update, TIMEOUT).await.unwrap();
+    assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+
+    let resp = conn.request(get_group("billing"), TIMEOUT).await.unwrap();
+    assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+    let body: serde_json::Value = serde_json::from_slice(&resp.body_bytes()).unwrap();
+    assert_eq!(body["groupName"], "billing");
+    assert_eq!(body["retryMaxTimes"], 5);
+    assert_eq!(body["retryQueueNums"], 2);
+    assert_eq!(body["consumeBroadcastEnable"], false);
+    assert_eq!(
+        body["consumeEnable"], true,
+        "defaults fill what was not sent"
+    );
+
+    let resp = conn.request(get_group("nobody"), TIMEOUT).await.unwrap();
+    assert_eq!(resp.code, response::SUBSCRIPTION_GROUP_NOT_EXIST);
+    assert!(
+        resp.remark.as_deref().unwrap_or("").contains("nobody"),
+        "{:?}",
+        resp.remark
+    );
+
+    let resp = conn
+        .request(
+            RemotingCommand::request(request::GET_SUBSCRIPTIONGROUP_CONFIG),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.code, response::INVALID_PARAMETER, "no group field");
+    broker.shutdown().await;
+}
