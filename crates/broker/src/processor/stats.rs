@@ -3,8 +3,10 @@
 //! GET_CONSUMER_CONNECTION_LIST (`consumerConnection`). It only reads broker state and never
 //! changes it. It never invents a figure: a value that is zero by construction (no thread-pool
 //! queue, no timer wheel) is reported as Java reports that state, and a figure Petrel does not
-//! measure (`pageCacheLockTimeMills`, per-topic put TPS, per-group consume TPS) is left out, which
-//! Java's readers take as absent.
+//! measure (`pageCacheLockTimeMills`) is left out of a KVTable, which Java's readers take as
+//! absent. The typed bodies keep every field Java's class has, because fastjson always writes
+//! primitive fields and strict readers (rocketmq-client-rust) require them: `topicPutTps` is
+//! measured from the store, `consumeTps` is 0.0 (see `consume_stats_body`).
 //!
 //! TopicStatsTable and ConsumeStats are `Map<MessageQueue, _>` in Java, and fastjson writes such a
 //! map key as a JSON object — `{{"brokerName":"b","queueId":0,"topic":"T"}:{...}}`, not valid JSON
@@ -179,19 +181,40 @@ pub fn topic_stats_info(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
             (mq, offsets)
         })
         .collect();
-    RemotingCommand::success(req).with_body(topic_stats_body(&rows).into_bytes())
+    let topic_put_tps = topic_put_tps(b, &h.topic, queues, now_ms() as i64);
+    RemotingCommand::success(req).with_body(topic_stats_body(&rows, topic_put_tps).into_bytes())
 }
 
-/// `{"offsetTable":{{mq}:{"lastUpdateTimestamp":..,"maxOffset":..,"minOffset":..},...}}`.
-/// `topicPutTps` is left out: the broker counts puts per broker, not per topic.
-pub fn topic_stats_body(rows: &[(MessageQueue, TopicOffset)]) -> String {
-    offset_table_body(rows, |out, o| {
+/// Window of `topicPutTps`: Java reports its per-minute put rate.
+const TOPIC_PUT_TPS_WINDOW_MS: i64 = 60_000;
+
+/// Messages of the topic stored in the last minute, per second, read from the store's queues
+/// (Petrel keeps no per-topic counters; the consume queues already record each store time).
+fn topic_put_tps(b: &Broker, topic: &str, queues: i32, now_ms: i64) -> f64 {
+    let since = now_ms - TOPIC_PUT_TPS_WINDOW_MS;
+    let stored: i64 = (0..queues)
+        .map(|queue_id| {
+            let max_offset = b.store.max_offset(topic, queue_id);
+            max_offset - b.store.offset_by_timestamp(topic, queue_id, since)
+        })
+        .sum();
+    stored as f64 * 1000.0 / TOPIC_PUT_TPS_WINDOW_MS as f64
+}
+
+/// `{"offsetTable":{{mq}:{"lastUpdateTimestamp":..,"maxOffset":..,"minOffset":..},...},
+/// "topicPutTps":..}`.
+pub fn topic_stats_body(rows: &[(MessageQueue, TopicOffset)], topic_put_tps: f64) -> String {
+    let table = offset_table(rows, |out, o| {
         write!(
             out,
             "{{\"lastUpdateTimestamp\":{},\"maxOffset\":{},\"minOffset\":{}}}",
             o.last_update_timestamp, o.max_offset, o.min_offset
         )
-    })
+    });
+    format!(
+        "{{\"offsetTable\":{table},\"topicPutTps\":{}}}",
+        json_number(topic_put_tps)
+    )
 }
 
 /// `OffsetWrapper`, one row of ConsumeStats.
@@ -288,17 +311,21 @@ fn consume_stats_topics(
     topics
 }
 
-/// `{"offsetTable":{{mq}:{"brokerOffset":..,"consumerOffset":..,"lastTimestamp":..,
-/// "pullOffset":..},...}}`. `consumeTps` is left out: the broker counts gets per broker, not
-/// per group.
+/// `{"consumeTps":0.0,"offsetTable":{{mq}:{"brokerOffset":..,"consumerOffset":..,
+/// "lastTimestamp":..,"pullOffset":..},...}}`. The broker counts gets per broker, not per group,
+/// so `consumeTps` is 0.0, what Java's broker reports for a group it has no get count for.
 pub fn consume_stats_body(rows: &[(MessageQueue, OffsetWrapper)]) -> String {
-    offset_table_body(rows, |out, o| {
+    let table = offset_table(rows, |out, o| {
         write!(
             out,
             "{{\"brokerOffset\":{},\"consumerOffset\":{},\"lastTimestamp\":{},\"pullOffset\":{}}}",
             o.broker_offset, o.consumer_offset, o.last_timestamp, o.pull_offset
         )
-    })
+    });
+    format!(
+        "{{\"consumeTps\":{},\"offsetTable\":{table}}}",
+        json_number(0.0)
+    )
 }
 
 /// `{"offsetTable":{{mq}:<value>,...}}` with fastjson's object map keys.
@@ -306,8 +333,16 @@ pub(crate) fn offset_table_body<T>(
     rows: &[(MessageQueue, T)],
     value: impl Fn(&mut String, &T) -> std::fmt::Result,
 ) -> String {
-    let mut out = String::with_capacity(32 + rows.len() * 160);
-    out.push_str("{\"offsetTable\":{");
+    format!("{{\"offsetTable\":{}}}", offset_table(rows, value))
+}
+
+/// `{{mq}:<value>,...}`: a `Map<MessageQueue, _>` as fastjson writes it.
+fn offset_table<T>(
+    rows: &[(MessageQueue, T)],
+    value: impl Fn(&mut String, &T) -> std::fmt::Result,
+) -> String {
+    let mut out = String::with_capacity(2 + rows.len() * 160);
+    out.push('{');
     for (i, (mq, v)) in rows.iter().enumerate() {
         if i > 0 {
             out.push(',');
@@ -322,12 +357,17 @@ pub(crate) fn offset_table_body<T>(
         .expect("writing to a String cannot fail");
         value(&mut out, v).expect("writing to a String cannot fail");
     }
-    out.push_str("}}");
+    out.push('}');
     out
 }
 
 fn json_string(s: &str) -> String {
     serde_json::to_string(s).expect("a string always encodes")
+}
+
+/// A double as fastjson writes it (`0.0`, `1.5`).
+fn json_number(x: f64) -> String {
+    serde_json::to_string(&x).expect("a finite double always encodes")
 }
 
 pub(crate) fn message_queue(b: &Broker, topic: &str, queue_id: i32) -> MessageQueue {
@@ -451,16 +491,19 @@ mod tests {
             ),
         ];
         assert_eq!(
-            topic_stats_body(&rows),
+            topic_stats_body(&rows, 1.5),
             concat!(
                 r#"{"offsetTable":{"#,
                 r#"{"brokerName":"broker-a","queueId":0,"topic":"T"}:"#,
                 r#"{"lastUpdateTimestamp":1700000000000,"maxOffset":10,"minOffset":0},"#,
                 r#"{"brokerName":"broker-a","queueId":1,"topic":"T"}:"#,
-                r#"{"lastUpdateTimestamp":0,"maxOffset":3,"minOffset":2}}}"#
+                r#"{"lastUpdateTimestamp":0,"maxOffset":3,"minOffset":2}},"topicPutTps":1.5}"#
             )
         );
-        assert_eq!(topic_stats_body(&[]), r#"{"offsetTable":{}}"#);
+        assert_eq!(
+            topic_stats_body(&[], 0.0),
+            r#"{"offsetTable":{},"topicPutTps":0.0}"#
+        );
     }
 
     #[test]
@@ -477,7 +520,8 @@ mod tests {
         assert_eq!(
             consume_stats_body(&rows),
             concat!(
-                r#"{"offsetTable":{{"brokerName":"broker-a","queueId":0,"topic":"%RETRY%cg"}:"#,
+                r#"{"consumeTps":0.0,"offsetTable":{"#,
+                r#"{"brokerName":"broker-a","queueId":0,"topic":"%RETRY%cg"}:"#,
                 r#"{"brokerOffset":10,"consumerOffset":5,"lastTimestamp":1700000000000,"#,
                 r#""pullOffset":5}}}"#
             )
@@ -571,7 +615,8 @@ mod tests {
         let first_q0 = b.store.store_time_of("Orders", 0, 0).unwrap();
         let last_q1 = b.store.store_time_of("Orders", 1, 0).unwrap();
 
-        // topicStatus: both queues, in fastjson's object-key form.
+        // topicStatus: both queues, in fastjson's object-key form; the 4 messages were stored
+        // within the last minute, so the per-minute put rate is 4/60.
         let topic = |t: &str| {
             RemotingCommand::request_with_header(
                 request::GET_TOPIC_STATS_INFO,
@@ -586,9 +631,12 @@ mod tests {
                     r#"{{"brokerName":"broker-a","queueId":0,"topic":"Orders"}}:"#,
                     r#"{{"lastUpdateTimestamp":{},"maxOffset":3,"minOffset":0}},"#,
                     r#"{{"brokerName":"broker-a","queueId":1,"topic":"Orders"}}:"#,
-                    r#"{{"lastUpdateTimestamp":{},"maxOffset":1,"minOffset":0}}}}}}"#
+                    r#"{{"lastUpdateTimestamp":{},"maxOffset":1,"minOffset":0}}}},"#,
+                    r#""topicPutTps":{}}}"#
                 ),
-                last_q0, last_q1
+                last_q0,
+                last_q1,
+                4.0 / 60.0
             )
         );
         let missing = call(&conn, topic("Nope")).await;
@@ -627,7 +675,7 @@ mod tests {
             ),
             first_q0
         );
-        let expected = format!(r#"{{"offsetTable":{{{orders}}}}}"#);
+        let expected = format!(r#"{{"consumeTps":0.0,"offsetTable":{{{orders}}}}}"#);
         assert_eq!(body_text(&call(&conn, stats(None)).await), expected);
         assert_eq!(
             body_text(&call(&conn, stats(Some("Orders"))).await),
@@ -636,7 +684,7 @@ mod tests {
         // Online and not subscribed: dropped, as Java does.
         assert_eq!(
             body_text(&call(&conn, stats(Some("Audit"))).await),
-            r#"{"offsetTable":{}}"#
+            r#"{"consumeTps":0.0,"offsetTable":{}}"#
         );
         let mut listed = stats(None);
         listed.ext_fields.insert("topicList", "Orders;");
@@ -735,7 +783,7 @@ mod tests {
             body_text(&call(&conn, stats(None)).await),
             format!(
                 concat!(
-                    r#"{{"offsetTable":{{"#,
+                    r#"{{"consumeTps":0.0,"offsetTable":{{"#,
                     r#"{{"brokerName":"broker-a","queueId":0,"topic":"Audit"}}:"#,
                     r#"{{"brokerOffset":1,"consumerOffset":1,"lastTimestamp":{},"pullOffset":1}},"#,
                     r#"{{"brokerName":"broker-a","queueId":1,"topic":"Audit"}}:"#,
