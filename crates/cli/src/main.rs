@@ -210,6 +210,9 @@ enum BenchCommand {
         /// MiB for the raw sequential probe (1 MiB writes, then fdatasync).
         #[arg(long, default_value_t = 1024)]
         raw_mib: u64,
+        /// Sequential probes before the cases (the best is the reference; one more runs after).
+        #[arg(long, default_value_t = 3)]
+        raw_repeats: u32,
         /// Seconds of 4 KiB O_DSYNC writes for the synchronous-write probe.
         #[arg(long, default_value_t = 3)]
         dsync_secs: u64,
@@ -385,6 +388,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 batched_only,
                 duration,
                 raw_mib,
+                raw_repeats,
                 dsync_secs,
                 segment_mib,
             } => {
@@ -404,6 +408,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     modes,
                     duration: Duration::from_secs(duration),
                     raw_bytes: raw_mib << 20,
+                    raw_repeats,
                     dsync_duration: Duration::from_secs(dsync_secs),
                     segment_bytes: segment_mib << 20,
                 })
