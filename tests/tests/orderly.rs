@@ -17,6 +17,10 @@ const KEYS: usize = 100;
 const PER_KEY: usize = 100;
 /// Listener time per message, so that joins and leaves happen while there is work left.
 const WORK_PER_MESSAGE: Duration = Duration::from_millis(2);
+/// The broker does not push membership changes for this long after its start (its
+/// `consumer_rejoin_grace`, 5 s by default); consumers start after it so that joins and leaves
+/// move queues between live consumers at once.
+const BROKER_REJOIN_GRACE: Duration = Duration::from_millis(5_500);
 
 /// What the orderly listeners of all consumers observed.
 #[derive(Default)]
@@ -132,6 +136,7 @@ async fn keyed_messages_arrive_in_send_order_while_consumers_join_and_leave() {
         s.await.unwrap();
     }
     let sent_in = started.elapsed();
+    tokio::time::sleep(BROKER_REJOIN_GRACE.saturating_sub(started.elapsed())).await;
 
     let seen: Arc<Mutex<Observed>> = Arc::default();
     let count = || seen.lock().unwrap().delivered.len();
@@ -146,8 +151,16 @@ async fn keyed_messages_arrive_in_send_order_while_consumers_join_and_leave() {
     let joined_at = count();
 
     wait_for("half of the messages", || count() >= KEYS * PER_KEY / 2).await;
+    let before_leave = seen.lock().unwrap().per_consumer.clone();
     c1.shutdown().await;
     let left_at = count();
+    // Both handovers happened between live consumers: c2 and c3 consumed while c1 still ran.
+    for name in ["c2", "c3"] {
+        assert!(
+            before_leave.get(name).copied().unwrap_or(0) > 0,
+            "{name} consumed nothing before c1 left: {before_leave:?}"
+        );
+    }
 
     wait_for("every message", || count() == KEYS * PER_KEY).await;
     // Anything delivered a second time would show up within this pause.
