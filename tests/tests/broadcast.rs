@@ -10,6 +10,9 @@ use petrel_client::consumer::MessageModel;
 use petrel_client::{
     ClientConfig, ConsumeFromWhere, ConsumeStatus, Message, MessageExt, Producer, PushConsumer,
 };
+use petrel_remoting::code::request;
+use petrel_remoting::headers::GetConsumerConnectionListRequestHeader;
+use petrel_remoting::RemotingCommand;
 use petrel_tests::Standalone;
 
 const WAIT: Duration = Duration::from_secs(45);
@@ -83,6 +86,23 @@ async fn every_instance_gets_every_message_and_resumes_from_local_offsets() {
             "a broadcast consumer reads every queue"
         );
     }
+    // The heartbeat told the broker the group broadcasts.
+    let cmd = RemotingCommand::request_with_header(
+        request::GET_CONSUMER_CONNECTION_LIST,
+        &GetConsumerConnectionListRequestHeader {
+            consumer_group: GROUP.to_owned(),
+        },
+    );
+    let resp = consumers[0]
+        .instance()
+        .invoke_ok(&petrel.broker_addr, cmd, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let connections = String::from_utf8_lossy(&resp.body_bytes()).into_owned();
+    assert!(
+        connections.contains(r#""messageModel":"BROADCASTING""#),
+        "{connections}"
+    );
 
     let producer = Producer::new("broadcast-pg", ClientConfig::new(&ns));
     producer.start().await.unwrap();
