@@ -36,6 +36,8 @@ pub struct BrokerConfigFile {
     pub flush_interval_commit_log: Option<u64>,
     pub sync_flush_timeout: Option<u64>,
     pub long_polling_max_millis: Option<u64>,
+    /// How long an orderly consumer's queue lock lives without renewal, ms.
+    pub rebalance_lock_max_live_time: Option<u64>,
     /// Delay of each level, e.g. `1s 5s 10s 30s 1m …` (units ms/s/m/h/d).
     pub message_delay_level: Option<String>,
     /// Hours a commit-log segment is kept after its last write.
@@ -131,6 +133,9 @@ impl BrokerConfigFile {
         if let Some(v) = self.long_polling_max_millis {
             c.long_poll_max = Duration::from_millis(v);
         }
+        if let Some(v) = self.rebalance_lock_max_live_time {
+            c.rebalance_lock_max_live = Duration::from_millis(v);
+        }
         if let Some(v) = self.message_delay_level {
             c.message_delay_level = v;
         }
@@ -186,6 +191,7 @@ mod tests {
             flushDiskType = "SYNC_FLUSH"
             autoCreateTopicEnable = false
             brokerIP1 = "10.0.0.5"
+            rebalanceLockMaxLiveTime = 90000
             "#,
         )
         .unwrap();
@@ -196,6 +202,7 @@ mod tests {
         assert_eq!(config.store.flush_disk_type, FlushDiskType::SyncFlush);
         assert!(!config.auto_create_topic_enable);
         assert_eq!(config.broker_ip.to_string(), "10.0.0.5");
+        assert_eq!(config.rebalance_lock_max_live, Duration::from_secs(90));
         assert!(toml::from_str::<BrokerConfigFile>("brokerNmae = \"x\"").is_err());
         let bad: BrokerConfigFile = toml::from_str("flushDiskType = \"SOMETIMES\"").unwrap();
         assert!(bad.apply(&mut config).is_err());
