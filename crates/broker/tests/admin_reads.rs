@@ -22,6 +22,18 @@ async fn start_broker(dir: &std::path::Path) -> BrokerHandle {
         .unwrap()
 }
 
+async fn connect(b: &BrokerHandle) -> Connection {
+    Connection::connect(&b.local_addr().to_string(), Arc::new(NoRequests), TIMEOUT)
+        .await
+        .unwrap()
+}
+
+async fn ok(conn: &Connection, req: RemotingCommand) -> serde_json::Value {
+    let resp = conn.request(req, TIMEOUT).await.unwrap();
+    assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+    serde_json::from_slice(&resp.body_bytes()).unwrap_or(serde_json::Value::Null)
+}
+
 fn get_group(group: &str) -> RemotingCommand {
     RemotingCommand::request_with_header(
         request::GET_SUBSCRIPTIONGROUP_CONFIG,
@@ -35,13 +47,7 @@ fn get_group(group: &str) -> RemotingCommand {
 async fn get_subscription_group_config_reads_back_what_update_sub_group_wrote() {
     let dir = tempfile::tempdir().unwrap();
     let broker = start_broker(dir.path()).await;
-    let conn = Connection::connect(
-        &broker.local_addr().to_string(),
-        Arc::new(NoRequests),
-        TIMEOUT,
-    )
-    .await
-    .unwrap();
+    let conn = connect(&broker).await;
 
     let update = RemotingCommand::request(request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP).with_body(
         br#"{"groupName":"billing","retryMaxTimes":5,"retryQueueNums":2,"consumeBroadcastEnable":false}"#
@@ -78,5 +84,30 @@ async fn get_subscription_group_config_reads_back_what_update_sub_group_wrote() 
         .await
         .unwrap();
     assert_eq!(resp.code, response::INVALID_PARAMETER, "no group field");
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn all_subscription_groups_come_in_java_s_wrapper_with_every_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path()).await;
+    let conn = connect(&broker).await;
+    let update = RemotingCommand::request(request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP)
+        .with_body(br#"{"groupName":"billing"}"#.to_vec());
+    ok(&conn, update).await;
+
+    let body = ok(
+        &conn,
+        RemotingCommand::request(request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG),
+    )
+    .await;
+    assert_eq!(
+        body["subscriptionGroupTable"]["billing"]["groupName"],
+        "billing"
+    );
+    assert_eq!(body["forbiddenTable"], serde_json::json!({}));
+    for field in ["counter", "timestamp", "stateVersion"] {
+        assert!(body["dataVersion"][field].is_i64(), "{field}: {body}");
+    }
     broker.shutdown().await;
 }

@@ -20,7 +20,7 @@ pub fn handle(b: &Arc<Broker>, code: i32, req: &RemotingCommand) -> Option<Remot
         request::GET_ALL_TOPIC_CONFIG => json(req, &b.topics.snapshot()),
         request::DELETE_TOPIC_IN_BROKER => delete_topic(b, req),
         request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => update_subscription_group(b, req),
-        request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => json(req, &b.groups.snapshot()),
+        request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => all_subscription_groups(b, req),
         request::GET_SUBSCRIPTIONGROUP_CONFIG => get_subscription_group(b, req),
         request::DELETE_SUBSCRIPTIONGROUP => delete_subscription_group(b, req),
         request::VIEW_MESSAGE_BY_ID => view_message_by_id(b, req),
@@ -116,6 +116,26 @@ fn update_subscription_group(b: &Arc<Broker>, req: &RemotingCommand) -> Remoting
         .apply(&config)
         .expect("flow-control attributes were checked above");
     RemotingCommand::success(req)
+}
+
+/// GET_ALL_SUBSCRIPTIONGROUP_CONFIG: Java's SubscriptionGroupWrapper. Its `forbiddenTable`
+/// (groups barred from reading a topic) is always empty here, Petrel having no such bar, but it
+/// is written: fastjson writes every field and strict readers (rocketmq-client-rust) require it.
+fn all_subscription_groups(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand {
+    let mut wrapper = match serde_json::to_value(b.groups.snapshot()) {
+        Ok(v) => v,
+        Err(e) => {
+            return RemotingCommand::error(
+                req,
+                response::SYSTEM_ERROR,
+                format!("encoding failed: {e}"),
+            )
+        }
+    };
+    if let Some(fields) = wrapper.as_object_mut() {
+        fields.insert("forbiddenTable".to_owned(), serde_json::json!({}));
+    }
+    json(req, &wrapper)
 }
 
 /// GET_SUBSCRIPTIONGROUP_CONFIG: one group's config as JSON, how 5.x admin tools read a group
