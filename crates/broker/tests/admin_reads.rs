@@ -5,8 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use petrel_broker::{Broker, BrokerConfig, BrokerHandle};
+use petrel_common::protocol::{ConsumerData, HeartbeatData, ProducerData, SubscriptionData};
 use petrel_remoting::code::{request, response};
-use petrel_remoting::headers::GetSubscriptionGroupConfigRequestHeader;
+use petrel_remoting::headers::{
+    GetProducerConnectionListRequestHeader, GetSubscriptionGroupConfigRequestHeader,
+    TopicRequestHeader, UpdateConsumerOffsetRequestHeader,
+};
 use petrel_remoting::{CancellationToken, Connection, NoRequests, RemotingCommand};
 use petrel_store::StoreConfig;
 
@@ -109,5 +113,90 @@ async fn all_subscription_groups_come_in_java_s_wrapper_with_every_field() {
     for field in ["counter", "timestamp", "stateVersion"] {
         assert!(body["dataVersion"][field].is_i64(), "{field}: {body}");
     }
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn producer_connections_and_the_groups_consuming_a_topic() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path()).await;
+    let admin = connect(&broker).await;
+    let client = connect(&broker).await;
+    let heartbeat = HeartbeatData {
+        client_id: "127.0.0.1@admin-reads".into(),
+        producer_data_set: vec![ProducerData {
+            group_name: "orders_pg".into(),
+        }],
+        consumer_data_set: vec![ConsumerData {
+            group_name: "live_cg".into(),
+            consume_type: "CONSUME_PASSIVELY".into(),
+            message_model: "CLUSTERING".into(),
+            consume_from_where: "CONSUME_FROM_FIRST_OFFSET".into(),
+            subscription_data_set: vec![SubscriptionData::tags("Orders", "*", 1)],
+            unit_mode: false,
+        }],
+    };
+    ok(
+        &client,
+        RemotingCommand::request(request::HEART_BEAT)
+            .with_body(serde_json::to_vec(&heartbeat).unwrap()),
+    )
+    .await;
+    // A group that is offline but has consumed Orders before.
+    let commit = RemotingCommand::request_with_header(
+        request::UPDATE_CONSUMER_OFFSET,
+        &UpdateConsumerOffsetRequestHeader {
+            consumer_group: "offline_cg".into(),
+            topic: "Orders".into(),
+            queue_id: 0,
+            commit_offset: 3,
+        },
+    );
+    let resp = admin.request(commit, TIMEOUT).await.unwrap();
+    assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+
+    let producers = |group: &str| {
+        RemotingCommand::request_with_header(
+            request::GET_PRODUCER_CONNECTION_LIST,
+            &GetProducerConnectionListRequestHeader {
+                producer_group: group.into(),
+            },
+        )
+    };
+    let body = ok(&admin, producers("orders_pg")).await;
+    assert_eq!(
+        body["connectionSet"],
+        serde_json::json!([{
+            "clientAddr": client.local_addr().to_string(),
+            "clientId": "127.0.0.1@admin-reads",
+            "language": "JAVA",
+            "version": petrel_remoting::command::VERSION,
+        }])
+    );
+    let resp = admin
+        .request(producers("nobody_pg"), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(resp.code, response::SYSTEM_ERROR);
+    assert_eq!(
+        resp.remark.as_deref(),
+        Some("the producer group[nobody_pg] not exist")
+    );
+
+    let who = |topic: &str| {
+        RemotingCommand::request_with_header(
+            request::QUERY_TOPIC_CONSUME_BY_WHO,
+            &TopicRequestHeader {
+                topic: topic.into(),
+            },
+        )
+    };
+    let body = ok(&admin, who("Orders")).await;
+    assert_eq!(
+        body["groupList"],
+        serde_json::json!(["live_cg", "offline_cg"])
+    );
+    let body = ok(&admin, who("Nothing")).await;
+    assert_eq!(body["groupList"], serde_json::json!([]));
     broker.shutdown().await;
 }

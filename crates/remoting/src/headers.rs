@@ -213,6 +213,13 @@ command_header! {
 }
 
 command_header! {
+    /// GET_PRODUCER_CONNECTION_LIST (204) request (`mqadmin producerConnection`).
+    pub struct GetProducerConnectionListRequestHeader {
+        producer_group: String => "producerGroup",
+    }
+}
+
+command_header! {
     /// Requests naming one topic: GET_ROUTEINFO_BY_TOPIC, GET_TOPIC_STATS_INFO, DELETE_TOPIC_*.
     pub struct TopicRequestHeader {
         topic: String => "topic",

@@ -29,6 +29,8 @@ pub fn handle(b: &Arc<Broker>, code: i32, req: &RemotingCommand) -> Option<Remot
         request::GET_TOPIC_STATS_INFO => super::stats::topic_stats_info(b, req),
         request::GET_CONSUME_STATS => super::stats::consume_stats(b, req),
         request::GET_CONSUMER_CONNECTION_LIST => super::stats::consumer_connection_list(b, req),
+        request::GET_PRODUCER_CONNECTION_LIST => super::stats::producer_connection_list(b, req),
+        request::QUERY_TOPIC_CONSUME_BY_WHO => super::stats::topic_consumed_by_who(b, req),
         _ => return None,
     })
 }

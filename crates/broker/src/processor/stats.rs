@@ -1,6 +1,8 @@
 //! The statistics `mqadmin` prints: GET_BROKER_RUNTIME_INFO (`clusterList`, `brokerStatus`),
 //! GET_TOPIC_STATS_INFO (`topicStatus`), GET_CONSUME_STATS (`consumerProgress`) and
-//! GET_CONSUMER_CONNECTION_LIST (`consumerConnection`). It only reads broker state and never
+//! GET_CONSUMER_CONNECTION_LIST (`consumerConnection`), GET_PRODUCER_CONNECTION_LIST
+//! (`producerConnection`) and QUERY_TOPIC_CONSUME_BY_WHO (which groups consume a topic, what
+//! `consumerProgress` without a group and `queryMsgById`'s track ask). It only reads broker state and never
 //! changes it. It never invents a figure: a value that is zero by construction (no thread-pool
 //! queue, no timer wheel) is reported as Java reports that state, and a figure Petrel does not
 //! measure (`pageCacheLockTimeMills`) is left out of a KVTable, which Java's readers take as
@@ -21,13 +23,15 @@ use petrel_common::msg_id::now_ms;
 use petrel_common::protocol::{MessageQueue, SubscriptionData};
 use petrel_remoting::code::response;
 use petrel_remoting::headers::{
-    GetConsumeStatsRequestHeader, GetConsumerConnectionListRequestHeader, TopicRequestHeader,
+    GetConsumeStatsRequestHeader, GetConsumerConnectionListRequestHeader,
+    GetProducerConnectionListRequestHeader, TopicRequestHeader,
 };
 use petrel_remoting::{language_name, RemotingCommand};
 use serde::Serialize;
 
 use super::bad_header;
 use crate::broker::Broker;
+use crate::client_manager::ClientChannel;
 
 /// GET_BROKER_RUNTIME_INFO: a KVTable `{"table":{...}}` of text values.
 pub fn broker_runtime_info(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
@@ -416,16 +420,8 @@ pub fn consumer_connection_list(b: &Broker, req: &RemotingCommand) -> RemotingCo
             format!("the consumer group[{}] not online", h.consumer_group),
         );
     };
-    let mut connection_set: Vec<ConnectionBody> = info
-        .channels
-        .values()
-        .map(|c| ConnectionBody {
-            client_addr: c.conn.peer_addr().to_string(),
-            client_id: c.client_id.clone(),
-            language: language_name(c.language),
-            version: c.version,
-        })
-        .collect();
+    let mut connection_set: Vec<ConnectionBody> =
+        info.channels.values().map(connection_body).collect();
     connection_set.sort_by(|a, b| a.client_id.cmp(&b.client_id));
     let body = ConsumerConnectionBody {
         connection_set,
@@ -439,6 +435,64 @@ pub fn consumer_connection_list(b: &Broker, req: &RemotingCommand) -> RemotingCo
             .collect(),
     };
     match serde_json::to_vec(&body) {
+        Ok(body) => RemotingCommand::success(req).with_body(body),
+        Err(e) => {
+            RemotingCommand::error(req, response::SYSTEM_ERROR, format!("encoding failed: {e}"))
+        }
+    }
+}
+
+/// GET_PRODUCER_CONNECTION_LIST: the live connections of a producer group, as ProducerConnection
+/// `{"connectionSet":[..]}`. A group with none is SYSTEM_ERROR, with Java's remark.
+pub fn producer_connection_list(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
+    let h: GetProducerConnectionListRequestHeader = match req.decode_header() {
+        Ok(h) => h,
+        Err(e) => return bad_header(req, e),
+    };
+    let mut connection_set: Vec<ConnectionBody> = b
+        .producers
+        .channels(&h.producer_group)
+        .iter()
+        .map(connection_body)
+        .collect();
+    if connection_set.is_empty() {
+        return RemotingCommand::error(
+            req,
+            response::SYSTEM_ERROR,
+            format!("the producer group[{}] not exist", h.producer_group),
+        );
+    }
+    connection_set.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+    json_body(req, &serde_json::json!({ "connectionSet": connection_set }))
+}
+
+/// QUERY_TOPIC_CONSUME_BY_WHO: GroupList `{"groupList":[..]}` of the groups subscribed to the
+/// topic now or holding an offset on it, as Java's broker answers.
+pub fn topic_consumed_by_who(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
+    let h: TopicRequestHeader = match req.decode_header() {
+        Ok(h) => h,
+        Err(e) => return bad_header(req, e),
+    };
+    let groups: BTreeSet<String> = b
+        .consumers
+        .groups_subscribing(&h.topic)
+        .into_iter()
+        .chain(b.offsets.groups_of_topic(&h.topic))
+        .collect();
+    json_body(req, &serde_json::json!({ "groupList": groups }))
+}
+
+fn connection_body(c: &ClientChannel) -> ConnectionBody {
+    ConnectionBody {
+        client_addr: c.conn.peer_addr().to_string(),
+        client_id: c.client_id.clone(),
+        language: language_name(c.language),
+        version: c.version,
+    }
+}
+
+fn json_body(req: &RemotingCommand, body: &serde_json::Value) -> RemotingCommand {
+    match serde_json::to_vec(body) {
         Ok(body) => RemotingCommand::success(req).with_body(body),
         Err(e) => {
             RemotingCommand::error(req, response::SYSTEM_ERROR, format!("encoding failed: {e}"))
