@@ -17,6 +17,8 @@ use petrel_tests::Standalone;
 
 const WAIT: Duration = Duration::from_secs(45);
 const GROUP: &str = "broadcast-cg";
+/// Every instance fails this message: broadcast mode drops it instead of retrying.
+const FAILING_KEY: &str = "k7";
 
 /// Keys each instance received, with how often.
 type Seen = Arc<Mutex<HashMap<String, u32>>>;
@@ -30,12 +32,15 @@ fn broadcast_consumer(ns: &str, name: &str, topic: &str, dir: &Path, seen: Seen)
     c.options.offset_commit_interval = Duration::from_millis(200);
     c.register_listener(move |msgs: &[MessageExt]| {
         let mut seen = seen.lock().unwrap();
+        let mut status = ConsumeStatus::Success;
         for m in msgs {
-            *seen
-                .entry(m.keys().unwrap_or_default().to_owned())
-                .or_default() += 1;
+            let key = m.keys().unwrap_or_default().to_owned();
+            if key == FAILING_KEY {
+                status = ConsumeStatus::Later;
+            }
+            *seen.entry(key).or_default() += 1;
         }
-        ConsumeStatus::Success
+        status
     });
     c
 }
@@ -153,6 +158,18 @@ async fn every_instance_gets_every_message_and_resumes_from_local_offsets() {
         let s = s.lock().unwrap();
         assert!(s.values().all(|&n| n == 1), "{name} got a message twice");
     }
+
+    // The failed message was neither retried in place (it was counted once above) nor sent back.
+    let retry_queue = petrel_client::MessageQueue {
+        topic: format!("%RETRY%{GROUP}"),
+        broker_name: "broker-a".to_owned(),
+        queue_id: 0,
+    };
+    let retried = admin.max_offset(&retry_queue).await;
+    assert!(
+        !matches!(retried, Ok(n) if n > 0),
+        "a broadcast failure went to the retry topic: {retried:?}"
+    );
 
     b3.shutdown().await;
     for c in consumers {

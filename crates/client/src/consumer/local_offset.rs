@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 use petrel_common::protocol::MessageQueue;
@@ -41,6 +42,9 @@ struct QueueOffset {
 pub(crate) struct LocalOffsetStore {
     path: PathBuf,
     offsets: Mutex<BTreeMap<MessageQueue, i64>>,
+    /// Held across a whole write-and-rename: every queue task persists as it ends, and two
+    /// writers of the one temp file would rename each other's half-written file away.
+    persisting: Mutex<()>,
 }
 
 impl LocalOffsetStore {
@@ -62,6 +66,7 @@ impl LocalOffsetStore {
         Ok(LocalOffsetStore {
             path,
             offsets: Mutex::new(offsets),
+            persisting: Mutex::new(()),
         })
     }
 
@@ -78,8 +83,19 @@ impl LocalOffsetStore {
         self.offsets.lock().insert(mq.clone(), offset);
     }
 
+    /// [`persist`](Self::persist) on a blocking thread: it fsyncs, and runtime threads must not
+    /// wait on the disk.
+    pub async fn persist_off_runtime(self: &Arc<Self>) -> Result<()> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.persist())
+            .await
+            .unwrap_or_else(|e| Err(store_error(&self.path, e)))
+    }
+
     /// Writes the whole table to disk atomically.
     pub fn persist(&self) -> Result<()> {
+        // The table is read under this lock too, so the last file written holds the newest table.
+        let _one_writer = self.persisting.lock();
         let file = OffsetFile {
             offset_table: self
                 .offsets
@@ -146,6 +162,28 @@ mod tests {
         // Another client's offsets are its own.
         let other = LocalOffsetStore::open(dir.path(), "10.0.0.1@b", "cg").unwrap();
         assert_eq!(other.read(&mq(0)), None);
+    }
+
+    #[test]
+    fn concurrent_persists_all_succeed_and_keep_every_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(LocalOffsetStore::open(dir.path(), "c", "g").unwrap());
+        let writers: Vec<_> = (0..8)
+            .map(|i| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    for round in 0..20 {
+                        store.update(&mq(i), round);
+                        store.persist().unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        let again = LocalOffsetStore::open(dir.path(), "c", "g").unwrap();
+        assert!((0..8).all(|i| again.read(&mq(i)) == Some(19)));
     }
 
     #[test]

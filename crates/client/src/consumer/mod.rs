@@ -209,7 +209,7 @@ pub(crate) struct Core {
     /// Serializes lock renewals with unlocks, so a renewal never re-locks a queue just released.
     lock_requests: tokio::sync::Mutex<()>,
     /// Broadcasting: this client's own offsets; clustering keeps them at the broker.
-    local_offsets: Option<LocalOffsetStore>,
+    local_offsets: Option<Arc<LocalOffsetStore>>,
 }
 
 impl PushConsumer {
@@ -314,11 +314,11 @@ impl PushConsumer {
             subscriptions.push(SubscriptionData::tags(&retry, "*", sub_version));
         }
         let local_offsets = if broadcasting {
-            Some(LocalOffsetStore::open(
+            Some(Arc::new(LocalOffsetStore::open(
                 &self.options.offset_store_dir,
                 self.instance.client_id(),
                 &self.group,
-            )?)
+            )?))
         } else {
             None
         };
@@ -559,7 +559,7 @@ impl Core {
             for (pq, offset) in &pending {
                 local.update(&pq.mq, *offset);
             }
-            match local.persist() {
+            match local.persist_off_runtime().await {
                 Ok(()) => {
                     for (pq, offset) in pending {
                         pq.committed.store(offset, Ordering::Release);

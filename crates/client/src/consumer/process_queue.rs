@@ -296,7 +296,7 @@ async fn commit_final(core: &Core, pq: &ProcessQueue) {
     };
     if let Some(local) = &core.local_offsets {
         local.update(&pq.mq, offset);
-        match local.persist() {
+        match local.persist_off_runtime().await {
             Ok(()) => pq.committed.store(offset, Ordering::Release),
             Err(e) => tracing::warn!(queue = ?pq.mq, offset, "could not save the offset: {e}"),
         }
