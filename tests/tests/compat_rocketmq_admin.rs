@@ -6,10 +6,11 @@
 //! topicRoute, topicList, topicStatus, deleteTopic), subscription groups (updateSubGroup, read
 //! back, deleteSubGroup), a consuming group's progress and connections (consumerProgress,
 //! consumerConnection), message lookups (queryMsgByKey, queryMsgById) and resetOffsetByTime
-//! while the group consumes. Every answer is checked against what the test did, not only for
-//! success. What `DefaultMQAdminExt` asks that Petrel does not serve is listed in
-//! docs/compat-rocketmq-client-rust.md. Like the other compat tests, the client owns its runtime
-//! and the test is a plain `#[test]` in its own binary.
+//! while the group consumes, plus producerConnection, the groups consuming a topic, a message
+//! track and the list of all subscription groups. Every answer is checked against what the test
+//! did, not only for success. What `DefaultMQAdminExt` asks that Petrel does not serve is listed
+//! in docs/compat-rocketmq-client-rust.md. Like the other compat tests, the client owns its
+//! runtime and the test is a plain `#[test]` in its own binary.
 
 #![recursion_limit = "256"]
 
@@ -28,6 +29,7 @@ use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
 use rocketmq_model::common::message::message_single::Message;
 use rocketmq_model::common::message::MessageTrait;
+use rocketmq_model::common::tools::track_type::TrackType;
 use rocketmq_model::result::SendStatus;
 use rocketmq_model::topic::TopicConfig;
 use rocketmq_protocol::protocol::subscription::subscription_group_config::SubscriptionGroupConfig;
@@ -45,6 +47,7 @@ const TOPIC: &str = "CompatAdminOrders";
 const DOOMED_TOPIC: &str = "CompatAdminDoomed";
 const GROUP: &str = "compat_admin_cg";
 const ADMIN_GROUP: &str = "compat_admin_sg";
+const PRODUCER_GROUP: &str = "compat_admin_pg";
 const QUEUES: u32 = 4;
 /// Messages sent before the reset point, then after it.
 const BEFORE: usize = 12;
@@ -265,7 +268,7 @@ async fn scenario(client_runtime: Arc<ClientRuntime>) -> anyhow::Result<()> {
     // Produce, then consume with a push consumer so the group is online.
     let mut producer = DefaultMQProducer::builder(Arc::clone(&client_runtime))
         .client_config(client_config(&ns, "compat-admin-producer"))
-        .producer_group("compat_admin_pg")
+        .producer_group(PRODUCER_GROUP)
         .name_server_addr(ns.clone())
         .send_msg_timeout(3_000)
         .build();
@@ -425,6 +428,60 @@ async fn scenario(client_runtime: Arc<ClientRuntime>) -> anyhow::Result<()> {
         format!("{:?}", conn.get_message_model()).contains("Clustering"),
         "message model {:?}",
         conn.get_message_model()
+    );
+
+    // producerConnection: the producer, as it announced itself in its heartbeat.
+    let producers = call(
+        "producerConnection",
+        admin.examine_producer_connection_info(PRODUCER_GROUP.into(), TOPIC.into()),
+    )
+    .await?;
+    let pconns: Vec<_> = producers.connection_set().iter().collect();
+    anyhow::ensure!(
+        pconns.len() == 1
+            && pconns[0]
+                .get_client_id()
+                .ends_with("@compat-admin-producer")
+            && format!("{:?}", pconns[0].get_language()) == "RUST",
+        "producer connections {pconns:?}"
+    );
+
+    // Who consumes the topic (consumerProgress without a group asks each topic this).
+    let who = call(
+        "queryTopicConsumeByWho",
+        admin.query_topic_consume_by_who(TOPIC.into()),
+    )
+    .await?;
+    anyhow::ensure!(
+        who.group_list.len() == 1 && who.group_list.iter().any(|g| g.as_str() == GROUP),
+        "groups consuming {TOPIC}: {:?}",
+        who.group_list
+    );
+
+    // queryMsgById's track: the group has consumed the message.
+    let tracks = call(
+        "messageTrackDetail",
+        admin.message_track_detail(viewed.clone()),
+    )
+    .await?;
+    anyhow::ensure!(
+        tracks.len() == 1
+            && tracks[0].consumer_group == GROUP
+            && tracks[0].track_type == Some(TrackType::Consumed),
+        "tracks {tracks:?}"
+    );
+
+    // Every subscription group: the consuming one (created by its heartbeat), not the deleted.
+    let all_groups = call(
+        "getAllSubscriptionGroup",
+        admin.get_all_subscription_group(broker.as_str().into(), 5_000),
+    )
+    .await?;
+    let table = all_groups.get_subscription_group_table();
+    anyhow::ensure!(
+        table.contains_key(GROUP) && !table.contains_key(ADMIN_GROUP),
+        "subscription groups {:?}",
+        table.keys().collect::<Vec<_>>()
     );
 
     // brokerStatus: counts what went through this broker.
