@@ -301,3 +301,81 @@ async fn a_message_suspended_past_max_reconsume_times_is_dead_lettered_and_the_q
     producer.shutdown().await;
     petrel.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_keeps_its_queue_locks_by_renewing_them_and_frees_them_at_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    // Broker locks live 1 s; the consumer renews every 200 ms.
+    let lock_max_live = Duration::from_secs(1);
+    let config_file = dir.path().join("broker.toml");
+    std::fs::write(
+        &config_file,
+        format!("rebalanceLockMaxLiveTime = {}\n", lock_max_live.as_millis()),
+    )
+    .unwrap();
+    let mut config = petrel::standalone::StandaloneConfig::ephemeral(dir.path().join("data"));
+    config.broker_config_file = Some(config_file);
+    let petrel = Standalone::start_with(config).await.unwrap();
+    let ns = petrel.namesrv_addr.clone();
+    let topic = "OrderlyRenew";
+    let group = "orderly-renew-cg";
+    let admin = petrel_client::admin::Admin::new(ClientConfig::new(&ns));
+    admin
+        .create_topic(&petrel.broker_addr, topic, 2)
+        .await
+        .unwrap();
+
+    let consumed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut c = PushConsumer::new(group, ClientConfig::new(&ns).with_instance_name("holder"));
+    c.subscribe(topic, "*").unwrap();
+    c.options.lock_renew_interval = Duration::from_millis(200);
+    c.options.lock_valid = Duration::from_millis(600);
+    {
+        let consumed = consumed.clone();
+        c.register_orderly_listener(move |msgs| {
+            consumed.fetch_add(msgs.len(), std::sync::atomic::Ordering::SeqCst);
+            ConsumeOrderlyStatus::Success
+        });
+    }
+    c.start().await.unwrap();
+    let producer = Producer::new("orderly-renew-pg", ClientConfig::new(&ns));
+    producer.start().await.unwrap();
+    for key in ["a", "b", "c", "d"] {
+        producer
+            .send_orderly(Message::new(topic, key), key)
+            .await
+            .unwrap();
+    }
+    wait_for("the holder to consume", || {
+        consumed.load(std::sync::atomic::Ordering::SeqCst) == 4
+    })
+    .await;
+
+    // Well past the broker's lock lifetime, another client of the group is still refused.
+    tokio::time::sleep(lock_max_live * 3).await;
+    let intruder =
+        petrel_client::ClientInstance::new(ClientConfig::new(&ns).with_instance_name("intruder"));
+    let queues: std::collections::BTreeSet<_> = c.assigned_queues().into_iter().collect();
+    let of_topic: std::collections::BTreeSet<_> = queues
+        .iter()
+        .filter(|q| q.topic == topic)
+        .cloned()
+        .collect();
+    assert_eq!(of_topic.len(), 2);
+    let got = intruder
+        .lock_batch_mq(&petrel.broker_addr, group, of_topic.clone())
+        .await
+        .unwrap();
+    assert!(got.is_empty(), "renewed locks were given away: {got:?}");
+
+    // Shutdown unlocks at once, without waiting for expiry.
+    c.shutdown().await;
+    let got = intruder
+        .lock_batch_mq(&petrel.broker_addr, group, of_topic.clone())
+        .await
+        .unwrap();
+    assert_eq!(got, of_topic, "shutdown left queues locked");
+    intruder.shutdown();
+    producer.shutdown().await;
+    petrel.shutdown().await.unwrap();
+}
