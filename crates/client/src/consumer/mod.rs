@@ -1,8 +1,9 @@
-//! Consumers. `PushConsumer` is a clustering push consumer: it heartbeats its subscriptions,
-//! splits the topic's queues with the other consumers of its group (rebalance), runs one
-//! long-polling pull loop per assigned queue and commits offsets. `PullConsumer` is the low-level
-//! one-request-at-a-time form. Neither keeps state the broker does not also have: a restart
-//! resumes from the committed offsets.
+//! Consumers. `PushConsumer` heartbeats its subscriptions, splits the topic's queues with the
+//! other consumers of its group (rebalance, by the chosen strategy), runs one long-polling pull
+//! loop per assigned queue and commits offsets. Its listener is concurrent or orderly (queues
+//! locked at the broker, see `orderly`); in broadcast mode every instance reads every queue and
+//! keeps its own offsets in a local file, the only state a consumer keeps outside the broker.
+//! `PullConsumer` is the low-level one-request-at-a-time form.
 
 mod allocate;
 mod local_offset;
@@ -176,7 +177,7 @@ pub(crate) enum Listener {
     Orderly(OrderlyMessageListener),
 }
 
-/// A clustering push consumer.
+/// A push consumer: clustering (the default) or broadcasting, concurrent or orderly.
 pub struct PushConsumer {
     group: String,
     instance: Arc<ClientInstance>,
