@@ -1,17 +1,21 @@
 //! Admin reads over a real socket that `mqadmin` tools (here: rocketmq-client-rust's
-//! `DefaultMQAdminExt`) send after a write, to show the operator what the broker now holds.
+//! `DefaultMQAdminExt`) send after a write, to show the operator what the broker now holds, and
+//! the admin questions the broker relays to one consumer.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use petrel_broker::{Broker, BrokerConfig, BrokerHandle};
+use petrel_common::properties::Properties;
 use petrel_common::protocol::{ConsumerData, HeartbeatData, ProducerData, SubscriptionData};
+use petrel_common::record;
 use petrel_remoting::code::{request, response};
 use petrel_remoting::headers::{
     GetProducerConnectionListRequestHeader, GetSubscriptionGroupConfigRequestHeader,
-    TopicRequestHeader, UpdateConsumerOffsetRequestHeader,
+    SendMessageRequestHeaderV2, SendMessageResponseHeader, TopicRequestHeader,
+    UpdateConsumerOffsetRequestHeader,
 };
-use petrel_remoting::{CancellationToken, Connection, NoRequests, RemotingCommand};
+use petrel_remoting::{CancellationToken, Connection, NoRequests, RemotingCommand, RequestHandler};
 use petrel_store::StoreConfig;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -198,5 +202,111 @@ async fn producer_connections_and_the_groups_consuming_a_topic() {
     );
     let body = ok(&admin, who("Nothing")).await;
     assert_eq!(body["groupList"], serde_json::json!([]));
+    broker.shutdown().await;
+}
+
+/// A consumer that answers every broker request with `running-info` and keeps what it got.
+struct AnsweringConsumer {
+    received: Arc<Mutex<Vec<RemotingCommand>>>,
+}
+
+impl RequestHandler for AnsweringConsumer {
+    async fn handle(&self, _conn: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
+        let resp = RemotingCommand::success(&req).with_body(b"running-info".to_vec());
+        self.received.lock().unwrap().push(req);
+        Some(resp)
+    }
+}
+
+#[tokio::test]
+async fn consumer_running_info_and_consume_directly_are_relayed_to_the_named_consumer() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path()).await;
+    let admin = connect(&broker).await;
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let consumer = AnsweringConsumer {
+        received: Arc::clone(&received),
+    };
+    let client = Connection::connect(
+        &broker.local_addr().to_string(),
+        Arc::new(consumer),
+        TIMEOUT,
+    )
+    .await
+    .unwrap();
+    let heartbeat = HeartbeatData {
+        client_id: "127.0.0.1@relay".into(),
+        producer_data_set: vec![],
+        consumer_data_set: vec![ConsumerData {
+            group_name: "live_cg".into(),
+            consume_type: "CONSUME_PASSIVELY".into(),
+            message_model: "CLUSTERING".into(),
+            consume_from_where: "CONSUME_FROM_FIRST_OFFSET".into(),
+            subscription_data_set: vec![SubscriptionData::tags("Orders", "*", 1)],
+            unit_mode: false,
+        }],
+    };
+    ok(
+        &client,
+        RemotingCommand::request(request::HEART_BEAT)
+            .with_body(serde_json::to_vec(&heartbeat).unwrap()),
+    )
+    .await;
+
+    let mut running = RemotingCommand::request(request::GET_CONSUMER_RUNNING_INFO);
+    running.ext_fields.insert("consumerGroup", "live_cg");
+    running.ext_fields.insert("clientId", "127.0.0.1@relay");
+    running.ext_fields.insert("jstackEnable", "false");
+    let resp = admin.request(running, TIMEOUT).await.unwrap();
+    assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+    assert_eq!(&resp.body_bytes()[..], b"running-info");
+
+    let send = RemotingCommand::request_with_header(
+        request::SEND_MESSAGE_V2,
+        &SendMessageRequestHeaderV2 {
+            producer_group: "pg".into(),
+            topic: "Orders".into(),
+            default_topic: "TBW102".into(),
+            default_topic_queue_nums: 4,
+            born_timestamp: 1,
+            properties: Some(Properties::new().encode()),
+            ..Default::default()
+        },
+    )
+    .with_body(b"resend me".to_vec());
+    let resp = admin.request(send, TIMEOUT).await.unwrap();
+    assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+    let msg_id = resp
+        .decode_header::<SendMessageResponseHeader>()
+        .unwrap()
+        .msg_id;
+    let mut directly = RemotingCommand::request(request::CONSUME_MESSAGE_DIRECTLY);
+    directly.ext_fields.insert("consumerGroup", "live_cg");
+    directly.ext_fields.insert("clientId", "127.0.0.1@relay");
+    directly.ext_fields.insert("msgId", msg_id.as_str());
+    let resp = admin.request(directly, TIMEOUT).await.unwrap();
+    assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+
+    {
+        let received = received.lock().unwrap();
+        assert_eq!(received.len(), 2);
+        assert_eq!(received[0].code, request::GET_CONSUMER_RUNNING_INFO);
+        assert_eq!(received[0].ext_fields.get("jstackEnable"), Some("false"));
+        assert_eq!(received[1].code, request::CONSUME_MESSAGE_DIRECTLY);
+        assert_eq!(received[1].ext_fields.get("brokerName"), Some("broker-a"));
+        let body = received[1].body_bytes();
+        let rec = record::decode(&body, true).unwrap();
+        assert_eq!((rec.topic, rec.body), ("Orders", &b"resend me"[..]));
+    }
+
+    let mut stranger = RemotingCommand::request(request::GET_CONSUMER_RUNNING_INFO);
+    stranger.ext_fields.insert("consumerGroup", "live_cg");
+    stranger.ext_fields.insert("clientId", "127.0.0.1@gone");
+    let resp = admin.request(stranger, TIMEOUT).await.unwrap();
+    assert_eq!(resp.code, response::SYSTEM_ERROR);
+    assert_eq!(
+        resp.remark.as_deref(),
+        Some("The Consumer <live_cg> <127.0.0.1@gone> not online")
+    );
     broker.shutdown().await;
 }

@@ -1,8 +1,11 @@
 //! Admin requests behind `mqadmin`'s daily commands: topics, subscription groups, broker config,
-//! and VIEW_MESSAGE_BY_ID. Returns `None` for codes it does not serve.
+//! VIEW_MESSAGE_BY_ID, and the two questions an admin tool asks one consumer through the broker.
+//! `handle` returns `None` for codes it does not serve.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use petrel_common::msg_id::decode_offset_msg_id;
 use petrel_common::topic::{validate_group, validate_topic, SubscriptionGroupConfig, TopicConfig};
 use petrel_remoting::code::{request, response};
 use petrel_remoting::headers::{
@@ -183,6 +186,78 @@ fn view_message_by_id(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand
             req,
             response::SYSTEM_ERROR,
             format!("no message at commit-log offset {}", h.offset),
+        ),
+    }
+}
+
+/// How long the broker waits for a consumer's answer to a relayed admin request (Java's
+/// `Broker2Client.callClient` waits as long).
+const CALL_CONSUMER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// GET_CONSUMER_RUNNING_INFO (`mqadmin consumerStatus`, `consumerProgress -s`, `queryMsgById`)
+/// and CONSUME_MESSAGE_DIRECTLY (`queryMsgById -g -d`): relayed to the consumer `clientId` of
+/// `consumerGroup`, whose answer goes back as it is. For CONSUME_MESSAGE_DIRECTLY the broker
+/// adds what the consumer needs: the stored record named by `msgId` as the body, and its own
+/// `brokerName`.
+pub async fn call_consumer(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand {
+    let (Some(group), Some(client_id)) = (
+        req.ext_fields.get("consumerGroup"),
+        req.ext_fields.get("clientId"),
+    ) else {
+        return RemotingCommand::error(
+            req,
+            response::INVALID_PARAMETER,
+            "the header fields consumerGroup and clientId are required",
+        );
+    };
+    let Some(channel) = b
+        .consumers
+        .group(group)
+        .and_then(|g| g.channels.into_values().find(|c| c.client_id == client_id))
+    else {
+        return RemotingCommand::error(
+            req,
+            response::SYSTEM_ERROR,
+            format!("The Consumer <{group}> <{client_id}> not online"),
+        );
+    };
+    let mut relayed = RemotingCommand::request(req.code);
+    relayed.ext_fields = req.ext_fields.clone();
+    relayed.body = req.body.clone();
+    if req.code == request::CONSUME_MESSAGE_DIRECTLY {
+        let record = req
+            .ext_fields
+            .get("msgId")
+            .and_then(decode_offset_msg_id)
+            .and_then(|(_, offset)| b.store.read_record(offset));
+        let Some(record) = record else {
+            return RemotingCommand::error(
+                req,
+                response::SYSTEM_ERROR,
+                format!(
+                    "no stored message for msgId {:?}",
+                    req.ext_fields.get("msgId")
+                ),
+            );
+        };
+        relayed
+            .ext_fields
+            .insert("brokerName", b.config.broker_name.clone());
+        relayed.body = record.into();
+    }
+    match channel.conn.request(relayed, CALL_CONSUMER_TIMEOUT).await {
+        Ok(answer) => {
+            let mut resp = RemotingCommand::success(req);
+            resp.code = answer.code;
+            resp.remark = answer.remark;
+            resp.ext_fields = answer.ext_fields;
+            resp.body = answer.body;
+            resp
+        }
+        Err(e) => RemotingCommand::error(
+            req,
+            response::SYSTEM_ERROR,
+            format!("invoke consumer <{group}> <{client_id}> failed: {e}"),
         ),
     }
 }

@@ -57,6 +57,9 @@ impl RequestHandler for BrokerProcessor {
             request::LOCK_BATCH_MQ => lock::lock_batch_mq(b, &req),
             request::UNLOCK_BATCH_MQ => lock::unlock_batch_mq(b, &req),
             request::CHECK_CLIENT_CONFIG => client::check_client_config(b, &req),
+            request::GET_CONSUMER_RUNNING_INFO | request::CONSUME_MESSAGE_DIRECTLY => {
+                admin::call_consumer(b, &req).await
+            }
             code => match admin::handle(b, code, &req) {
                 Some(resp) => resp,
                 None => not_supported(&req),
