@@ -7,10 +7,11 @@
 //! back, deleteSubGroup), a consuming group's progress and connections (consumerProgress,
 //! consumerConnection), message lookups (queryMsgByKey, queryMsgById) and resetOffsetByTime
 //! while the group consumes, plus producerConnection, the groups consuming a topic, a message
-//! track and the list of all subscription groups. Every answer is checked against what the test
-//! did, not only for success. What `DefaultMQAdminExt` asks that Petrel does not serve is listed
-//! in docs/compat-rocketmq-client-rust.md. Like the other compat tests, the client owns its
-//! runtime and the test is a plain `#[test]` in its own binary.
+//! track, the list of all subscription groups, and the two requests the broker relays to a
+//! consumer (consumerStatus, queryMsgById's consume-directly). Every answer is checked against
+//! what the test did, not only for success. What `DefaultMQAdminExt` asks that Petrel does not
+//! serve is listed in docs/compat-rocketmq-client-rust.md. Like the other compat tests, the
+//! client owns its runtime and the test is a plain `#[test]` in its own binary.
 
 #![recursion_limit = "256"]
 
@@ -531,6 +532,59 @@ async fn scenario(client_runtime: Arc<ClientRuntime>) -> anyhow::Result<()> {
             );
         }
     }
+
+    // consumerStatus: the broker relays GET_CONSUMER_RUNNING_INFO to the consumer.
+    let client_id = conns[0].get_client_id();
+    let running = call(
+        "consumerStatus",
+        admin.get_consumer_running_info(GROUP.into(), client_id.clone(), false, None),
+    )
+    .await?;
+    anyhow::ensure!(
+        running
+            .properties
+            .get("PROP_CONSUME_TYPE")
+            .map(String::as_str)
+            == Some("CONSUME_PASSIVELY")
+            && running
+                .subscription_set
+                .iter()
+                .any(|sub| sub.topic.as_str() == TOPIC)
+            && running
+                .mq_table
+                .keys()
+                .filter(|mq| mq.topic_str() == TOPIC)
+                .count()
+                == QUEUES as usize,
+        "running info {:?} {:?} {:?}",
+        running.properties,
+        running.subscription_set,
+        running.mq_table.keys().collect::<Vec<_>>()
+    );
+
+    // queryMsgById -d: the broker hands the stored message to the consumer's listener once more.
+    let resent = &sent[0];
+    let before = deliveries.lock().unwrap()[&resent.key];
+    let direct = call(
+        "consumeMessageDirectly",
+        admin.consume_message_directly(
+            GROUP.into(),
+            client_id,
+            TOPIC.into(),
+            resent.offset_msg_id.as_str().into(),
+        ),
+    )
+    .await?;
+    anyhow::ensure!(
+        format!("{:?}", direct.consume_result()) == "Some(CRSuccess)",
+        "consume directly {direct:?}"
+    );
+    let after = deliveries.lock().unwrap()[&resent.key];
+    anyhow::ensure!(
+        after == before + 1,
+        "{} delivered {before} times before consumeMessageDirectly, {after} after",
+        resent.key
+    );
 
     bounded("producer.shutdown", producer.shutdown()).await?;
     bounded("consumer.shutdown", consumer.shutdown()).await?;
