@@ -10,6 +10,7 @@ pub mod consume_queue;
 pub mod error;
 mod flush;
 pub mod index;
+mod index_dispatch;
 pub mod mapped_file;
 pub mod message_store;
 pub mod metadata;

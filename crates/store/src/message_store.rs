@@ -1,7 +1,7 @@
 //! `MessageStore`: the facade the broker calls. Owns the append critical section (queue offsets,
-//! store timestamps, commit-log append, consume-queue dispatch and key indexing under one lock),
-//! the read paths (pull, view by id, query by key, offset queries), start-up (abort marker,
-//! recovery, flusher, warmer and retention threads) and shutdown. Knows nothing about the network.
+//! store timestamps, commit-log append and consume-queue dispatch under one lock), the read paths
+//! (pull, view by id, query by key, offset queries), start-up (abort marker, recovery, flusher,
+//! warmer, retention and index threads) and shutdown. Knows nothing about the network.
 
 use std::cmp::Ordering as CmpOrdering;
 use std::fs::{self, File};
@@ -24,6 +24,7 @@ use crate::consume_queue::{ConsumeQueueTable, CqEntry};
 use crate::error::StoreError;
 use crate::flush::FlushService;
 use crate::index::{record_has_key, IndexService};
+use crate::index_dispatch::{IndexDispatcher, IndexProgress};
 use crate::recovery;
 use crate::retention::{self, Retention, RetentionReport, RetentionState};
 
@@ -36,6 +37,8 @@ pub const MAX_QUERY_MESSAGES: usize = 64;
 /// A key query gathers this many index candidates beyond what it returns, so that hash
 /// collisions dropped on verification do not shrink the answer.
 const QUERY_COLLISION_SLACK: usize = 64;
+/// How long a key query waits for the index to catch up with the log before answering.
+const INDEX_CATCH_UP_WAIT: Duration = Duration::from_secs(2);
 /// Topic, properties and fixed fields may add this much to `max_message_bytes` of body.
 pub const MAX_RECORD_OVERHEAD_BYTES: usize = 64 * 1024;
 
@@ -191,6 +194,9 @@ pub struct MessageStore {
     flusher: Mutex<Option<JoinHandle<()>>>,
     warmer: Mutex<crate::warm::Warmer>,
     retention: Mutex<Retention>,
+    /// Writes index entries behind the appends (outside the append lock).
+    index_dispatcher: Mutex<IndexDispatcher>,
+    index_progress: Arc<IndexProgress>,
     arrival_listener: RwLock<Option<ArrivalListener>>,
     shut_down: AtomicBool,
 }
@@ -254,10 +260,14 @@ impl MessageStore {
         // Measured before the first append, so a store opened on a full disk refuses at once.
         shared.retention.measure_disk(&shared.config);
         let retention = Retention::start(Arc::clone(&shared))?;
+        let index_dispatcher = IndexDispatcher::start(Arc::clone(&shared))?;
+        let index_progress = Arc::clone(index_dispatcher.progress());
         let last = shared.last_store_timestamp.load(Ordering::Acquire);
         Ok(Arc::new(MessageStore {
             warmer: Mutex::new(warmer),
             retention: Mutex::new(retention),
+            index_dispatcher: Mutex::new(index_dispatcher),
+            index_progress,
             shared,
             append_lock: Mutex::new(last),
             flush,
@@ -381,7 +391,6 @@ impl MessageStore {
             match appended {
                 Ok(phys) => {
                     assert!(phys >= end, "commit log offsets only grow");
-                    self.index_appended(&req.record);
                     physical_offsets.push(phys);
                     end = phys + size as i64;
                     if dispatched {
@@ -399,6 +408,7 @@ impl MessageStore {
             .store(store_timestamp, Ordering::Release);
         log.set_max_offset(end);
         drop(last_ts);
+        self.index_progress.notify_appended();
         outcome?;
         let result = AppendResult {
             status: AppendStatus::PutOk,
@@ -414,17 +424,6 @@ impl MessageStore {
         Ok((result, end, queue_offset))
     }
 
-    /// Indexes a record just appended. The record is already stored, so a failure here (no
-    /// room for a new index file) loses only its index entries, and is logged, not returned.
-    fn index_appended(&self, record: &[u8]) {
-        let indexed = record::decode(record, false)
-            .map_err(StoreError::from)
-            .and_then(|r| Ok(self.shared.index.index_record(&r)?));
-        if let Err(e) = indexed {
-            tracing::error!(error = %e, "cannot index an appended record; key queries will miss it");
-        }
-    }
-
     /// Messages of `topic` whose KEYS contain `key` or whose UNIQ_KEY is `key`, stored within
     /// `[begin_ms, end_ms]`: the newest `max_num` (at most [`MAX_QUERY_MESSAGES`]), returned
     /// oldest first. Every candidate from the index is decoded and checked, so hash collisions
@@ -438,6 +437,18 @@ impl MessageStore {
         end_ms: i64,
     ) -> QueryResult {
         let max_num = max_num.min(MAX_QUERY_MESSAGES);
+        // Every message acknowledged before the query is found: wait for the index to reach
+        // the log end as of now (it follows within milliseconds).
+        let log_end = self.shared.commit_log.max_offset();
+        if !self
+            .index_progress
+            .wait_indexed(log_end, INDEX_CATCH_UP_WAIT)
+        {
+            tracing::warn!(
+                log_end,
+                "the index is behind the log; the answer may miss new messages"
+            );
+        }
         let lookup = self.shared.index.lookup(
             topic,
             key,
@@ -666,6 +677,8 @@ impl MessageStore {
         }
         // Wait out an append in progress; later ones see `shut_down`.
         drop(self.append_lock.lock());
+        // Before the final flush, so the index it writes covers the whole log.
+        self.index_dispatcher.lock().stop();
         self.retention.lock().stop();
         self.warmer.lock().stop();
         self.flush.stop(true);
@@ -693,6 +706,7 @@ impl Drop for MessageStore {
         if let Some(thread) = self.flusher.lock().take() {
             let _ = thread.join();
         }
+        self.index_dispatcher.lock().stop();
         self.retention.lock().stop();
         self.warmer.lock().stop();
     }
