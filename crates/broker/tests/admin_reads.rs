@@ -11,9 +11,9 @@ use petrel_common::protocol::{ConsumerData, HeartbeatData, ProducerData, Subscri
 use petrel_common::record;
 use petrel_remoting::code::{request, response};
 use petrel_remoting::headers::{
-    GetProducerConnectionListRequestHeader, GetSubscriptionGroupConfigRequestHeader,
-    SendMessageRequestHeaderV2, SendMessageResponseHeader, TopicRequestHeader,
-    UpdateConsumerOffsetRequestHeader,
+    CreateTopicRequestHeader, GetProducerConnectionListRequestHeader,
+    GetSubscriptionGroupConfigRequestHeader, GroupTopicRequestHeader, SendMessageRequestHeaderV2,
+    SendMessageResponseHeader, TopicRequestHeader, UpdateConsumerOffsetRequestHeader,
 };
 use petrel_remoting::{CancellationToken, Connection, NoRequests, RemotingCommand, RequestHandler};
 use petrel_store::StoreConfig;
@@ -308,5 +308,108 @@ async fn consumer_running_info_and_consume_directly_are_relayed_to_the_named_con
         resp.remark.as_deref(),
         Some("The Consumer <live_cg> <127.0.0.1@gone> not online")
     );
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn topic_config_and_a_group_s_topics_and_subscription() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path()).await;
+    let admin = connect(&broker).await;
+    let create = RemotingCommand::request_with_header(
+        request::UPDATE_AND_CREATE_TOPIC,
+        &CreateTopicRequestHeader {
+            topic: "Orders".into(),
+            read_queue_nums: 3,
+            write_queue_nums: 3,
+            perm: 6,
+            ..Default::default()
+        },
+    );
+    ok(&admin, create).await;
+    let topic_config = |topic: &str| {
+        RemotingCommand::request_with_header(
+            request::GET_TOPIC_CONFIG,
+            &TopicRequestHeader {
+                topic: topic.into(),
+            },
+        )
+    };
+    let body = ok(&admin, topic_config("Orders")).await;
+    assert_eq!(body["topicName"], "Orders");
+    assert_eq!(body["readQueueNums"], 3);
+    assert_eq!(body["writeQueueNums"], 3);
+    assert_eq!(body["perm"], 6);
+    let resp = admin.request(topic_config("Nope"), TIMEOUT).await.unwrap();
+    assert_eq!(resp.code, response::TOPIC_NOT_EXIST);
+    assert_eq!(
+        resp.remark.as_deref(),
+        Some("No topic in this broker. topic: Nope")
+    );
+
+    let client = connect(&broker).await;
+    let heartbeat = HeartbeatData {
+        client_id: "127.0.0.1@subs".into(),
+        producer_data_set: vec![],
+        consumer_data_set: vec![ConsumerData {
+            group_name: "billing".into(),
+            consume_type: "CONSUME_PASSIVELY".into(),
+            message_model: "CLUSTERING".into(),
+            consume_from_where: "CONSUME_FROM_FIRST_OFFSET".into(),
+            subscription_data_set: vec![SubscriptionData::tags("Orders", "TagA || TagB", 7)],
+            unit_mode: false,
+        }],
+    };
+    ok(
+        &client,
+        RemotingCommand::request(request::HEART_BEAT)
+            .with_body(serde_json::to_vec(&heartbeat).unwrap()),
+    )
+    .await;
+    for topic in ["Orders", "Audit"] {
+        let commit = RemotingCommand::request_with_header(
+            request::UPDATE_CONSUMER_OFFSET,
+            &UpdateConsumerOffsetRequestHeader {
+                consumer_group: "billing".into(),
+                topic: topic.into(),
+                queue_id: 0,
+                commit_offset: 1,
+            },
+        );
+        let resp = admin.request(commit, TIMEOUT).await.unwrap();
+        assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+    }
+
+    let by_group = |code: i32, topic: Option<&str>| {
+        RemotingCommand::request_with_header(
+            code,
+            &GroupTopicRequestHeader {
+                group: "billing".into(),
+                topic: topic.map(str::to_owned),
+            },
+        )
+    };
+    let body = ok(&admin, by_group(request::QUERY_TOPICS_BY_CONSUMER, None)).await;
+    assert_eq!(body["topicList"], serde_json::json!(["Audit", "Orders"]));
+    assert_eq!(body["brokerAddr"], broker.local_addr().to_string());
+
+    let body = ok(
+        &admin,
+        by_group(request::QUERY_SUBSCRIPTION_BY_CONSUMER, Some("Orders")),
+    )
+    .await;
+    assert_eq!(body["group"], "billing");
+    assert_eq!(body["topic"], "Orders");
+    assert_eq!(body["subscriptionData"]["subString"], "TagA || TagB");
+    assert_eq!(
+        body["subscriptionData"]["tagsSet"],
+        serde_json::json!(["TagA", "TagB"])
+    );
+    let body = ok(
+        &admin,
+        by_group(request::QUERY_SUBSCRIPTION_BY_CONSUMER, Some("Audit")),
+    )
+    .await;
+    assert_eq!(body["subscriptionData"], serde_json::Value::Null);
     broker.shutdown().await;
 }

@@ -213,6 +213,14 @@ command_header! {
 }
 
 command_header! {
+    /// QUERY_TOPICS_BY_CONSUMER (343) and QUERY_SUBSCRIPTION_BY_CONSUMER (345, with `topic`).
+    pub struct GroupTopicRequestHeader {
+        group: String => "group",
+        topic: Option<String> => "topic",
+    }
+}
+
+command_header! {
     /// GET_PRODUCER_CONNECTION_LIST (204) request (`mqadmin producerConnection`).
     pub struct GetProducerConnectionListRequestHeader {
         producer_group: String => "producerGroup",

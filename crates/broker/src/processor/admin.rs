@@ -10,7 +10,8 @@ use petrel_common::topic::{validate_group, validate_topic, SubscriptionGroupConf
 use petrel_remoting::code::{request, response};
 use petrel_remoting::headers::{
     CreateTopicRequestHeader, GetBrokerConfigResponseHeader,
-    GetSubscriptionGroupConfigRequestHeader, TopicRequestHeader, ViewMessageRequestHeader,
+    GetSubscriptionGroupConfigRequestHeader, GroupTopicRequestHeader, TopicRequestHeader,
+    ViewMessageRequestHeader,
 };
 use petrel_remoting::RemotingCommand;
 
@@ -21,6 +22,9 @@ use crate::flow_control::FlowSettings;
 pub fn handle(b: &Arc<Broker>, code: i32, req: &RemotingCommand) -> Option<RemotingCommand> {
     Some(match code {
         request::GET_ALL_TOPIC_CONFIG => json(req, &b.topics.snapshot()),
+        request::GET_TOPIC_CONFIG => get_topic_config(b, req),
+        request::QUERY_TOPICS_BY_CONSUMER => topics_by_consumer(b, req),
+        request::QUERY_SUBSCRIPTION_BY_CONSUMER => subscription_by_consumer(b, req),
         request::DELETE_TOPIC_IN_BROKER => delete_topic(b, req),
         request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => update_subscription_group(b, req),
         request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => all_subscription_groups(b, req),
@@ -81,6 +85,57 @@ pub async fn update_and_create_topic(b: &Arc<Broker>, req: &RemotingCommand) -> 
     }
     b.publish_topics().await;
     RemotingCommand::success(req)
+}
+
+/// GET_TOPIC_CONFIG: one topic's config as JSON (Java's TopicConfigAndQueueMapping, whose mapping
+/// part is null for a topic without static queues and so not written).
+fn get_topic_config(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand {
+    let h: TopicRequestHeader = match req.decode_header() {
+        Ok(h) => h,
+        Err(e) => return bad_header(req, e),
+    };
+    match b.topics.get(&h.topic) {
+        Some(config) => json(req, &config),
+        None => RemotingCommand::error(
+            req,
+            response::TOPIC_NOT_EXIST,
+            format!("No topic in this broker. topic: {}", h.topic),
+        ),
+    }
+}
+
+/// QUERY_TOPICS_BY_CONSUMER: TopicList of the topics the group holds offsets on, with this
+/// broker's address, as Java answers.
+fn topics_by_consumer(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand {
+    let h: GroupTopicRequestHeader = match req.decode_header() {
+        Ok(h) => h,
+        Err(e) => return bad_header(req, e),
+    };
+    let mut topics = b.offsets.topics_of_group(&h.group);
+    topics.sort();
+    json(
+        req,
+        &serde_json::json!({ "topicList": topics, "brokerAddr": b.broker_addr() }),
+    )
+}
+
+/// QUERY_SUBSCRIPTION_BY_CONSUMER: the group's live subscription to the topic
+/// (`subscriptionData` null when it has none), as Java's QuerySubscriptionResponseBody.
+fn subscription_by_consumer(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand {
+    let h: GroupTopicRequestHeader = match req.decode_header() {
+        Ok(h) => h,
+        Err(e) => return bad_header(req, e),
+    };
+    let topic = h.topic.unwrap_or_default();
+    let subscription = b.consumers.subscription(&h.group, &topic);
+    json(
+        req,
+        &serde_json::json!({
+            "group": h.group,
+            "subscriptionData": subscription,
+            "topic": topic,
+        }),
+    )
 }
 
 fn delete_topic(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand {
