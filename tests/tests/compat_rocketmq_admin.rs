@@ -7,9 +7,10 @@
 //! back, deleteSubGroup), a consuming group's progress and connections (consumerProgress,
 //! consumerConnection), message lookups (queryMsgByKey, queryMsgById) and resetOffsetByTime
 //! while the group consumes, plus producerConnection, the groups consuming a topic, a message
-//! track, the list of all subscription groups, and the two requests the broker relays to a
-//! consumer (consumerStatus, queryMsgById's consume-directly). Every answer is checked against
-//! what the test did, not only for success. What `DefaultMQAdminExt` asks that Petrel does not
+//! track, the list of all subscription groups, a topic's config, a group's topics and
+//! subscription, and the two requests the broker relays to a consumer (consumerStatus,
+//! queryMsgById's consume-directly). Every answer is checked against what the test did, not
+//! only for success. What `DefaultMQAdminExt` asks that Petrel does not
 //! serve is listed in docs/compat-rocketmq-client-rust.md. Like the other compat tests, the
 //! client owns its runtime and the test is a plain `#[test]` in its own binary.
 
@@ -188,6 +189,20 @@ async fn scenario(client_runtime: Arc<ClientRuntime>) -> anyhow::Result<()> {
         ),
     )
     .await?;
+    let config_back = call(
+        "examineTopicConfig",
+        admin.examine_topic_config(broker.as_str().into(), TOPIC.into()),
+    )
+    .await?;
+    anyhow::ensure!(
+        config_back.topic_name.as_ref().map(|t| t.as_str()) == Some(TOPIC)
+            && (
+                config_back.read_queue_nums,
+                config_back.write_queue_nums,
+                config_back.perm
+            ) == (QUEUES, QUEUES, 6),
+        "topic config read back {config_back:?}"
+    );
     let route = wait_for_route(&admin, TOPIC, true).await?;
     anyhow::ensure!(route.queue_datas.len() == 1, "{:?}", route.queue_datas);
     let q = &route.queue_datas[0];
@@ -404,6 +419,27 @@ async fn scenario(client_runtime: Arc<ClientRuntime>) -> anyhow::Result<()> {
             == QUEUES as usize
             && progress.compute_total_diff() == 0,
         "consumerProgress never caught up: {progress:?}"
+    );
+
+    // The group's topics (by its offsets) and its subscription to the topic.
+    let group_topics = call(
+        "queryTopicsByConsumer",
+        admin.query_topics_by_consumer(GROUP.into()),
+    )
+    .await?;
+    anyhow::ensure!(
+        group_topics.topic_list.iter().any(|t| t.as_str() == TOPIC),
+        "topics of {GROUP}: {:?}",
+        group_topics.topic_list
+    );
+    let subscription = call(
+        "querySubscription",
+        admin.query_subscription(GROUP.into(), TOPIC.into()),
+    )
+    .await?;
+    anyhow::ensure!(
+        subscription.topic.as_str() == TOPIC && subscription.sub_string.as_str() == "*",
+        "subscription {subscription:?}"
     );
 
     // consumerConnection: one client, subscribed to the topic, clustering push.
