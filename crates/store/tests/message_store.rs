@@ -616,13 +616,31 @@ async fn oversized_and_malformed_records_are_refused() {
 #[tokio::test]
 async fn crash_after_checkpoints_recovers_across_segments() {
     let dir = tempfile::tempdir().unwrap();
-    let store = MessageStore::open(config(dir.path())).unwrap();
+    // A long flush interval, so that once a checkpoint is seen the next one is half a second
+    // away: the appends below land after it and before the crash, whatever the machine's load.
+    let slow_checkpoints = StoreConfig {
+        flush_interval_ms: 500,
+        ..config(dir.path())
+    };
+    let store = MessageStore::open(slow_checkpoints).unwrap();
     let big = vec![3u8; 900];
     for _ in 0..100 {
         store.put_message(request("T", 0, &big)).await.unwrap();
     }
-    // Let the flusher write consume queues and a checkpoint, then append past it.
-    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let logics_flushed = || {
+        std::fs::read(dir.path().join("checkpoint"))
+            .ok()
+            .filter(|c| c.len() >= 56)
+            .map_or(0, |c| i64::from_be_bytes(c[48..56].try_into().unwrap()))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while logics_flushed() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint was written"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
     for _ in 0..100 {
         store.put_message(request("T", 0, &big)).await.unwrap();
         store.put_message(request("V", 1, b"v")).await.unwrap();
@@ -630,8 +648,7 @@ async fn crash_after_checkpoints_recovers_across_segments() {
     let end = store.max_physical_offset();
     drop(store);
     assert!(commit_log_files(dir.path()).len() >= 4);
-    let checkpoint = std::fs::read(dir.path().join("checkpoint")).unwrap();
-    let logics_flushed = i64::from_be_bytes(checkpoint[48..56].try_into().unwrap());
+    let logics_flushed = logics_flushed();
     assert!(
         logics_flushed > 0 && logics_flushed < end,
         "recovery starts mid-log"
