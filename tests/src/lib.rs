@@ -1,9 +1,44 @@
 //! Test harness: Petrel standalone in-process on ephemeral loopback ports, restartable on the
 //! same ports and data directory.
 
+use std::future::Future;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use petrel::standalone::{self, StandaloneConfig};
+
+pub mod rmq_rust;
+
+/// Bound of every single wait in the cross-crate tests: generous, for a loaded CI machine; a
+/// test asserts what matters (order, counts, lateness) separately.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// Polls `done` every 20 ms until it holds; panics naming `what` after [`WAIT`].
+pub async fn wait_for(what: &str, done: impl FnMut() -> bool) {
+    if let Err(e) = try_wait_for(what, done).await {
+        panic!("{e}");
+    }
+}
+
+/// [`wait_for`] for code that reports errors instead of panicking.
+pub async fn try_wait_for(what: &str, mut done: impl FnMut() -> bool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + WAIT;
+    while !done() {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "timed out after {WAIT:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// `f`, or an error naming `what` if it takes longer than [`WAIT`].
+pub async fn bounded<T>(what: &str, f: impl Future<Output = T>) -> anyhow::Result<T> {
+    tokio::time::timeout(WAIT, f)
+        .await
+        .map_err(|_| anyhow::anyhow!("{what} did not complete within {WAIT:?}"))
+}
 
 /// How long a restart keeps trying to bind the old ports.
 const RESTART_BIND_RETRY: std::time::Duration = std::time::Duration::from_secs(5);

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use petrel_client::consumer::MessageModel;
 use petrel_client::{
@@ -13,9 +13,8 @@ use petrel_client::{
 use petrel_remoting::code::request;
 use petrel_remoting::headers::GetConsumerConnectionListRequestHeader;
 use petrel_remoting::RemotingCommand;
-use petrel_tests::Standalone;
+use petrel_tests::{wait_for, Standalone};
 
-const WAIT: Duration = Duration::from_secs(45);
 const GROUP: &str = "broadcast-cg";
 /// Every instance fails this message: broadcast mode drops it instead of retrying.
 const FAILING_KEY: &str = "k7";
@@ -43,14 +42,6 @@ fn broadcast_consumer(ns: &str, name: &str, topic: &str, dir: &Path, seen: Seen)
         status
     });
     c
-}
-
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn send(producer: &Producer, topic: &str, range: std::ops::Range<usize>) {

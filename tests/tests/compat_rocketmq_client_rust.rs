@@ -22,14 +22,12 @@
 #![recursion_limit = "256"]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rocketmq_client_rust::{
-    ClientConfig, ClientResult, ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext,
-    ConsumeConcurrentlyStatus, DefaultMQProducer, DefaultMQPushConsumer, MQPushConsumer,
-    TelemetryHandle,
+    ClientResult, ClientRuntime, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus,
+    DefaultMQProducer, DefaultMQPushConsumer, MQPushConsumer,
 };
 use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
@@ -37,12 +35,10 @@ use rocketmq_model::common::message::message_queue::MessageQueue;
 use rocketmq_model::common::message::message_single::Message;
 use rocketmq_model::common::message::MessageTrait;
 use rocketmq_model::result::SendStatus;
-use rocketmq_runtime::{RuntimeConfig, RuntimeOwner};
 
-use petrel_tests::Standalone;
+use petrel_tests::rmq_rust::{self, client_config, err};
+use petrel_tests::{bounded, Standalone, WAIT};
 
-/// Bound of every single wait in this test.
-const WAIT: Duration = Duration::from_secs(60);
 const TOTAL: usize = 1_000;
 const QUEUES: usize = 4;
 const RESTART_AFTER: usize = 500;
@@ -79,45 +75,7 @@ type Seen = Arc<Mutex<HashMap<String, Vec<Delivery>>>>;
 
 #[test]
 fn rocketmq_client_rust_group_of_two_gets_every_acked_message_across_a_restart() {
-    // The client's rebalance period (default 20 s) is read from this property when the client
-    // instance is created. A short period only makes the group settle (and notice the topic, the
-    // second member and the restarted broker) sooner; correctness does not depend on it.
-    // Edition 2021: set_var is safe; this file is its own test binary with a single test.
-    std::env::set_var("rocketmq.client.rebalance.waitInterval", "2000");
-
-    let owner = RuntimeOwner::plan(RuntimeConfig {
-        thread_name: "rmq-rust-client".to_string(),
-        ..Default::default()
-    })
-    .expect("client runtime configuration")
-    .build()
-    .expect("client runtime");
-    let client_runtime = ClientRuntime::try_new(
-        owner.root_context().component("compat"),
-        ClientRuntimeConfig::default(),
-        TelemetryHandle::noop(),
-    )
-    .expect("ClientRuntime");
-
-    let test_runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .thread_name("petrel-compat")
-        .build()
-        .expect("test runtime");
-    let outcome = test_runtime.block_on(async {
-        let outcome = scenario(Arc::clone(&client_runtime)).await;
-        let report = tokio::time::timeout(WAIT, client_runtime.shutdown()).await;
-        if !matches!(&report, Ok(r) if r.is_healthy()) {
-            eprintln!("warning: rocketmq-client-rust runtime shutdown was not clean");
-        }
-        outcome
-    });
-    drop(test_runtime);
-    let _ = owner.shutdown_runtime_blocking_with_timeout(Duration::from_secs(10));
-    if let Err(e) = outcome {
-        panic!("{e:#}");
-    }
+    rmq_rust::run("compat", scenario);
 }
 
 async fn scenario(client_runtime: Arc<ClientRuntime>) -> anyhow::Result<()> {
@@ -283,15 +241,6 @@ async fn scenario(client_runtime: Arc<ClientRuntime>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Client configuration with a distinct instance name, so that several clients in one process
-/// are distinct RocketMQ clients (client id `<ip>@<instance name>`).
-fn client_config(namesrv: &str, instance: &str) -> ClientConfig {
-    let mut config = ClientConfig::default();
-    config.set_instance_name(instance.into());
-    config.set_namesrv_addr(namesrv.into());
-    config
-}
-
 /// Sends message `i` to queue `i % 4`, retrying (bounded by [`WAIT`]) until it is acknowledged:
 /// sends fail while the broker restarts. Records the queue the broker stored it in.
 async fn send_one(
@@ -340,14 +289,4 @@ async fn send_one(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-async fn bounded<T>(what: &str, f: impl Future<Output = T>) -> anyhow::Result<T> {
-    tokio::time::timeout(WAIT, f)
-        .await
-        .map_err(|_| anyhow::anyhow!("{what} did not complete within {WAIT:?}"))
-}
-
-fn err(e: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::anyhow!("rocketmq-client-rust: {e}")
 }

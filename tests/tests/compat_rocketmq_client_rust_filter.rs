@@ -10,24 +10,21 @@
 #![recursion_limit = "256"]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use petrel_client::admin::Admin;
 use petrel_client::{ClientConfig as PetrelConfig, Message, Producer};
-use petrel_tests::Standalone;
+use petrel_tests::rmq_rust::{self, client_config, err};
+use petrel_tests::{bounded, Standalone, WAIT};
 use rocketmq_client_rust::{
-    ClientConfig, ClientResult, ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext,
-    ConsumeConcurrentlyStatus, DefaultMQPushConsumer, MQPushConsumer, MessageSelector,
-    TelemetryHandle,
+    ClientResult, ClientRuntime, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus,
+    DefaultMQPushConsumer, MQPushConsumer, MessageSelector,
 };
 use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
 use rocketmq_model::common::message::MessageTrait;
-use rocketmq_runtime::{RuntimeConfig, RuntimeOwner};
 
-const WAIT: Duration = Duration::from_secs(60);
 /// After the expected set is complete, extra deliveries would show up within this time.
 const QUIET: Duration = Duration::from_secs(1);
 const MESSAGES: usize = 60;
@@ -69,40 +66,7 @@ fn tag(i: usize) -> &'static str {
 
 #[test]
 fn rocketmq_client_rust_sql_subscriptions_get_exactly_the_matching_set() {
-    // Only makes the consumer's first rebalance come sooner; this binary holds this one test.
-    std::env::set_var("rocketmq.client.rebalance.waitInterval", "1000");
-    let owner = RuntimeOwner::plan(RuntimeConfig {
-        thread_name: "rmq-rust-filter".to_string(),
-        ..Default::default()
-    })
-    .expect("client runtime configuration")
-    .build()
-    .expect("client runtime");
-    let client_runtime = ClientRuntime::try_new(
-        owner.root_context().component("compat-filter"),
-        ClientRuntimeConfig::default(),
-        TelemetryHandle::noop(),
-    )
-    .expect("ClientRuntime");
-    let test_runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .thread_name("petrel-compat-filter")
-        .build()
-        .expect("test runtime");
-    let outcome = test_runtime.block_on(async {
-        let outcome = scenario(Arc::clone(&client_runtime)).await;
-        let report = tokio::time::timeout(WAIT, client_runtime.shutdown()).await;
-        if !matches!(&report, Ok(r) if r.is_healthy()) {
-            eprintln!("warning: rocketmq-client-rust runtime shutdown was not clean");
-        }
-        outcome
-    });
-    drop(test_runtime);
-    let _ = owner.shutdown_runtime_blocking_with_timeout(Duration::from_secs(10));
-    if let Err(e) = outcome {
-        panic!("{e:#}");
-    }
+    rmq_rust::run("compat-filter", scenario);
 }
 
 /// key → times delivered, per group.
@@ -200,21 +164,4 @@ async fn scenario(client_runtime: Arc<ClientRuntime>) -> anyhow::Result<()> {
     }
     bounded("Standalone::shutdown", petrel.shutdown()).await??;
     Ok(())
-}
-
-fn client_config(namesrv: &str, instance: &str) -> ClientConfig {
-    let mut config = ClientConfig::default();
-    config.set_instance_name(instance.into());
-    config.set_namesrv_addr(namesrv.into());
-    config
-}
-
-async fn bounded<T>(what: &str, f: impl Future<Output = T>) -> anyhow::Result<T> {
-    tokio::time::timeout(WAIT, f)
-        .await
-        .map_err(|_| anyhow::anyhow!("{what} did not complete within {WAIT:?}"))
-}
-
-fn err(e: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::anyhow!("rocketmq-client-rust: {e}")
 }

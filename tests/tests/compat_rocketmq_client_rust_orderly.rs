@@ -9,22 +9,20 @@
 #![recursion_limit = "256"]
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rocketmq_client_rust::{
-    ClientConfig, ClientResult, ClientRuntime, ClientRuntimeConfig, ConsumeOrderlyContext,
-    ConsumeOrderlyStatus, DefaultMQPushConsumer, MQPushConsumer, TelemetryHandle,
+    ClientResult, ClientRuntime, ConsumeOrderlyContext, ConsumeOrderlyStatus,
+    DefaultMQPushConsumer, MQPushConsumer,
 };
 use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
-use rocketmq_runtime::{RuntimeConfig, RuntimeOwner};
 
 use petrel_client::{Message, Producer};
-use petrel_tests::Standalone;
+use petrel_tests::rmq_rust::{self, client_config, err};
+use petrel_tests::{bounded, try_wait_for, Standalone};
 
-const WAIT: Duration = Duration::from_secs(45);
 const TOPIC: &str = "CompatOrderlyOrders";
 const GROUP: &str = "compat_rmq_rust_orderly";
 const KEYS: usize = 20;
@@ -46,35 +44,7 @@ type Shared = Arc<Mutex<Observed>>;
 
 #[test]
 fn rocketmq_client_rust_orderly_consumers_see_each_key_in_send_order() {
-    std::env::set_var("rocketmq.client.rebalance.waitInterval", "1000");
-    let owner = RuntimeOwner::plan(RuntimeConfig {
-        thread_name: "rmq-rust-client".to_string(),
-        ..Default::default()
-    })
-    .expect("client runtime configuration")
-    .build()
-    .expect("client runtime");
-    let client_runtime = ClientRuntime::try_new(
-        owner.root_context().component("compat-orderly"),
-        ClientRuntimeConfig::default(),
-        TelemetryHandle::noop(),
-    )
-    .expect("ClientRuntime");
-    let test_runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("test runtime");
-    let outcome = test_runtime.block_on(async {
-        let outcome = scenario(Arc::clone(&client_runtime)).await;
-        let _ = tokio::time::timeout(WAIT, client_runtime.shutdown()).await;
-        outcome
-    });
-    drop(test_runtime);
-    let _ = owner.shutdown_runtime_blocking_with_timeout(Duration::from_secs(10));
-    if let Err(e) = outcome {
-        panic!("{e:#}");
-    }
+    rmq_rust::run("compat-orderly", scenario);
 }
 
 fn parse(m: &MessageExt) -> (usize, usize) {
@@ -90,11 +60,8 @@ async fn orderly_consumer(
     name: &str,
     seen: Shared,
 ) -> anyhow::Result<DefaultMQPushConsumer> {
-    let mut config = ClientConfig::default();
-    config.set_instance_name(name.into());
-    config.set_namesrv_addr(ns.into());
     let mut consumer = DefaultMQPushConsumer::builder(Arc::clone(client_runtime))
-        .client_config(config)
+        .client_config(client_config(ns, name))
         .consumer_group(GROUP)
         .name_server_addr(ns.to_owned())
         .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
@@ -162,10 +129,10 @@ async fn scenario(client_runtime: Arc<ClientRuntime>) -> anyhow::Result<()> {
     let seen: Shared = Arc::default();
     let count = || seen.lock().unwrap().delivered.len();
     let mut c1 = orderly_consumer(&client_runtime, &ns, "rmq-orderly-1", seen.clone()).await?;
-    wait_for("a fifth of the messages", || count() >= KEYS * PER_KEY / 5).await?;
+    try_wait_for("a fifth of the messages", || count() >= KEYS * PER_KEY / 5).await?;
     let mut c2 = orderly_consumer(&client_runtime, &ns, "rmq-orderly-2", seen.clone()).await?;
     let joined_at = count();
-    wait_for("every message", || count() == KEYS * PER_KEY).await?;
+    try_wait_for("every message", || count() == KEYS * PER_KEY).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     bounded("c2.shutdown", c2.shutdown()).await?;
@@ -195,23 +162,4 @@ async fn scenario(client_runtime: Arc<ClientRuntime>) -> anyhow::Result<()> {
         o.duplicates
     );
     Ok(())
-}
-
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) -> anyhow::Result<()> {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        anyhow::ensure!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(())
-}
-
-async fn bounded<T>(what: &str, f: impl Future<Output = T>) -> anyhow::Result<T> {
-    tokio::time::timeout(WAIT, f)
-        .await
-        .map_err(|_| anyhow::anyhow!("{what} did not complete within {WAIT:?}"))
-}
-
-fn err(e: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::anyhow!("rocketmq-client-rust: {e}")
 }

@@ -13,28 +13,25 @@
 #![recursion_limit = "256"]
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rocketmq_client_rust::{
-    ClientConfig, ClientResult, ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext,
-    ConsumeConcurrentlyStatus, DefaultMQProducer, DefaultMQPushConsumer, MQPushConsumer,
-    TelemetryHandle,
+    ClientResult, ClientRuntime, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus,
+    DefaultMQProducer, DefaultMQPushConsumer, MQPushConsumer,
 };
 use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
 use rocketmq_model::common::message::message_single::Message;
 use rocketmq_model::common::message::MessageTrait;
 use rocketmq_model::result::SendStatus;
-use rocketmq_runtime::{RuntimeConfig, RuntimeOwner};
 
 use petrel::standalone::StandaloneConfig;
 use petrel_client::{MessageQueue, PullConsumer, PullStatus};
 use petrel_common::msg_id::now_ms;
-use petrel_tests::Standalone;
+use petrel_tests::rmq_rust::{self, client_config, err};
+use petrel_tests::{bounded, try_wait_for, Standalone, WAIT};
 
-const WAIT: Duration = Duration::from_secs(60);
 /// Retries use levels 3, 4, 5 …: 300 ms each.
 const LEVELS: &str =
     "100ms 200ms 300ms 300ms 300ms 300ms 300ms 300ms 300ms 300ms 300ms 300ms 300ms 300ms 300ms 300ms 300ms 300ms";
@@ -60,35 +57,7 @@ fn fails_first_time(i: usize) -> bool {
 
 #[test]
 fn rocketmq_client_rust_retries_without_blocking_and_dead_letters_after_max_times() {
-    std::env::set_var("rocketmq.client.rebalance.waitInterval", "1000");
-    let owner = RuntimeOwner::plan(RuntimeConfig {
-        thread_name: "rmq-rust-client".to_string(),
-        ..Default::default()
-    })
-    .expect("client runtime configuration")
-    .build()
-    .expect("client runtime");
-    let client_runtime = ClientRuntime::try_new(
-        owner.root_context().component("compat-retry"),
-        ClientRuntimeConfig::default(),
-        TelemetryHandle::noop(),
-    )
-    .expect("ClientRuntime");
-    let test_runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("test runtime");
-    let outcome = test_runtime.block_on(async {
-        let outcome = scenario(Arc::clone(&client_runtime)).await;
-        let _ = tokio::time::timeout(WAIT, client_runtime.shutdown()).await;
-        outcome
-    });
-    drop(test_runtime);
-    let _ = owner.shutdown_runtime_blocking_with_timeout(Duration::from_secs(10));
-    if let Err(e) = outcome {
-        panic!("{e:#}");
-    }
+    rmq_rust::run("compat-retry", scenario);
 }
 
 async fn scenario(client_runtime: Arc<ClientRuntime>) -> anyhow::Result<()> {
@@ -166,7 +135,7 @@ async fn scenario(client_runtime: Arc<ClientRuntime>) -> anyhow::Result<()> {
         .filter(|&i| !fails_first_time(i))
         .map(key)
         .collect();
-    wait_for("every message that does not fail", || {
+    try_wait_for("every message that does not fail", || {
         let d = deliveries.lock().unwrap();
         good.iter().all(|k| d.contains_key(k))
     })
@@ -176,7 +145,7 @@ async fn scenario(client_runtime: Arc<ClientRuntime>) -> anyhow::Result<()> {
         .filter(|&i| fails_first_time(i))
         .map(key)
         .collect();
-    wait_for("every failed message to come back", || {
+    try_wait_for("every failed message to come back", || {
         let d = deliveries.lock().unwrap();
         failed
             .iter()
@@ -184,7 +153,7 @@ async fn scenario(client_runtime: Arc<ClientRuntime>) -> anyhow::Result<()> {
     })
     .await?;
     // The poison message: consumed, retried MAX_RECONSUME_TIMES times, then dead.
-    wait_for("the poison message's last attempt", || {
+    try_wait_for("the poison message's last attempt", || {
         let d = deliveries.lock().unwrap();
         d.get(POISON)
             .is_some_and(|v| v.len() > MAX_RECONSUME_TIMES as usize)
@@ -284,30 +253,4 @@ async fn pull_one(reader: &PullConsumer, topic: &str) -> anyhow::Result<petrel_c
         anyhow::ensure!(Instant::now() < deadline, "no dead letter in {topic}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-fn client_config(namesrv: &str, instance: &str) -> ClientConfig {
-    let mut config = ClientConfig::default();
-    config.set_instance_name(instance.into());
-    config.set_namesrv_addr(namesrv.into());
-    config
-}
-
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) -> anyhow::Result<()> {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        anyhow::ensure!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(())
-}
-
-async fn bounded<T>(what: &str, f: impl Future<Output = T>) -> anyhow::Result<T> {
-    tokio::time::timeout(WAIT, f)
-        .await
-        .map_err(|_| anyhow::anyhow!("{what} did not complete within {WAIT:?}"))
-}
-
-fn err(e: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::anyhow!("rocketmq-client-rust: {e}")
 }

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use petrel::standalone::StandaloneConfig;
 use petrel_client::admin::Admin;
@@ -15,9 +15,8 @@ use petrel_client::{
 };
 use petrel_remoting::code::{request, response};
 use petrel_remoting::RemotingCommand;
-use petrel_tests::Standalone;
+use petrel_tests::{wait_for, Standalone};
 
-const WAIT: Duration = Duration::from_secs(60);
 /// After the expected set is complete, extra deliveries would show up within this time.
 const QUIET: Duration = Duration::from_millis(700);
 const MESSAGES: usize = 90;
@@ -89,14 +88,6 @@ fn expected(matches: fn(&Sent) -> bool) -> BTreeSet<String> {
         .filter(|&i| matches(&sent(i)))
         .map(|i| format!("k{i}"))
         .collect()
-}
-
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// key → times delivered.

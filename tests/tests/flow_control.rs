@@ -13,9 +13,8 @@ use petrel_common::protocol::MessageQueue;
 use petrel_common::topic::group_attribute;
 use petrel_remoting::code::{request, response};
 use petrel_remoting::RemotingCommand;
-use petrel_tests::Standalone;
+use petrel_tests::{wait_for, Standalone};
 
-const WAIT: Duration = Duration::from_secs(60);
 /// How long a paused consumer is watched to see that nothing arrives.
 const QUIET: Duration = Duration::from_millis(1500);
 
@@ -39,14 +38,6 @@ fn consumer(ns: &str, group: &str, name: &str, topic: &str, seen: Seen) -> PushC
 
 fn count(seen: &Seen, name: &str) -> usize {
     seen.lock().unwrap().get(name).map_or(0, Vec::len)
-}
-
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 struct Setup {

@@ -10,7 +10,7 @@ use petrel_client::{
     ClientConfig, ConsumeFromWhere, ConsumeOrderlyStatus, Message, MessageExt, Producer,
     PullConsumer, PullStatus, PushConsumer,
 };
-use petrel_tests::Standalone;
+use petrel_tests::{wait_for, Standalone};
 
 const WAIT: Duration = Duration::from_secs(45);
 const KEYS: usize = 100;
@@ -91,14 +91,6 @@ fn orderly_consumer(
         ConsumeOrderlyStatus::Success
     });
     c
-}
-
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,9 +9,7 @@ use petrel_client::{
     ClientConfig, ConsumeFromWhere, ConsumeStatus, Message, MessageExt, Producer, PushConsumer,
 };
 use petrel_remoting::code::response;
-use petrel_tests::Standalone;
-
-const WAIT: Duration = Duration::from_secs(60);
+use petrel_tests::{wait_for, Standalone};
 
 /// What a listener saw: key → (body, tag, times delivered).
 type Seen = Arc<Mutex<HashMap<String, (Vec<u8>, String, u32)>>>;
@@ -34,14 +32,6 @@ fn consumer(ns: &str, group: &str, instance: &str, topic: &str, seen: Seen) -> P
         ConsumeStatus::Success
     });
     c
-}
-
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use petrel_client::admin::Admin;
 use petrel_client::{
@@ -13,9 +13,7 @@ use petrel_client::{
 };
 use petrel_common::msg_id::now_ms;
 use petrel_remoting::code::response;
-use petrel_tests::Standalone;
-
-const WAIT: Duration = Duration::from_secs(60);
+use petrel_tests::{wait_for, Standalone};
 
 /// Times each key was delivered.
 type Seen = Arc<Mutex<HashMap<String, u32>>>;
@@ -36,14 +34,6 @@ fn consumer(ns: &str, group: &str, topic: &str, seen: Seen) -> PushConsumer {
         ConsumeStatus::Success
     });
     c
-}
-
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn send(producer: &Producer, topic: &str, prefix: &str, n: usize) {

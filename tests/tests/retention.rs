@@ -10,7 +10,7 @@ use petrel::standalone::StandaloneConfig;
 use petrel_client::admin::Admin;
 use petrel_client::{ClientConfig, ConsumeFromWhere, ConsumeStatus, Message, MessageExt, Producer};
 use petrel_client::{MessageQueue, PushConsumer};
-use petrel_tests::Standalone;
+use petrel_tests::{wait_for, Standalone};
 
 const WAIT: Duration = Duration::from_secs(60);
 const TOPIC: &str = "Retained";
@@ -36,14 +36,6 @@ fn consumer(ns: &str, seen: Seen) -> PushConsumer {
         ConsumeStatus::Success
     });
     c
-}
-
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn send(producer: &Producer, prefix: &str, n: usize) {

@@ -13,7 +13,7 @@ use petrel_client::{
     PullConsumer, PullStatus, PushConsumer,
 };
 use petrel_common::msg_id::now_ms;
-use petrel_tests::Standalone;
+use petrel_tests::{wait_for, Standalone};
 
 const WAIT: Duration = Duration::from_secs(30);
 /// Level 1 = 100 ms, level 2 = 1 s (the delayed-send tests), 3 = 300 ms (first retry), …
@@ -25,14 +25,6 @@ async fn start(dir: &std::path::Path) -> Standalone {
     let mut config = StandaloneConfig::ephemeral(dir);
     config.message_delay_level = Some(SHORT_LEVELS.to_owned());
     Standalone::start_with(config).await.unwrap()
-}
-
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn push_consumer(ns: &str, group: &str, topic: &str) -> PushConsumer {

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use petrel::standalone::StandaloneConfig;
 use petrel_client::admin::Admin;
@@ -15,9 +15,8 @@ use petrel_client::{
 use petrel_common::msg_id::now_ms;
 use petrel_common::properties::{TIMER_DELAY_MS, TIMER_DELAY_SEC, TIMER_DELIVER_MS};
 use petrel_remoting::code::response;
-use petrel_tests::Standalone;
+use petrel_tests::{wait_for, Standalone};
 
-const WAIT: Duration = Duration::from_secs(60);
 /// Short levels keep the test fast; the shortest (100 ms) bounds how late a timer may be.
 const LEVELS: &str = "100ms 300ms 1s 3s";
 /// How late a delivery may be on a loaded machine: the shortest level, the schedule scan, the
@@ -57,14 +56,6 @@ fn consumer(ns: &str, group: &str, topic: &str, arrivals: Arrivals) -> PushConsu
         ConsumeStatus::Success
     });
     c
-}
-
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
