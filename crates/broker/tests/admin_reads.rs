@@ -11,8 +11,9 @@ use petrel_common::protocol::{ConsumerData, HeartbeatData, ProducerData, Subscri
 use petrel_common::record;
 use petrel_remoting::code::{request, response};
 use petrel_remoting::headers::{
-    CreateTopicRequestHeader, GetProducerConnectionListRequestHeader,
-    GetSubscriptionGroupConfigRequestHeader, GroupTopicRequestHeader, SendMessageRequestHeaderV2,
+    CloneGroupOffsetRequestHeader, CreateTopicRequestHeader,
+    GetProducerConnectionListRequestHeader, GetSubscriptionGroupConfigRequestHeader,
+    GroupTopicRequestHeader, QueryConsumerOffsetRequestHeader, SendMessageRequestHeaderV2,
     SendMessageResponseHeader, TopicRequestHeader, UpdateConsumerOffsetRequestHeader,
 };
 use petrel_remoting::{CancellationToken, Connection, NoRequests, RemotingCommand, RequestHandler};
@@ -411,5 +412,90 @@ async fn topic_config_and_a_group_s_topics_and_subscription() {
     )
     .await;
     assert_eq!(body["subscriptionData"], serde_json::Value::Null);
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn clone_group_offset_copies_every_topic_the_source_consumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path()).await;
+    let admin = connect(&broker).await;
+    for topic in ["Orders", "Audit"] {
+        let create = RemotingCommand::request_with_header(
+            request::UPDATE_AND_CREATE_TOPIC,
+            &CreateTopicRequestHeader {
+                topic: topic.into(),
+                read_queue_nums: 2,
+                write_queue_nums: 2,
+                perm: 6,
+                ..Default::default()
+            },
+        );
+        ok(&admin, create).await;
+    }
+    // "Gone" has offsets but no topic on this broker: skipped.
+    for (topic, queue_id, offset) in [
+        ("Orders", 0, 5),
+        ("Orders", 1, 2),
+        ("Audit", 1, 7),
+        ("Gone", 0, 3),
+    ] {
+        let commit = RemotingCommand::request_with_header(
+            request::UPDATE_CONSUMER_OFFSET,
+            &UpdateConsumerOffsetRequestHeader {
+                consumer_group: "src_cg".into(),
+                topic: topic.into(),
+                queue_id,
+                commit_offset: offset,
+            },
+        );
+        let resp = admin.request(commit, TIMEOUT).await.unwrap();
+        assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+    }
+
+    let clone = RemotingCommand::request_with_header(
+        request::CLONE_GROUP_OFFSET,
+        &CloneGroupOffsetRequestHeader {
+            src_group: "src_cg".into(),
+            dest_group: "dest_cg".into(),
+            topic: None,
+            offline: Some(true),
+        },
+    );
+    ok(&admin, clone).await;
+
+    let query = |topic: &str, queue_id: i32| {
+        RemotingCommand::request_with_header(
+            request::QUERY_CONSUMER_OFFSET,
+            &QueryConsumerOffsetRequestHeader {
+                consumer_group: "dest_cg".into(),
+                topic: topic.into(),
+                queue_id,
+                set_zero_if_not_found: Some(false),
+            },
+        )
+    };
+    for (topic, queue_id, offset) in [("Orders", 0, 5), ("Orders", 1, 2), ("Audit", 1, 7)] {
+        let resp = admin
+            .request(query(topic, queue_id), TIMEOUT)
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.code,
+            response::SUCCESS,
+            "{topic}/{queue_id}: {:?}",
+            resp.remark
+        );
+        assert_eq!(
+            resp.ext_fields.get("offset"),
+            Some(offset.to_string().as_str())
+        );
+    }
+    let resp = admin.request(query("Gone", 0), TIMEOUT).await.unwrap();
+    assert_eq!(
+        resp.code,
+        response::QUERY_NOT_FOUND,
+        "a topic the broker lacks is skipped"
+    );
     broker.shutdown().await;
 }

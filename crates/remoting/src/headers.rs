@@ -221,6 +221,16 @@ command_header! {
 }
 
 command_header! {
+    /// CLONE_GROUP_OFFSET (314) request (`mqadmin cloneGroupOffset`).
+    pub struct CloneGroupOffsetRequestHeader {
+        src_group: String => "srcGroup",
+        dest_group: String => "destGroup",
+        topic: Option<String> => "topic",
+        offline: Option<bool> => "offline",
+    }
+}
+
+command_header! {
     /// GET_PRODUCER_CONNECTION_LIST (204) request (`mqadmin producerConnection`).
     pub struct GetProducerConnectionListRequestHeader {
         producer_group: String => "producerGroup",

@@ -24,6 +24,7 @@ pub fn handle(b: &Arc<Broker>, code: i32, req: &RemotingCommand) -> Option<Remot
         request::GET_ALL_TOPIC_CONFIG => json(req, &b.topics.snapshot()),
         request::GET_TOPIC_CONFIG => get_topic_config(b, req),
         request::QUERY_TOPICS_BY_CONSUMER => topics_by_consumer(b, req),
+        request::CLONE_GROUP_OFFSET => super::offset::clone_group_offset(b, req),
         request::QUERY_SUBSCRIPTION_BY_CONSUMER => subscription_by_consumer(b, req),
         request::DELETE_TOPIC_IN_BROKER => delete_topic(b, req),
         request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => update_subscription_group(b, req),
