@@ -8,11 +8,11 @@
 //! consumerConnection), message lookups (queryMsgByKey, queryMsgById) and resetOffsetByTime
 //! while the group consumes, plus producerConnection, the groups consuming a topic, a message
 //! track, the list of all subscription groups, a topic's config, a group's topics and
-//! subscription, and the two requests the broker relays to a consumer (consumerStatus,
-//! queryMsgById's consume-directly). Every answer is checked against what the test did, not
-//! only for success. What `DefaultMQAdminExt` asks that Petrel does not
-//! serve is listed in docs/compat-rocketmq-client-rust.md. Like the other compat tests, the
-//! client owns its runtime and the test is a plain `#[test]` in its own binary.
+//! subscription, cloneGroupOffset, and the two requests the broker relays to a consumer
+//! (consumerStatus, queryMsgById's consume-directly). Every answer is checked against what the
+//! test did, not only for success. What `DefaultMQAdminExt` asks that Petrel does not serve is
+//! listed in docs/compat-rocketmq-client-rust.md. Like the other compat tests, the client owns
+//! its runtime and the test is a plain `#[test]` in its own binary.
 
 #![recursion_limit = "256"]
 
@@ -49,6 +49,7 @@ const DOOMED_TOPIC: &str = "CompatAdminDoomed";
 const GROUP: &str = "compat_admin_cg";
 const ADMIN_GROUP: &str = "compat_admin_sg";
 const PRODUCER_GROUP: &str = "compat_admin_pg";
+const CLONE_GROUP: &str = "compat_admin_clone";
 const QUEUES: u32 = 4;
 /// Messages sent before the reset point, then after it.
 const BEFORE: usize = 12;
@@ -379,25 +380,7 @@ async fn scenario(client_runtime: Arc<ClientRuntime>) -> anyhow::Result<()> {
 
     // consumerProgress: the committed offsets reach the broker offsets (the client commits
     // every second here), diff 0.
-    let deadline = Instant::now() + WAIT;
-    let progress = loop {
-        let p = call(
-            "consumerProgress",
-            admin.examine_consume_stats(GROUP.into(), None, None, None, None),
-        )
-        .await?;
-        let done = p
-            .get_offset_table()
-            .iter()
-            .filter(|(mq, _)| mq.topic_str() == TOPIC)
-            .count()
-            == QUEUES as usize
-            && p.compute_total_diff() == 0;
-        if done || Instant::now() > deadline {
-            break p;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let progress = caught_up_progress(&admin).await?;
     for (mq, w) in progress.get_offset_table() {
         if mq.topic_str() != TOPIC {
             continue;
@@ -622,11 +605,68 @@ async fn scenario(client_runtime: Arc<ClientRuntime>) -> anyhow::Result<()> {
         resent.key
     );
 
+    // cloneGroupOffset: a new group starts where the consuming one is (last: from here on the
+    // clone counts among the topic's consumers).
+    caught_up_progress(&admin).await?;
+    call(
+        "cloneGroupOffset",
+        admin.clone_group_offset(GROUP.into(), CLONE_GROUP.into(), TOPIC.into(), false),
+    )
+    .await?;
+    let cloned = call(
+        "consumerProgress of the clone",
+        admin.examine_consume_stats(
+            CLONE_GROUP.into(),
+            Some(TOPIC.into()),
+            None,
+            Some(broker.as_str().into()),
+            None,
+        ),
+    )
+    .await?;
+    for (q, &sent_to_queue) in sent_per_queue.iter().enumerate() {
+        let row = cloned
+            .get_offset_table()
+            .iter()
+            .find(|(mq, _)| mq.topic_str() == TOPIC && mq.queue_id() as usize == q)
+            .map(|(_, w)| w.get_consumer_offset());
+        anyhow::ensure!(
+            row == Some(sent_to_queue as i64),
+            "clone's offset on queue {q}: {row:?}, source at {sent_to_queue}"
+        );
+    }
+
     bounded("producer.shutdown", producer.shutdown()).await?;
     bounded("consumer.shutdown", consumer.shutdown()).await?;
     bounded("admin.shutdown", admin.shutdown()).await?;
     bounded("Standalone::shutdown", petrel.shutdown()).await??;
     Ok(())
+}
+
+/// The group's consumerProgress once its committed offsets reach the end of every queue of the
+/// topic, or the last one read when that does not happen within `WAIT`.
+async fn caught_up_progress(
+    admin: &DefaultMQAdminExt,
+) -> anyhow::Result<rocketmq_protocol::protocol::admin::consume_stats::ConsumeStats> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let p = call(
+            "consumerProgress",
+            admin.examine_consume_stats(GROUP.into(), None, None, None, None),
+        )
+        .await?;
+        let done = p
+            .get_offset_table()
+            .iter()
+            .filter(|(mq, _)| mq.topic_str() == TOPIC)
+            .count()
+            == QUEUES as usize
+            && p.compute_total_diff() == 0;
+        if done || Instant::now() > deadline {
+            return Ok(p);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 impl Sent {
