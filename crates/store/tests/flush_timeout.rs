@@ -2,16 +2,18 @@
 //! FlushDiskTimeout on time, the message stays stored and readable, and the store recovers once
 //! the disk is fast again. The slow disk is the store's `flush_fault` hook.
 
-use std::net::SocketAddr;
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
-use petrel_common::record::{self, RecordFields};
+use petrel_common::record::{self};
 use petrel_store::{
     AppendRequest, AppendStatus, FlushDiskType, GetStatus, MessageStore, StoreConfig,
 };
+
+use common::append_request;
 
 const SYNC_FLUSH_TIMEOUT: Duration = Duration::from_millis(300);
 /// Far beyond the timeout, so a put that waited for the flush cannot pass for one that timed out.
@@ -29,30 +31,7 @@ fn config(root: &Path, flush: FlushDiskType) -> StoreConfig {
 }
 
 fn request(body: &[u8]) -> AppendRequest {
-    let fields = RecordFields {
-        queue_id: 0,
-        flag: 0,
-        queue_offset: 0,
-        physical_offset: 0,
-        sys_flag: 0,
-        born_timestamp: 1,
-        born_host: SocketAddr::from(([127, 0, 0, 1], 5000)),
-        store_timestamp: 0,
-        store_host: SocketAddr::from(([127, 0, 0, 1], 10911)),
-        reconsume_times: 0,
-        prepared_transaction_offset: 0,
-        body,
-        topic: "Slow",
-        properties: b"",
-    };
-    let mut record = BytesMut::new();
-    record::encode(&fields, &mut record);
-    AppendRequest {
-        record,
-        topic: "Slow".into(),
-        queue_id: 0,
-        tags_code: 0,
-    }
+    append_request("Slow", 0, body, "", 0, 0)
 }
 
 fn stored_bodies(store: &MessageStore) -> Vec<Vec<u8>> {

@@ -1,12 +1,14 @@
 //! The key index through `MessageStore::query_by_key`: lookups by KEYS and UNIQ_KEY, hash
 //! collisions and time ranges, index file rollover, and rebuilding after restarts and crashes.
 
-use std::net::SocketAddr;
+mod common;
+
 use std::path::Path;
 
-use bytes::BytesMut;
-use petrel_common::record::{self, RecordFields, SYSFLAG_TRANSACTION_ROLLBACK};
+use petrel_common::record::{self, SYSFLAG_TRANSACTION_ROLLBACK};
 use petrel_store::{AppendRequest, MessageStore, QueryResult, StoreConfig};
+
+use common::append_request;
 
 fn config(root: &Path) -> StoreConfig {
     StoreConfig {
@@ -21,30 +23,7 @@ fn config(root: &Path) -> StoreConfig {
 
 fn request(topic: &str, body: &str, keys: &str, uniq: &str, sys_flag: i32) -> AppendRequest {
     let props = format!("TAGS\u{1}t\u{2}KEYS\u{1}{keys}\u{2}UNIQ_KEY\u{1}{uniq}\u{2}");
-    let fields = RecordFields {
-        queue_id: 0,
-        flag: 0,
-        queue_offset: 0,
-        physical_offset: 0,
-        sys_flag,
-        born_timestamp: 1,
-        born_host: SocketAddr::from(([127, 0, 0, 1], 5000)),
-        store_timestamp: 0,
-        store_host: SocketAddr::from(([127, 0, 0, 1], 10911)),
-        reconsume_times: 0,
-        prepared_transaction_offset: 0,
-        body: body.as_bytes(),
-        topic,
-        properties: props.as_bytes(),
-    };
-    let mut record = BytesMut::new();
-    record::encode(&fields, &mut record);
-    AppendRequest {
-        record,
-        topic: topic.to_owned(),
-        queue_id: 0,
-        tags_code: 0,
-    }
+    append_request(topic, 0, body.as_bytes(), &props, sys_flag, 0)
 }
 
 /// Stores one message; returns its store timestamp.

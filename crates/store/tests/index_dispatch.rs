@@ -2,41 +2,20 @@
 //! What callers must still see: a message is found by key as soon as its put is acknowledged,
 //! within milliseconds, also while other writers keep appending.
 
-use std::net::SocketAddr;
+mod common;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
-use petrel_common::record::{self, RecordFields};
+use petrel_common::record::{self};
 use petrel_store::{AppendRequest, MessageStore, StoreConfig};
+
+use common::append_request;
 
 fn request(body: &str, key: &str) -> AppendRequest {
     let props = format!("KEYS\u{1}{key}\u{2}UNIQ_KEY\u{1}U-{key}\u{2}");
-    let fields = RecordFields {
-        queue_id: 0,
-        flag: 0,
-        queue_offset: 0,
-        physical_offset: 0,
-        sys_flag: 0,
-        born_timestamp: 1,
-        born_host: SocketAddr::from(([127, 0, 0, 1], 5000)),
-        store_timestamp: 0,
-        store_host: SocketAddr::from(([127, 0, 0, 1], 10911)),
-        reconsume_times: 0,
-        prepared_transaction_offset: 0,
-        body: body.as_bytes(),
-        topic: "T",
-        properties: props.as_bytes(),
-    };
-    let mut record = BytesMut::new();
-    record::encode(&fields, &mut record);
-    AppendRequest {
-        record,
-        topic: "T".into(),
-        queue_id: 0,
-        tags_code: 0,
-    }
+    append_request("T", 0, body.as_bytes(), &props, 0, 0)
 }
 
 fn found(store: &MessageStore, key: &str) -> Vec<String> {

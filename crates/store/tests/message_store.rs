@@ -1,17 +1,19 @@
 //! Behaviour of `MessageStore` through its public API: appends, pulls, offsets, rollover,
 //! clean restarts and crash recovery with torn tails.
 
-use std::net::SocketAddr;
+mod common;
+
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use bytes::BytesMut;
-use petrel_common::record::{self, java_string_hash, RecordFields};
+use petrel_common::record::{self, java_string_hash};
 use petrel_store::{
     AppendRequest, AppendStatus, FlushDiskType, GetStatus, MessageStore, StoreConfig,
 };
+
+use common::append_request;
 
 fn config(root: &Path) -> StoreConfig {
     StoreConfig {
@@ -30,30 +32,8 @@ fn request_with_flag(
     sys_flag: i32,
 ) -> AppendRequest {
     let props = format!("TAGS\u{1}{tag}\u{2}");
-    let fields = RecordFields {
-        queue_id,
-        flag: 0,
-        queue_offset: 0,
-        physical_offset: 0,
-        sys_flag,
-        born_timestamp: 1,
-        born_host: SocketAddr::from(([127, 0, 0, 1], 5000)),
-        store_timestamp: 0,
-        store_host: SocketAddr::from(([127, 0, 0, 1], 10911)),
-        reconsume_times: 0,
-        prepared_transaction_offset: 0,
-        body,
-        topic,
-        properties: props.as_bytes(),
-    };
-    let mut record = BytesMut::new();
-    record::encode(&fields, &mut record);
-    AppendRequest {
-        record,
-        topic: topic.to_owned(),
-        queue_id,
-        tags_code: i64::from(java_string_hash(tag)),
-    }
+    let tags_code = i64::from(java_string_hash(tag));
+    append_request(topic, queue_id, body, &props, sys_flag, tags_code)
 }
 
 fn request(topic: &str, queue_id: i32, body: &[u8]) -> AppendRequest {
@@ -471,30 +451,8 @@ async fn get_messages_checks_the_tag_hash_then_the_stored_properties() {
     for i in 0..12 {
         let tag = if i % 3 == 0 { "TagB" } else { "TagA" };
         let props = format!("TAGS\u{1}{tag}\u{2}n\u{1}{i}\u{2}");
-        let fields = RecordFields {
-            queue_id: 0,
-            flag: 0,
-            queue_offset: 0,
-            physical_offset: 0,
-            sys_flag: 0,
-            born_timestamp: 1,
-            born_host: SocketAddr::from(([127, 0, 0, 1], 5000)),
-            store_timestamp: 0,
-            store_host: SocketAddr::from(([127, 0, 0, 1], 10911)),
-            reconsume_times: 0,
-            prepared_transaction_offset: 0,
-            body: &body(i),
-            topic: "T",
-            properties: props.as_bytes(),
-        };
-        let mut record = BytesMut::new();
-        record::encode(&fields, &mut record);
-        let req = AppendRequest {
-            record,
-            topic: "T".to_owned(),
-            queue_id: 0,
-            tags_code: i64::from(java_string_hash(tag)),
-        };
+        let tags_code = i64::from(java_string_hash(tag));
+        let req = append_request("T", 0, &body(i), &props, 0, tags_code);
         store.put_message(req).await.unwrap();
     }
     let filter = TagAndEvenN {

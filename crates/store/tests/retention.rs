@@ -3,17 +3,19 @@
 //! reads below them say OffsetTooSmall, appends go on, restarts (clean and crash) recover; and a
 //! full disk (simulated through the injectable usage probe) refuses appends until it drains.
 
-use std::net::SocketAddr;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
-use petrel_common::record::{self, java_string_hash, RecordFields};
+use petrel_common::record::{self, java_string_hash};
 use petrel_store::{
     AppendRequest, AppendStatus, DiskUsageFn, GetStatus, MessageStore, StoreConfig, StoreError,
 };
+
+use common::append_request;
 
 const SEGMENT_BYTES: u64 = 64 * 1024;
 const RESERVED: Duration = Duration::from_secs(1);
@@ -58,31 +60,8 @@ fn config(root: &Path, disk: &FakeDisk) -> StoreConfig {
 
 fn request(topic: &str, queue_id: i32, i: usize) -> AppendRequest {
     let props = format!("TAGS\u{1}TagA\u{2}KEYS\u{1}key-{i}\u{2}");
-    let body = body(i);
-    let fields = RecordFields {
-        queue_id,
-        flag: 0,
-        queue_offset: 0,
-        physical_offset: 0,
-        sys_flag: 0,
-        born_timestamp: 1,
-        born_host: SocketAddr::from(([127, 0, 0, 1], 5000)),
-        store_timestamp: 0,
-        store_host: SocketAddr::from(([127, 0, 0, 1], 10911)),
-        reconsume_times: 0,
-        prepared_transaction_offset: 0,
-        body: &body,
-        topic,
-        properties: props.as_bytes(),
-    };
-    let mut record = BytesMut::new();
-    record::encode(&fields, &mut record);
-    AppendRequest {
-        record,
-        topic: topic.to_owned(),
-        queue_id,
-        tags_code: i64::from(java_string_hash("TagA")),
-    }
+    let tags_code = i64::from(java_string_hash("TagA"));
+    append_request(topic, queue_id, &body(i), &props, 0, tags_code)
 }
 
 /// About 1 KiB, numbered, so a segment holds some sixty.
