@@ -65,6 +65,8 @@ struct Sent {
     queue_id: i32,
     queue_offset: u64,
     offset_msg_id: String,
+    /// The client's message id (`UNIQ_KEY`).
+    uniq_key: String,
 }
 
 #[test]
@@ -368,6 +370,25 @@ async fn scenario(client_runtime: Arc<ClientRuntime>) -> anyhow::Result<()> {
     )
     .await?;
     check_message(&viewed, probe)?;
+    let by_uniq = call(
+        "queryMsgByUniqueKey",
+        admin.inner().query_message_by_unique_key(
+            None,
+            TOPIC.into(),
+            probe.uniq_key.as_str().into(),
+            32,
+            0,
+            i64::MAX,
+        ),
+    )
+    .await?;
+    anyhow::ensure!(
+        by_uniq.message_list().len() == 1,
+        "queryMsgByUniqueKey {}: {} messages",
+        probe.uniq_key,
+        by_uniq.message_list().len()
+    );
+    check_message(&by_uniq.message_list()[0], probe)?;
 
     let deliveries: Deliveries = Arc::default();
     let mut consumer = start_consumer(&client_runtime, &ns, Arc::clone(&deliveries)).await?;
@@ -778,6 +799,10 @@ async fn send(producer: &DefaultMQProducer, key: &str) -> anyhow::Result<Sent> {
         offset_msg_id: result
             .offset_msg_id
             .ok_or_else(|| anyhow::anyhow!("send of {key}: no offset message id"))?,
+        uniq_key: result
+            .msg_id
+            .map(|id| id.to_string())
+            .ok_or_else(|| anyhow::anyhow!("send of {key}: no message id"))?,
     })
 }
 
