@@ -12,6 +12,10 @@ use rocketmq_runtime::{RuntimeConfig, RuntimeOwner};
 
 use crate::WAIT;
 
+/// Stack of the threads the scenario runs on: the client's futures are large in debug builds
+/// (its admin calls overflow the default 2 MiB).
+const SCENARIO_STACK_BYTES: usize = 64 << 20;
+
 /// Runs `scenario` with a fresh client runtime named `name`, shuts the runtime down (bounded)
 /// and panics with the scenario's error, if any.
 ///
@@ -21,7 +25,7 @@ use crate::WAIT;
 pub fn run<F, Fut>(name: &'static str, scenario: F)
 where
     F: FnOnce(Arc<ClientRuntime>) -> Fut,
-    Fut: Future<Output = anyhow::Result<()>>,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
     std::env::set_var("rocketmq.client.rebalance.waitInterval", "1000");
     let owner = RuntimeOwner::plan(RuntimeConfig {
@@ -39,12 +43,17 @@ where
     .expect("ClientRuntime");
     let test_runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_stack_size(SCENARIO_STACK_BYTES)
         .enable_all()
         .thread_name(format!("petrel-{name}"))
         .build()
         .expect("test runtime");
+    let scenario = Box::pin(scenario(Arc::clone(&client_runtime)));
     let outcome = test_runtime.block_on(async {
-        let outcome = scenario(Arc::clone(&client_runtime)).await;
+        // On a worker thread, whose stack is large enough.
+        let outcome = tokio::spawn(scenario)
+            .await
+            .unwrap_or_else(|e| Err(anyhow::anyhow!("the scenario panicked: {e}")));
         let report = tokio::time::timeout(WAIT, client_runtime.shutdown()).await;
         if !matches!(&report, Ok(r) if r.is_healthy()) {
             eprintln!("warning: rocketmq-client-rust runtime shutdown was not clean");

@@ -22,10 +22,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rocketmq_client_rust::{
-    BrokerAdmin, ClientConfig, ClientResult, ClientRuntime, ClientRuntimeConfig,
-    ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus, ConsumerAdmin, DefaultMQAdminExt,
-    DefaultMQProducer, DefaultMQPushConsumer, MQPushConsumer, OffsetAdmin, RouteAdmin,
-    TelemetryHandle, TopicAdmin,
+    BrokerAdmin, ClientResult, ClientRuntime, ConsumeConcurrentlyContext,
+    ConsumeConcurrentlyStatus, ConsumerAdmin, DefaultMQAdminExt, DefaultMQProducer,
+    DefaultMQPushConsumer, MQPushConsumer, OffsetAdmin, RouteAdmin, TopicAdmin,
 };
 use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
@@ -34,14 +33,12 @@ use rocketmq_model::common::message::MessageTrait;
 use rocketmq_model::result::SendStatus;
 use rocketmq_model::topic::TopicConfig;
 use rocketmq_protocol::protocol::subscription::subscription_group_config::SubscriptionGroupConfig;
-use rocketmq_runtime::{RuntimeConfig, RuntimeOwner};
 
 use petrel::standalone::StandaloneConfig;
 use petrel_common::msg_id::now_ms;
-use petrel_tests::Standalone;
+use petrel_tests::rmq_rust::{self, client_config, err};
+use petrel_tests::{bounded, try_wait_for, Standalone, WAIT};
 
-const WAIT: Duration = Duration::from_secs(40);
-const SCENARIO_STACK_BYTES: usize = 64 * 1024 * 1024;
 const CLUSTER: &str = "DefaultCluster";
 const BROKER_NAME: &str = "broker-a";
 const TOPIC: &str = "CompatAdminOrders";
@@ -71,43 +68,7 @@ struct Sent {
 
 #[test]
 fn mqadmin_daily_operations_against_petrel() {
-    std::env::set_var("rocketmq.client.rebalance.waitInterval", "1000");
-    let owner = RuntimeOwner::plan(RuntimeConfig {
-        thread_name: "rmq-rust-admin".to_string(),
-        ..Default::default()
-    })
-    .expect("client runtime configuration")
-    .build()
-    .expect("client runtime");
-    let client_runtime = ClientRuntime::try_new(
-        owner.root_context().component("compat-admin"),
-        ClientRuntimeConfig::default(),
-        TelemetryHandle::noop(),
-    )
-    .expect("ClientRuntime");
-    // The admin calls' futures are large in debug builds: the scenario runs on a task of a
-    // runtime whose threads have room for them.
-    let test_runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_stack_size(SCENARIO_STACK_BYTES)
-        .enable_all()
-        .build()
-        .expect("test runtime");
-    let outcome = test_runtime.block_on({
-        let client_runtime = Arc::clone(&client_runtime);
-        async move {
-            let outcome = tokio::spawn(Box::pin(scenario(Arc::clone(&client_runtime))))
-                .await
-                .unwrap_or_else(|e| Err(anyhow::anyhow!("scenario panicked: {e}")));
-            let _ = tokio::time::timeout(WAIT, client_runtime.shutdown()).await;
-            outcome
-        }
-    });
-    drop(test_runtime);
-    let _ = owner.shutdown_runtime_blocking_with_timeout(Duration::from_secs(10));
-    if let Err(e) = outcome {
-        panic!("{e:#}");
-    }
+    rmq_rust::run("compat-admin", scenario);
 }
 
 async fn scenario(client_runtime: Arc<ClientRuntime>) -> anyhow::Result<()> {
@@ -393,7 +354,7 @@ async fn scenario(client_runtime: Arc<ClientRuntime>) -> anyhow::Result<()> {
     let deliveries: Deliveries = Arc::default();
     let mut consumer = start_consumer(&client_runtime, &ns, Arc::clone(&deliveries)).await?;
     let all: Vec<String> = sent.iter().map(|s| s.key.clone()).collect();
-    wait_for("every message consumed once", || {
+    try_wait_for("every message consumed once", || {
         let d = deliveries.lock().unwrap();
         all.iter().all(|k| d.contains_key(k))
     })
@@ -554,7 +515,7 @@ async fn scenario(client_runtime: Arc<ClientRuntime>) -> anyhow::Result<()> {
     }
     anyhow::ensure!(reset.len() == QUEUES as usize, "reset rows {reset:?}");
     let second: Vec<String> = sent[BEFORE..].iter().map(|s| s.key.clone()).collect();
-    wait_for("the second batch consumed again after the reset", || {
+    try_wait_for("the second batch consumed again after the reset", || {
         let d = deliveries.lock().unwrap();
         second.iter().all(|k| d.get(k).is_some_and(|&n| n >= 2))
     })
@@ -836,35 +797,9 @@ async fn wait_for_route(
     }
 }
 
-fn client_config(namesrv: &str, instance: &str) -> ClientConfig {
-    let mut config = ClientConfig::default();
-    config.set_instance_name(instance.into());
-    config.set_namesrv_addr(namesrv.into());
-    config
-}
-
 /// A bounded admin call whose error names the mqadmin command.
 async fn call<T>(what: &str, f: impl Future<Output = ClientResult<T>>) -> anyhow::Result<T> {
     bounded(what, f)
         .await?
         .map_err(|e| anyhow::anyhow!("{what}: rocketmq-client-rust: {e}"))
-}
-
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) -> anyhow::Result<()> {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        anyhow::ensure!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(())
-}
-
-async fn bounded<T>(what: &str, f: impl Future<Output = T>) -> anyhow::Result<T> {
-    tokio::time::timeout(WAIT, Box::pin(f))
-        .await
-        .map_err(|_| anyhow::anyhow!("{what} did not complete within {WAIT:?}"))
-}
-
-fn err(e: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::anyhow!("rocketmq-client-rust: {e}")
 }
