@@ -2,10 +2,10 @@
 //! `DefaultMQAdminExt`) send after a write, to show the operator what the broker now holds, and
 //! the admin questions the broker relays to one consumer.
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+mod common;
 
-use petrel_broker::{Broker, BrokerConfig, BrokerHandle};
+use std::sync::{Arc, Mutex};
+
 use petrel_common::properties::Properties;
 use petrel_common::protocol::{ConsumerData, HeartbeatData, ProducerData, SubscriptionData};
 use petrel_common::record;
@@ -16,26 +16,9 @@ use petrel_remoting::headers::{
     GroupTopicRequestHeader, QueryConsumerOffsetRequestHeader, SendMessageRequestHeaderV2,
     SendMessageResponseHeader, TopicRequestHeader, UpdateConsumerOffsetRequestHeader,
 };
-use petrel_remoting::{CancellationToken, Connection, NoRequests, RemotingCommand, RequestHandler};
-use petrel_store::StoreConfig;
+use petrel_remoting::{Connection, RemotingCommand, RequestHandler};
 
-const TIMEOUT: Duration = Duration::from_secs(5);
-
-async fn start_broker(dir: &std::path::Path) -> BrokerHandle {
-    let mut store = StoreConfig::new(dir);
-    store.commit_log_file_size = 1024 * 1024;
-    let mut config = BrokerConfig::new(store);
-    config.listen_addr = "127.0.0.1:0".parse().unwrap();
-    Broker::start(config, CancellationToken::new())
-        .await
-        .unwrap()
-}
-
-async fn connect(b: &BrokerHandle) -> Connection {
-    Connection::connect(&b.local_addr().to_string(), Arc::new(NoRequests), TIMEOUT)
-        .await
-        .unwrap()
-}
+use common::{connect, start_broker, TIMEOUT};
 
 async fn ok(conn: &Connection, req: RemotingCommand) -> serde_json::Value {
     let resp = conn.request(req, TIMEOUT).await.unwrap();

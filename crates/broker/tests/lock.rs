@@ -1,35 +1,20 @@
 //! LOCK_BATCH_MQ / UNLOCK_BATCH_MQ over a real socket, with the JSON bodies a Java orderly
 //! consumer sends.
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
-use petrel_broker::{Broker, BrokerConfig, BrokerHandle};
+use petrel_broker::BrokerHandle;
 use petrel_common::protocol::{LockBatchRequestBody, LockBatchResponseBody, MessageQueue};
 use petrel_remoting::code::{request, response};
-use petrel_remoting::{CancellationToken, Connection, NoRequests, RemotingCommand};
-use petrel_store::StoreConfig;
+use petrel_remoting::{Connection, RemotingCommand};
 
-const TIMEOUT: Duration = Duration::from_secs(5);
+use common::{connect, start_broker_with, TIMEOUT};
 
 async fn start_broker(dir: &std::path::Path, lock_max_live: Duration) -> BrokerHandle {
-    let mut store = StoreConfig::new(dir);
-    store.commit_log_file_size = 1024 * 1024;
-    store.max_hash_slot_num = 1024;
-    store.max_index_num = 4096;
-    let mut config = BrokerConfig::new(store);
-    config.listen_addr = "127.0.0.1:0".parse().unwrap();
-    config.rebalance_lock_max_live = lock_max_live;
-    Broker::start(config, CancellationToken::new())
-        .await
-        .unwrap()
-}
-
-async fn connect(b: &BrokerHandle) -> Connection {
-    Connection::connect(&b.local_addr().to_string(), Arc::new(NoRequests), TIMEOUT)
-        .await
-        .unwrap()
+    start_broker_with(dir, |c| c.rebalance_lock_max_live = lock_max_live).await
 }
 
 fn mqs(ids: &[i32]) -> BTreeSet<MessageQueue> {

@@ -1,98 +1,25 @@
 //! The broker over real sockets, driven with raw remoting commands: what a client of any
 //! language sees on the wire.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::{Duration, Instant};
 
-use petrel_broker::{Broker, BrokerConfig, BrokerHandle};
 use petrel_common::properties::{Properties, KEYS, TAGS, UNIQ_KEY};
-use petrel_common::protocol::{ConsumerData, HeartbeatData, SubscriptionData};
 use petrel_common::record;
 use petrel_remoting::code::{request, response};
 use petrel_remoting::headers::*;
-use petrel_remoting::{CancellationToken, Connection, NoRequests, RemotingCommand, SerializeType};
-use petrel_store::StoreConfig;
+use petrel_remoting::{Connection, RemotingCommand, SerializeType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const TIMEOUT: Duration = Duration::from_secs(5);
-
-async fn start_broker(dir: &std::path::Path) -> BrokerHandle {
-    let mut store = StoreConfig::new(dir);
-    store.commit_log_file_size = 1024 * 1024;
-    let mut config = BrokerConfig::new(store);
-    config.listen_addr = "127.0.0.1:0".parse().unwrap();
-    Broker::start(config, CancellationToken::new())
-        .await
-        .unwrap()
-}
-
-async fn connect(b: &BrokerHandle) -> Connection {
-    Connection::connect(&b.local_addr().to_string(), Arc::new(NoRequests), TIMEOUT)
-        .await
-        .unwrap()
-}
+use common::{connect, heartbeat, pull_request, start_broker, TIMEOUT};
 
 fn send_request(topic: &str, queue_id: i32, body: &[u8], tag: &str, key: &str) -> RemotingCommand {
     let mut props = Properties::new();
     props.insert(TAGS, tag);
     props.insert(KEYS, key);
     props.insert(UNIQ_KEY, format!("UNIQ-{key}"));
-    let header = SendMessageRequestHeaderV2 {
-        producer_group: "pg".into(),
-        topic: topic.into(),
-        default_topic: "TBW102".into(),
-        default_topic_queue_nums: 4,
-        queue_id,
-        sys_flag: 0,
-        born_timestamp: 1,
-        flag: 0,
-        properties: Some(props.encode()),
-        ..Default::default()
-    };
-    RemotingCommand::request_with_header(request::SEND_MESSAGE_V2, &header).with_body(body.to_vec())
-}
-
-async fn heartbeat(conn: &Connection, group: &str, topic: &str) {
-    let hb = HeartbeatData {
-        client_id: "127.0.0.1@test".into(),
-        producer_data_set: vec![],
-        consumer_data_set: vec![ConsumerData {
-            group_name: group.into(),
-            consume_type: "CONSUME_PASSIVELY".into(),
-            message_model: "CLUSTERING".into(),
-            consume_from_where: "CONSUME_FROM_FIRST_OFFSET".into(),
-            subscription_data_set: vec![SubscriptionData::tags(topic, "*", 1)],
-            unit_mode: false,
-        }],
-    };
-    let cmd =
-        RemotingCommand::request(request::HEART_BEAT).with_body(serde_json::to_vec(&hb).unwrap());
-    let resp = conn.request(cmd, TIMEOUT).await.unwrap();
-    assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
-}
-
-fn pull_request(
-    group: &str,
-    topic: &str,
-    queue_id: i32,
-    offset: i64,
-    suspend_ms: i64,
-) -> RemotingCommand {
-    let header = PullMessageRequestHeader {
-        consumer_group: group.into(),
-        topic: topic.into(),
-        queue_id,
-        queue_offset: offset,
-        max_msg_nums: 32,
-        sys_flag: pull_sys_flag::SUSPEND,
-        commit_offset: 0,
-        suspend_timeout_millis: suspend_ms,
-        subscription: None,
-        sub_version: 0,
-        expression_type: None,
-        max_msg_bytes: None,
-    };
-    RemotingCommand::request_with_header(request::PULL_MESSAGE, &header)
+    common::send_request(topic, queue_id, body, &props)
 }
 
 #[tokio::test]

@@ -1,36 +1,24 @@
 //! QUERY_MESSAGE and VIEW_MESSAGE_BY_ID over a real socket: what `mqadmin queryMsgByKey`,
 //! `queryMsgByUniqueKey` and `queryMsgById` see.
 
-use std::sync::Arc;
-use std::time::Duration;
+mod common;
 
-use petrel_broker::{Broker, BrokerConfig, BrokerHandle};
+use petrel_broker::BrokerHandle;
 use petrel_common::msg_id::decode_offset_msg_id;
 use petrel_common::properties::{Properties, KEYS, TAGS, UNIQ_KEY};
 use petrel_common::record;
 use petrel_remoting::code::{request, response};
 use petrel_remoting::headers::*;
-use petrel_remoting::{CancellationToken, Connection, NoRequests, RemotingCommand};
-use petrel_store::StoreConfig;
+use petrel_remoting::{Connection, RemotingCommand};
 
-const TIMEOUT: Duration = Duration::from_secs(5);
+use common::{connect, start_broker_with, TIMEOUT};
 
 async fn start_broker(dir: &std::path::Path) -> BrokerHandle {
-    let mut store = StoreConfig::new(dir);
-    store.commit_log_file_size = 1024 * 1024;
-    store.max_hash_slot_num = 1024;
-    store.max_index_num = 4096;
-    let mut config = BrokerConfig::new(store);
-    config.listen_addr = "127.0.0.1:0".parse().unwrap();
-    Broker::start(config, CancellationToken::new())
-        .await
-        .unwrap()
-}
-
-async fn connect(b: &BrokerHandle) -> Connection {
-    Connection::connect(&b.local_addr().to_string(), Arc::new(NoRequests), TIMEOUT)
-        .await
-        .unwrap()
+    start_broker_with(dir, |c| {
+        c.store.max_hash_slot_num = 1024;
+        c.store.max_index_num = 4096;
+    })
+    .await
 }
 
 fn send_request(topic: &str, body: &str, keys: &str, uniq: &str) -> RemotingCommand {
@@ -38,20 +26,7 @@ fn send_request(topic: &str, body: &str, keys: &str, uniq: &str) -> RemotingComm
     props.insert(TAGS, "TagA");
     props.insert(KEYS, keys);
     props.insert(UNIQ_KEY, uniq);
-    let header = SendMessageRequestHeaderV2 {
-        producer_group: "pg".into(),
-        topic: topic.into(),
-        default_topic: "TBW102".into(),
-        default_topic_queue_nums: 4,
-        queue_id: 0,
-        sys_flag: 0,
-        born_timestamp: 1,
-        flag: 0,
-        properties: Some(props.encode()),
-        ..Default::default()
-    };
-    RemotingCommand::request_with_header(request::SEND_MESSAGE_V2, &header)
-        .with_body(body.as_bytes().to_vec())
+    common::send_request(topic, 0, body.as_bytes(), &props)
 }
 
 /// Sends one message; returns the offsetMsgId of the send response.

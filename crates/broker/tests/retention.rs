@@ -3,20 +3,22 @@
 //! told PULL_OFFSET_MOVED with nextBeginOffset at the minimum; while the disk is above the
 //! warning level a SEND gets SERVICE_NOT_AVAILABLE saying so, and sends resume when it drains.
 
+mod common;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use petrel_broker::{Broker, BrokerConfig, BrokerHandle};
+use petrel_broker::BrokerHandle;
 use petrel_common::properties::{Properties, TAGS};
-use petrel_common::protocol::{ConsumerData, HeartbeatData, SubscriptionData};
 use petrel_common::record;
 use petrel_remoting::code::{request, response};
 use petrel_remoting::headers::*;
-use petrel_remoting::{CancellationToken, Connection, NoRequests, RemotingCommand};
+use petrel_remoting::{Connection, RemotingCommand};
 use petrel_store::{DiskUsageFn, StoreConfig};
 
-const TIMEOUT: Duration = Duration::from_secs(10);
+use common::{connect, start_broker_with, TIMEOUT};
+
 /// Retention runs on its own thread; on a loaded machine give it plenty of time.
 const RETENTION_WAIT: Duration = Duration::from_secs(30);
 const TOPIC: &str = "Retained";
@@ -34,85 +36,36 @@ fn fake_disk(used: f64) -> (Arc<AtomicU64>, DiskUsageFn) {
 
 /// 64 KiB segments kept one second, deletable at any hour, retention every 100 ms.
 async fn start_broker(dir: &std::path::Path, disk: DiskUsageFn) -> BrokerHandle {
-    let store = StoreConfig {
-        commit_log_file_size: 64 * 1024,
-        consume_queue_entries_per_file: 16,
-        file_reserved_time: Duration::from_secs(1),
-        delete_when: EVERY_HOUR.into(),
-        clean_resource_interval_ms: 100,
-        delete_commit_log_files_interval_ms: 0,
-        disk_usage_of: disk,
-        ..StoreConfig::new(dir)
-    };
-    let mut config = BrokerConfig::new(store);
-    config.listen_addr = "127.0.0.1:0".parse().unwrap();
-    Broker::start(config, CancellationToken::new())
-        .await
-        .unwrap()
-}
-
-async fn connect(b: &BrokerHandle) -> Connection {
-    Connection::connect(&b.local_addr().to_string(), Arc::new(NoRequests), TIMEOUT)
-        .await
-        .unwrap()
+    start_broker_with(dir, |c| {
+        c.store = StoreConfig {
+            commit_log_file_size: 64 * 1024,
+            consume_queue_entries_per_file: 16,
+            file_reserved_time: Duration::from_secs(1),
+            delete_when: EVERY_HOUR.into(),
+            clean_resource_interval_ms: 100,
+            delete_commit_log_files_interval_ms: 0,
+            disk_usage_of: disk,
+            ..StoreConfig::new(dir)
+        };
+    })
+    .await
 }
 
 fn send_request(i: usize) -> RemotingCommand {
     let mut props = Properties::new();
     props.insert(TAGS, "TagA");
-    let header = SendMessageRequestHeaderV2 {
-        producer_group: "pg".into(),
-        topic: TOPIC.into(),
-        default_topic: "TBW102".into(),
-        default_topic_queue_nums: 4,
-        queue_id: 0,
-        sys_flag: 0,
-        born_timestamp: 1,
-        flag: 0,
-        properties: Some(props.encode()),
-        ..Default::default()
-    };
     let mut body = format!("message-{i}-").into_bytes();
     body.resize(1000, b'x');
-    RemotingCommand::request_with_header(request::SEND_MESSAGE_V2, &header).with_body(body)
+    common::send_request(TOPIC, 0, &body, &props)
 }
 
 /// Makes the group known to the broker, as a consumer's first heartbeat does.
 async fn heartbeat(conn: &Connection) {
-    let hb = HeartbeatData {
-        client_id: "127.0.0.1@lagging".into(),
-        producer_data_set: vec![],
-        consumer_data_set: vec![ConsumerData {
-            group_name: "lagging".into(),
-            consume_type: "CONSUME_PASSIVELY".into(),
-            message_model: "CLUSTERING".into(),
-            consume_from_where: "CONSUME_FROM_FIRST_OFFSET".into(),
-            subscription_data_set: vec![SubscriptionData::tags(TOPIC, "*", 1)],
-            unit_mode: false,
-        }],
-    };
-    let cmd =
-        RemotingCommand::request(request::HEART_BEAT).with_body(serde_json::to_vec(&hb).unwrap());
-    let resp = conn.request(cmd, TIMEOUT).await.unwrap();
-    assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+    common::heartbeat(conn, "lagging", TOPIC).await;
 }
 
 fn pull_request(offset: i64) -> RemotingCommand {
-    let header = PullMessageRequestHeader {
-        consumer_group: "lagging".into(),
-        topic: TOPIC.into(),
-        queue_id: 0,
-        queue_offset: offset,
-        max_msg_nums: 32,
-        sys_flag: 0,
-        commit_offset: 0,
-        suspend_timeout_millis: 0,
-        subscription: None,
-        sub_version: 0,
-        expression_type: None,
-        max_msg_bytes: None,
-    };
-    RemotingCommand::request_with_header(request::PULL_MESSAGE, &header)
+    common::pull_request("lagging", TOPIC, 0, offset, 0)
 }
 
 async fn queue_offset(conn: &Connection, code: i32) -> i64 {
