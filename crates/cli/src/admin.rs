@@ -10,6 +10,7 @@ use petrel_common::msg_id::now_ms;
 #[derive(Subcommand)]
 pub enum AdminCommand {
     /// Move a consumer group's offsets on a topic to a point in time (`resetOffsetByTime`).
+    #[command(alias = "resetOffsetByTime")]
     ResetOffset {
         #[arg(long)]
         topic: String,
