@@ -106,6 +106,16 @@ pub fn find<'a>(encoded: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
+/// [`find`] over properties in their stored, not necessarily UTF-8, form, without allocating.
+pub fn find_encoded<'a>(encoded: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    encoded
+        .split(|&b| b == PROPERTY_SEPARATOR as u8)
+        .find_map(|pair| {
+            let sep = pair.iter().position(|&b| b == NAME_VALUE_SEPARATOR as u8)?;
+            (&pair[..sep] == name.as_bytes() && sep + 1 < pair.len()).then(|| &pair[sep + 1..])
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use petrel_common::properties;
 use petrel_common::record::{java_string_hash, DecodedRecord};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,15 +176,7 @@ impl StoreConfig {
 
 /// Java hash of the `TAGS` property, 0 without one (RocketMQ's `tagsString2tagsCode`).
 pub fn tags_code_from_properties(record: &DecodedRecord<'_>) -> i64 {
-    property_value(record.properties, b"TAGS")
+    properties::find_encoded(record.properties, properties::TAGS)
         .and_then(|v| std::str::from_utf8(v).ok())
         .map_or(0, |tags| i64::from(java_string_hash(tags)))
-}
-
-/// The value of `name` in a raw properties string, without allocating.
-pub fn property_value<'a>(properties: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    properties.split(|&b| b == 2).find_map(|pair| {
-        let sep = pair.iter().position(|&b| b == 1)?;
-        (&pair[..sep] == name && sep + 1 < pair.len()).then(|| &pair[sep + 1..])
-    })
 }

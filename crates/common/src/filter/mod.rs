@@ -98,13 +98,7 @@ impl Sql92Filter {
 /// One property of the stored properties string; an empty value counts as absent, as in
 /// RocketMQ's decoder. Non-UTF-8 values are absent too: no filter can compare them.
 pub fn encoded_property<'a>(properties: &'a [u8], name: &str) -> Option<&'a str> {
-    properties.split(|&b| b == 2).find_map(|pair| {
-        let sep = pair.iter().position(|&b| b == 1)?;
-        if &pair[..sep] != name.as_bytes() || sep + 1 >= pair.len() {
-            return None;
-        }
-        std::str::from_utf8(&pair[sep + 1..]).ok()
-    })
+    crate::properties::find_encoded(properties, name).and_then(|v| std::str::from_utf8(v).ok())
 }
 
 /// What a reader of a queue keeps: first the tag hash stored in the consume-queue entry is
