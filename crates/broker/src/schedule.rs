@@ -28,6 +28,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use petrel_common::duration;
 use petrel_common::msg_id::now_ms;
 use petrel_common::properties::{
     self, Properties, DELAY, REAL_QID, REAL_TOPIC, TAGS, TIMER_DELAY_MS, TIMER_DELAY_SEC,
@@ -68,32 +69,11 @@ impl DelayLevels {
     pub fn parse(spec: &str) -> Result<Self, String> {
         let mut delays_ms = Vec::new();
         for item in spec.split_whitespace() {
-            let digits = item
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(item.len());
-            let (n, unit) = item.split_at(digits);
-            let n: i64 = n
-                .parse()
-                .map_err(|_| format!("messageDelayLevel: `{item}` does not start with a number"))?;
-            let unit_ms = match unit {
-                "ms" => 1,
-                "s" => 1000,
-                "m" => 60_000,
-                "h" => 3_600_000,
-                "d" => 86_400_000,
-                _ => {
-                    return Err(format!(
-                        "messageDelayLevel: `{item}` has no unit ms/s/m/h/d"
-                    ))
-                }
-            };
-            if n <= 0 {
+            let ms = duration::parse_ms(item).map_err(|e| format!("messageDelayLevel: {e}"))?;
+            if ms <= 0 {
                 return Err(format!("messageDelayLevel: `{item}` is not positive"));
             }
-            delays_ms.push(
-                n.checked_mul(unit_ms)
-                    .ok_or_else(|| format!("messageDelayLevel: `{item}` is too long"))?,
-            );
+            delays_ms.push(ms);
         }
         if delays_ms.is_empty() {
             return Err("messageDelayLevel is empty".to_owned());

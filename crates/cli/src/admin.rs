@@ -5,6 +5,7 @@ use anyhow::{bail, Context};
 use clap::Subcommand;
 use petrel_client::admin::Admin;
 use petrel_client::ClientConfig;
+use petrel_common::duration;
 use petrel_common::msg_id::now_ms;
 
 #[derive(Subcommand)]
@@ -117,22 +118,10 @@ fn parse_time(text: &str, now_ms: i64) -> anyhow::Result<i64> {
         }
         return Ok(ms);
     }
-    let split = t
-        .find(|c: char| !c.is_ascii_digit())
-        .filter(|&i| i > 0)
-        .with_context(|| {
-            format!("{t:?} is not a time: use milliseconds, now, end or an age like 10m")
-        })?;
-    let (amount, unit) = t.split_at(split);
-    let amount: i64 = amount.parse()?;
-    let unit_ms = match unit {
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        other => bail!("unknown unit {other:?} in {t:?}: use s, m, h or d"),
-    };
-    Ok(now_ms - amount * unit_ms)
+    let age = duration::parse_ms(t).map_err(|e| {
+        anyhow::anyhow!("{e} (a time is milliseconds, now, end or an age like 10m)")
+    })?;
+    Ok(now_ms - age)
 }
 
 #[cfg(test)]

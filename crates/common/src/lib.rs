@@ -2,6 +2,7 @@
 //! message ids, properties, topic configuration and the JSON bodies of the protocol.
 //! No I/O lives here.
 
+pub mod duration;
 pub mod filter;
 pub mod msg_id;
 pub mod object_map;
