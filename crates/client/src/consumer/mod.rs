@@ -547,16 +547,17 @@ impl Core {
     }
 
     async fn commit_all(&self) {
+        let pending: Vec<(Arc<ProcessQueue>, i64)> = self
+            .queues
+            .lock()
+            .values()
+            .filter_map(|pq| pq.uncommitted().map(|o| (pq.clone(), o)))
+            .collect();
+        if pending.is_empty() {
+            return;
+        }
+        // Broadcast: offsets are this client's own, kept in its local file.
         if let Some(local) = &self.local_offsets {
-            let pending: Vec<(Arc<ProcessQueue>, i64)> = self
-                .queues
-                .lock()
-                .values()
-                .filter_map(|pq| pq.uncommitted().map(|o| (pq.clone(), o)))
-                .collect();
-            if pending.is_empty() {
-                return;
-            }
             for (pq, offset) in &pending {
                 local.update(&pq.mq, *offset);
             }
@@ -570,12 +571,6 @@ impl Core {
             }
             return;
         }
-        let pending: Vec<(Arc<ProcessQueue>, i64)> = self
-            .queues
-            .lock()
-            .values()
-            .filter_map(|pq| pq.uncommitted().map(|o| (pq.clone(), o)))
-            .collect();
         for (pq, offset) in pending {
             match self
                 .instance
