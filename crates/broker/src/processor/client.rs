@@ -227,17 +227,32 @@ pub fn notify_consumer_ids_changed(b: &Arc<Broker>, group: &str) {
     if !notify {
         return;
     }
-    let conns = b.consumers.connections(group);
     let header = ConsumerGroupHeader {
         consumer_group: group.to_owned(),
     };
-    tokio::spawn(async move {
-        for conn in conns {
-            let cmd =
-                RemotingCommand::request_with_header(request::NOTIFY_CONSUMER_IDS_CHANGED, &header);
-            if let Err(e) = conn.oneway(cmd).await {
-                tracing::debug!(?conn, "could not notify a consumer: {e}");
-            }
-        }
+    tell_group(b, group, "membership change", move || {
+        RemotingCommand::request_with_header(request::NOTIFY_CONSUMER_IDS_CHANGED, &header)
     });
+}
+
+/// Sends a oneway request built by `request` to every connection of `group`, on a task of its
+/// own so the caller does not wait on slow clients; returns how many connections there were.
+pub(crate) fn tell_group(
+    b: &Broker,
+    group: &str,
+    what: &'static str,
+    request: impl Fn() -> RemotingCommand + Send + 'static,
+) -> usize {
+    let conns = b.consumers.connections(group);
+    let count = conns.len();
+    if count > 0 {
+        tokio::spawn(async move {
+            for conn in conns {
+                if let Err(e) = conn.oneway(request()).await {
+                    tracing::debug!(?conn, "could not tell a consumer about a {what}: {e}");
+                }
+            }
+        });
+    }
+    count
 }

@@ -18,6 +18,7 @@ use petrel_remoting::headers::ResetOffsetRequestHeader;
 use petrel_remoting::RemotingCommand;
 
 use super::bad_header;
+use super::client::tell_group;
 use super::stats::{message_queue, offset_table_body};
 use crate::broker::Broker;
 
@@ -124,11 +125,6 @@ fn plan(
 
 /// Sends RESET_CONSUMER_CLIENT_OFFSET to each online client of the group; returns how many.
 fn tell_clients(b: &Broker, h: &ResetOffsetRequestHeader, body: &str) -> usize {
-    let conns = b.consumers.connections(&h.group);
-    let count = conns.len();
-    if count == 0 {
-        return 0;
-    }
     let header = ResetOffsetRequestHeader {
         topic: h.topic.clone(),
         group: h.group.clone(),
@@ -138,20 +134,8 @@ fn tell_clients(b: &Broker, h: &ResetOffsetRequestHeader, body: &str) -> usize {
         offset: None,
     };
     let body = bytes::Bytes::from(body.to_owned());
-    tokio::spawn(async move {
-        for conn in conns {
-            let mut cmd = RemotingCommand::request_with_header(
-                request::RESET_CONSUMER_CLIENT_OFFSET,
-                &header,
-            );
-            cmd.body = body.clone().into();
-            if let Err(e) = conn.oneway(cmd).await {
-                tracing::debug!(
-                    ?conn,
-                    "could not tell a consumer about an offset reset: {e}"
-                );
-            }
-        }
-    });
-    count
+    tell_group(b, &h.group, "offset reset", move || {
+        RemotingCommand::request_with_header(request::RESET_CONSUMER_CLIENT_OFFSET, &header)
+            .with_body(body.clone())
+    })
 }
