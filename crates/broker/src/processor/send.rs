@@ -180,26 +180,25 @@ pub async fn send_batch(
         };
         match encode_append(&fields, tags_code) {
             Ok(a) if scheduled.is_some() => delayed.push((i, a)),
-            Ok(a) => batch.push((i, a)),
+            Ok(a) => batch.push(a),
             Err(e) => return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, e.to_string()),
         }
     }
     let result = if delayed.is_empty() {
-        b.store
-            .put_messages(batch.into_iter().map(|(_, a)| a).collect())
-            .await
+        b.store.put_messages(batch).await
     } else {
         put_split_batch(b, batch, delayed).await
     };
     respond(b, req, result, queue_id, None)
 }
 
-/// Stores a batch some of whose messages were redirected to schedule queues: the rest as one
-/// batch, then each redirected one. The result lists physical offsets in the sender's order, so
-/// message ids line up with the messages sent.
+/// Stores a batch some of whose messages were redirected to schedule queues: the rest (`batch`,
+/// in the sender's order) as one batch, then each redirected one (with its position in the
+/// sender's batch). The result lists physical offsets in the sender's order, so message ids
+/// line up with the messages sent.
 async fn put_split_batch(
     b: &Broker,
-    batch: Vec<(usize, AppendRequest)>,
+    batch: Vec<AppendRequest>,
     delayed: Vec<(usize, AppendRequest)>,
 ) -> Result<AppendResult, StoreError> {
     let total = batch.len() + delayed.len();
@@ -208,9 +207,10 @@ async fn put_split_batch(
     let mut first_queue_offset = 0;
     let mut store_timestamp = 0;
     if !batch.is_empty() {
-        let (order, appends): (Vec<usize>, Vec<AppendRequest>) = batch.into_iter().unzip();
-        let r = b.store.put_messages(appends).await?;
-        for (i, o) in order.into_iter().zip(&r.physical_offsets) {
+        let r = b.store.put_messages(batch).await?;
+        // The plain messages' positions: every position no delayed message took, in order.
+        let plain = (0..total).filter(|i| delayed.binary_search_by_key(i, |(d, _)| *d).is_err());
+        for (i, o) in plain.zip(&r.physical_offsets) {
             offsets[i] = *o;
         }
         first_queue_offset = r.first_queue_offset;
