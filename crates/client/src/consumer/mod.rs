@@ -546,6 +546,26 @@ impl Core {
         }
     }
 
+    /// Broadcast: offsets are this client's own. Records `pending` in its local file and marks
+    /// them committed once the file is written.
+    pub(crate) async fn save_local_offsets(
+        &self,
+        local: &Arc<LocalOffsetStore>,
+        pending: &[(&ProcessQueue, i64)],
+    ) {
+        for (pq, offset) in pending {
+            local.update(&pq.mq, *offset);
+        }
+        match local.persist_off_runtime().await {
+            Ok(()) => {
+                for (pq, offset) in pending {
+                    pq.committed.store(*offset, Ordering::Release);
+                }
+            }
+            Err(e) => tracing::warn!(group = %self.group, "could not save offsets: {e}"),
+        }
+    }
+
     async fn commit_all(&self) {
         let pending: Vec<(Arc<ProcessQueue>, i64)> = self
             .queues
@@ -556,19 +576,10 @@ impl Core {
         if pending.is_empty() {
             return;
         }
-        // Broadcast: offsets are this client's own, kept in its local file.
         if let Some(local) = &self.local_offsets {
-            for (pq, offset) in &pending {
-                local.update(&pq.mq, *offset);
-            }
-            match local.persist_off_runtime().await {
-                Ok(()) => {
-                    for (pq, offset) in pending {
-                        pq.committed.store(offset, Ordering::Release);
-                    }
-                }
-                Err(e) => tracing::warn!(group = %self.group, "could not save offsets: {e}"),
-            }
+            let pending: Vec<(&ProcessQueue, i64)> =
+                pending.iter().map(|(pq, o)| (pq.as_ref(), *o)).collect();
+            self.save_local_offsets(local, &pending).await;
             return;
         }
         for (pq, offset) in pending {

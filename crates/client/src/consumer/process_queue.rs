@@ -295,11 +295,7 @@ async fn commit_final(core: &Core, pq: &ProcessQueue) {
         return;
     };
     if let Some(local) = &core.local_offsets {
-        local.update(&pq.mq, offset);
-        match local.persist_off_runtime().await {
-            Ok(()) => pq.committed.store(offset, Ordering::Release),
-            Err(e) => tracing::warn!(queue = ?pq.mq, offset, "could not save the offset: {e}"),
-        }
+        core.save_local_offsets(local, &[(pq, offset)]).await;
         return;
     }
     match core
