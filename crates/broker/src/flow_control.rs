@@ -151,25 +151,24 @@ impl FlowControl {
     /// Takes a group's (new) settings; a changed rate starts a full bucket.
     pub fn apply(&self, group: &SubscriptionGroupConfig) -> Result<(), String> {
         let settings = FlowSettings::from_attributes(&group.attributes)?;
+        self.set(&group.group_name, settings);
+        Ok(())
+    }
+
+    /// Takes `group`'s (new) settings, already read from its attributes.
+    pub fn set(&self, group: &str, settings: FlowSettings) {
         let mut groups = self.groups.write();
-        let unchanged = groups
-            .get(&group.group_name)
-            .is_some_and(|g| g.settings == settings);
-        if unchanged {
-            return Ok(());
+        if groups.get(group).is_some_and(|g| g.settings == settings) {
+            return;
         }
         if settings == FlowSettings::default() {
-            groups.remove(&group.group_name);
+            groups.remove(group);
         } else {
             let bucket = settings.rate_limit.map(|r| Mutex::new(TokenBucket::new(r)));
-            groups.insert(
-                group.group_name.clone(),
-                Arc::new(GroupFlow { settings, bucket }),
-            );
+            groups.insert(group.to_owned(), Arc::new(GroupFlow { settings, bucket }));
         }
         drop(groups);
         self.version.send_modify(|v| *v += 1);
-        Ok(())
     }
 
     pub fn remove(&self, group: &str) {

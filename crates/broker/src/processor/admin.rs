@@ -167,15 +167,15 @@ fn update_subscription_group(b: &Arc<Broker>, req: &RemotingCommand) -> Remoting
     if let Err(e) = validate_group(&config.group_name) {
         return RemotingCommand::error(req, response::INVALID_PARAMETER, e);
     }
-    if let Err(e) = FlowSettings::from_attributes(&config.attributes) {
-        return RemotingCommand::error(req, response::INVALID_PARAMETER, e);
-    }
-    if let Err(e) = b.groups.upsert(config.clone()) {
+    let flow = match FlowSettings::from_attributes(&config.attributes) {
+        Ok(f) => f,
+        Err(e) => return RemotingCommand::error(req, response::INVALID_PARAMETER, e),
+    };
+    let group = config.group_name.clone();
+    if let Err(e) = b.groups.upsert(config) {
         return io_failure(req, e);
     }
-    b.flow
-        .apply(&config)
-        .expect("flow-control attributes were checked above");
+    b.flow.set(&group, flow);
     RemotingCommand::success(req)
 }
 
