@@ -195,11 +195,7 @@ impl Admin {
     /// Master addresses of the brokers that hold `topic`.
     async fn topic_brokers(&self, topic: &str) -> Result<Vec<String>> {
         let route = self.instance.update_topic_route(topic).await?;
-        Ok(route
-            .broker_datas
-            .iter()
-            .filter_map(|b| b.master_addr().map(str::to_owned))
-            .collect())
+        Ok(route.master_addrs().map(str::to_owned).collect())
     }
 
     /// Pauses `group` at every broker: all of its clients, or only `clients` (client ids).

@@ -502,12 +502,7 @@ impl ClientInstance {
     pub async fn check_client_config(&self, group: &str, sub: &SubscriptionData) -> Result<()> {
         let mut addrs: BTreeSet<String> = self
             .cached_route(&sub.topic)
-            .map(|r| {
-                r.broker_datas
-                    .iter()
-                    .filter_map(|b| b.master_addr().map(str::to_owned))
-                    .collect()
-            })
+            .map(|r| r.master_addrs().map(str::to_owned).collect())
             .unwrap_or_default();
         if addrs.is_empty() {
             addrs = self.broker_addrs();
@@ -555,11 +550,7 @@ impl ClientInstance {
     /// The ids of the live consumers of `group`, sorted, asked of a broker serving `topic`.
     pub async fn consumer_id_list(&self, topic: &str, group: &str) -> Result<Vec<String>> {
         let route = self.topic_route(topic).await?;
-        let addrs: Vec<&str> = route
-            .broker_datas
-            .iter()
-            .filter_map(|b| b.master_addr())
-            .collect();
+        let addrs: Vec<&str> = route.master_addrs().collect();
         if addrs.is_empty() {
             return Err(ClientError::NoRoute(topic.to_owned()));
         }

@@ -20,6 +20,13 @@ pub struct TopicRouteData {
     pub filter_server_table: BTreeMap<String, Vec<String>>,
 }
 
+impl TopicRouteData {
+    /// The master address of each broker serving the topic.
+    pub fn master_addrs(&self) -> impl Iterator<Item = &str> {
+        self.broker_datas.iter().filter_map(BrokerData::master_addr)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueData {
