@@ -1,11 +1,17 @@
 //! Test harness: Petrel standalone in-process on ephemeral loopback ports, restartable on the
 //! same ports and data directory.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use petrel::standalone::{self, StandaloneConfig};
+use petrel_client::admin::Admin;
+use petrel_client::{
+    ClientConfig, ConsumeFromWhere, ConsumeStatus, MessageExt, Producer, PushConsumer,
+};
 
 pub mod rmq_rust;
 
@@ -40,6 +46,38 @@ pub async fn bounded<T>(what: &str, f: impl Future<Output = T>) -> anyhow::Resul
         .map_err(|_| anyhow::anyhow!("{what} did not complete within {WAIT:?}"))
 }
 
+/// How often each key (the `KEYS` property) was delivered.
+pub type KeyCounts = Arc<Mutex<HashMap<String, u32>>>;
+
+/// A push consumer of `group` (instance name `instance`) on every tag of `topic`, from the
+/// first stored message, committing every 200 ms, that counts each delivery in `counts`.
+pub fn counting_consumer(
+    namesrv: &str,
+    group: &str,
+    instance: &str,
+    topic: &str,
+    counts: KeyCounts,
+) -> PushConsumer {
+    let mut c = PushConsumer::new(
+        group,
+        ClientConfig::new(namesrv).with_instance_name(instance),
+    );
+    c.subscribe(topic, "*")
+        .expect("a valid topic and expression");
+    c.set_consume_from(ConsumeFromWhere::FirstOffset);
+    c.options.offset_commit_interval = Duration::from_millis(200);
+    c.register_listener(move |msgs: &[MessageExt]| {
+        let mut counts = counts.lock().unwrap();
+        for m in msgs {
+            *counts
+                .entry(m.keys().unwrap_or_default().to_owned())
+                .or_default() += 1;
+        }
+        ConsumeStatus::Success
+    });
+    c
+}
+
 /// How long a restart keeps trying to bind the old ports.
 const RESTART_BIND_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -52,6 +90,25 @@ pub struct Standalone {
 }
 
 impl Standalone {
+    /// Creates `topic` with `queues` read and write queues on the broker, registered with the
+    /// name server before this returns, so consumers find its route at once.
+    pub async fn create_topic(&self, topic: &str, queues: i32) -> anyhow::Result<()> {
+        let admin = Admin::new(ClientConfig::new(&self.namesrv_addr));
+        let created = admin.create_topic(&self.broker_addr, topic, queues).await;
+        admin.shutdown();
+        Ok(created?)
+    }
+
+    /// A started producer of `group` (also its instance name).
+    pub async fn producer(&self, group: &str) -> anyhow::Result<Producer> {
+        let producer = Producer::new(
+            group,
+            ClientConfig::new(&self.namesrv_addr).with_instance_name(group),
+        );
+        producer.start().await?;
+        Ok(producer)
+    }
+
     pub async fn start(data_dir: &Path) -> anyhow::Result<Standalone> {
         init_tracing();
         Self::start_with(StandaloneConfig::ephemeral(data_dir)).await

@@ -49,16 +49,9 @@ struct Setup {
 
 async fn setup(dir: &std::path::Path, topic: &'static str) -> Setup {
     let petrel = Standalone::start(dir).await.unwrap();
+    petrel.create_topic(topic, 4).await.unwrap();
     let admin = Admin::new(ClientConfig::new(&petrel.namesrv_addr));
-    admin
-        .create_topic(&petrel.broker_addr, topic, 4)
-        .await
-        .unwrap();
-    let producer = Producer::new(
-        "flow-pg",
-        ClientConfig::new(&petrel.namesrv_addr).with_instance_name("p"),
-    );
-    producer.start().await.unwrap();
+    let producer = petrel.producer("flow-pg").await.unwrap();
     Setup {
         petrel,
         admin,

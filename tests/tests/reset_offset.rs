@@ -2,39 +2,14 @@
 //! `mqadmin resetOffsetByTime` and `petrel admin reset-offset` send), with the group consuming
 //! and with the group offline.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use petrel_client::admin::Admin;
-use petrel_client::{
-    ClientConfig, ClientError, ConsumeFromWhere, ConsumeStatus, Message, MessageExt, Producer,
-    PushConsumer,
-};
+use petrel_client::{ClientConfig, ClientError, Message, Producer};
 use petrel_common::msg_id::now_ms;
 use petrel_remoting::code::response;
-use petrel_tests::{wait_for, Standalone};
-
-/// Times each key was delivered.
-type Seen = Arc<Mutex<HashMap<String, u32>>>;
-
-fn consumer(ns: &str, group: &str, topic: &str, seen: Seen) -> PushConsumer {
-    let config = ClientConfig::new(ns).with_instance_name("reset-c");
-    let mut c = PushConsumer::new(group, config);
-    c.subscribe(topic, "*").unwrap();
-    c.set_consume_from(ConsumeFromWhere::FirstOffset);
-    c.options.offset_commit_interval = Duration::from_millis(200);
-    c.register_listener(move |msgs: &[MessageExt]| {
-        let mut seen = seen.lock().unwrap();
-        for m in msgs {
-            *seen
-                .entry(m.keys().unwrap_or_default().to_owned())
-                .or_default() += 1;
-        }
-        ConsumeStatus::Success
-    });
-    c
-}
+use petrel_tests::{counting_consumer, wait_for, KeyCounts, Standalone};
 
 async fn send(producer: &Producer, topic: &str, prefix: &str, n: usize) {
     for i in 0..n {
@@ -44,7 +19,7 @@ async fn send(producer: &Producer, topic: &str, prefix: &str, n: usize) {
     }
 }
 
-fn times(seen: &Seen, prefix: &str, n: usize) -> Vec<u32> {
+fn times(seen: &KeyCounts, prefix: &str, n: usize) -> Vec<u32> {
     let seen = seen.lock().unwrap();
     (0..n)
         .map(|i| seen.get(&format!("{prefix}-{i}")).copied().unwrap_or(0))
@@ -53,16 +28,9 @@ fn times(seen: &Seen, prefix: &str, n: usize) -> Vec<u32> {
 
 async fn start(dir: &std::path::Path, topic: &str) -> (Standalone, Admin, Producer) {
     let petrel = Standalone::start(dir).await.unwrap();
+    petrel.create_topic(topic, 4).await.unwrap();
     let admin = Admin::new(ClientConfig::new(&petrel.namesrv_addr));
-    admin
-        .create_topic(&petrel.broker_addr, topic, 4)
-        .await
-        .unwrap();
-    let producer = Producer::new(
-        "reset-pg",
-        ClientConfig::new(&petrel.namesrv_addr).with_instance_name("p"),
-    );
-    producer.start().await.unwrap();
+    let producer = petrel.producer("reset-pg").await.unwrap();
     (petrel, admin, producer)
 }
 
@@ -71,8 +39,14 @@ async fn a_reset_to_a_time_replays_from_there_while_the_group_consumes() {
     let dir = tempfile::tempdir().unwrap();
     let topic = "ResetLive";
     let (petrel, admin, producer) = start(dir.path(), topic).await;
-    let seen: Seen = Arc::default();
-    let c = consumer(&petrel.namesrv_addr, "reset-live", topic, seen.clone());
+    let seen: KeyCounts = Arc::default();
+    let c = counting_consumer(
+        &petrel.namesrv_addr,
+        "reset-live",
+        "reset-c",
+        topic,
+        seen.clone(),
+    );
     c.start().await.unwrap();
 
     send(&producer, topic, "old", 40).await;
@@ -113,8 +87,14 @@ async fn a_reset_while_the_group_is_offline_applies_when_it_starts() {
     let topic = "ResetOffline";
     let (petrel, admin, producer) = start(dir.path(), topic).await;
     send(&producer, topic, "m", 30).await;
-    let seen: Seen = Arc::default();
-    let c = consumer(&petrel.namesrv_addr, "reset-offline", topic, seen.clone());
+    let seen: KeyCounts = Arc::default();
+    let c = counting_consumer(
+        &petrel.namesrv_addr,
+        "reset-offline",
+        "reset-c",
+        topic,
+        seen.clone(),
+    );
     c.start().await.unwrap();
     wait_for("all 30 messages", || seen.lock().unwrap().len() == 30).await;
     c.shutdown().await;
@@ -126,7 +106,13 @@ async fn a_reset_while_the_group_is_offline_applies_when_it_starts() {
         .unwrap();
     assert!(rows.iter().all(|(_, o)| *o == 0), "{rows:?}");
 
-    let c = consumer(&petrel.namesrv_addr, "reset-offline", topic, seen.clone());
+    let c = counting_consumer(
+        &petrel.namesrv_addr,
+        "reset-offline",
+        "reset-c",
+        topic,
+        seen.clone(),
+    );
     c.start().await.unwrap();
     wait_for("all 30 messages a second time", || {
         times(&seen, "m", 30).iter().all(|&t| t == 2)

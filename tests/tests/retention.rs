@@ -2,41 +2,19 @@
 //! segments on its own, and a push consumer group that fell behind them is moved to the new
 //! minimum (PULL_OFFSET_MOVED) and consumes everything still kept, once.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use petrel::standalone::StandaloneConfig;
 use petrel_client::admin::Admin;
-use petrel_client::{ClientConfig, ConsumeFromWhere, ConsumeStatus, Message, MessageExt, Producer};
-use petrel_client::{MessageQueue, PushConsumer};
-use petrel_tests::{wait_for, Standalone};
+use petrel_client::MessageQueue;
+use petrel_client::{ClientConfig, Message, Producer};
+use petrel_tests::{counting_consumer, wait_for, KeyCounts, Standalone};
 
 const WAIT: Duration = Duration::from_secs(60);
 const TOPIC: &str = "Retained";
 const GROUP: &str = "retention-lagging";
 const QUEUES: i32 = 2;
-
-/// Times each key was delivered.
-type Seen = Arc<Mutex<HashMap<String, u32>>>;
-
-fn consumer(ns: &str, seen: Seen) -> PushConsumer {
-    let config = ClientConfig::new(ns).with_instance_name("retention-c");
-    let mut c = PushConsumer::new(GROUP, config);
-    c.subscribe(TOPIC, "*").unwrap();
-    c.set_consume_from(ConsumeFromWhere::FirstOffset);
-    c.options.offset_commit_interval = Duration::from_millis(200);
-    c.register_listener(move |msgs: &[MessageExt]| {
-        let mut seen = seen.lock().unwrap();
-        for m in msgs {
-            *seen
-                .entry(m.keys().unwrap_or_default().to_owned())
-                .or_default() += 1;
-        }
-        ConsumeStatus::Success
-    });
-    c
-}
 
 async fn send(producer: &Producer, prefix: &str, n: usize) {
     for i in 0..n {
@@ -74,24 +52,17 @@ async fn a_push_consumer_behind_deleted_segments_moves_to_the_minimum_and_goes_o
     config.broker_config_file = Some(conf);
     let petrel = Standalone::start_with(config).await.unwrap();
     let ns = petrel.namesrv_addr.clone();
+    petrel.create_topic(TOPIC, QUEUES).await.unwrap();
     let admin = Admin::new(ClientConfig::new(&ns));
-    admin
-        .create_topic(&petrel.broker_addr, TOPIC, QUEUES)
-        .await
-        .unwrap();
     let broker_name = admin.topic_route(TOPIC).await.unwrap().broker_datas[0]
         .broker_name
         .clone();
-    let producer = Producer::new(
-        "retention-pg",
-        ClientConfig::new(&ns).with_instance_name("retention-p"),
-    );
-    producer.start().await.unwrap();
+    let producer = petrel.producer("retention-pg").await.unwrap();
 
     // The group consumes a few messages, commits, and goes away.
-    let seen: Seen = Arc::default();
+    let seen: KeyCounts = Arc::default();
     send(&producer, "early", 4).await;
-    let c = consumer(&ns, seen.clone());
+    let c = counting_consumer(&ns, GROUP, "retention-c", TOPIC, seen.clone());
     c.start().await.unwrap();
     wait_for("the early messages", || seen.lock().unwrap().len() == 4).await;
     c.shutdown().await;
@@ -138,8 +109,8 @@ async fn a_push_consumer_behind_deleted_segments_moves_to_the_minimum_and_goes_o
     assert!(kept > 0 && kept < LATE as i64, "{kept}");
 
     // Back again: its committed offsets are gone from the log; it is moved, and reads the rest.
-    let late_seen: Seen = Arc::default();
-    let c = consumer(&ns, late_seen.clone());
+    let late_seen: KeyCounts = Arc::default();
+    let c = counting_consumer(&ns, GROUP, "retention-c", TOPIC, late_seen.clone());
     c.start().await.unwrap();
     wait_for("every message still kept", || {
         late_seen.lock().unwrap().len() as i64 >= kept

@@ -7,10 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use petrel::standalone::StandaloneConfig;
-use petrel_client::admin::Admin;
 use petrel_client::{
-    ClientConfig, ClientError, ConsumeFromWhere, ConsumeStatus, Message, MessageExt, Producer,
-    PushConsumer,
+    ClientConfig, ClientError, ConsumeFromWhere, ConsumeStatus, Message, MessageExt, PushConsumer,
 };
 use petrel_common::msg_id::now_ms;
 use petrel_common::properties::{TIMER_DELAY_MS, TIMER_DELAY_SEC, TIMER_DELIVER_MS};
@@ -31,12 +29,7 @@ async fn start(dir: &std::path::Path, topic: &str) -> Standalone {
     let mut config = StandaloneConfig::ephemeral(dir);
     config.message_delay_level = Some(LEVELS.to_owned());
     let petrel = Standalone::start_with(config).await.unwrap();
-    let admin = Admin::new(ClientConfig::new(&petrel.namesrv_addr));
-    admin
-        .create_topic(&petrel.broker_addr, topic, 2)
-        .await
-        .unwrap();
-    admin.shutdown();
+    petrel.create_topic(topic, 2).await.unwrap();
     petrel
 }
 
@@ -64,8 +57,7 @@ async fn timer_messages_arrive_at_their_time_never_early() {
     let topic = "TimerTopic";
     let petrel = start(dir.path(), topic).await;
     let ns = petrel.namesrv_addr.clone();
-    let producer = Producer::new("timer-pg", ClientConfig::new(&ns).with_instance_name("p"));
-    producer.start().await.unwrap();
+    let producer = petrel.producer("timer-pg").await.unwrap();
     let arrivals: Arrivals = Arc::default();
     let c = consumer(&ns, "timer-cg", topic, arrivals.clone());
     c.start().await.unwrap();
@@ -136,8 +128,7 @@ async fn a_timer_message_survives_a_broker_restart_while_it_waits() {
     let topic = "TimerRestart";
     let mut petrel = start(dir.path(), topic).await;
     let ns = petrel.namesrv_addr.clone();
-    let producer = Producer::new("timer-pg2", ClientConfig::new(&ns).with_instance_name("p"));
-    producer.start().await.unwrap();
+    let producer = petrel.producer("timer-pg2").await.unwrap();
     let due = now_ms() as i64 + 4_500;
     let msg = Message::new(topic, b"later".to_vec())
         .with_keys("later")
