@@ -7,10 +7,16 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rocketmq_client_rust::{ClientConfig, ClientRuntime, ClientRuntimeConfig, TelemetryHandle};
+use rocketmq_client_rust::{
+    ClientConfig, ClientRuntime, ClientRuntimeConfig, DefaultMQProducer, DefaultMQPushConsumer,
+    DefaultMQPushConsumerBuilder, SendResult, TelemetryHandle,
+};
+use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
+use rocketmq_model::common::message::message_single::Message;
+use rocketmq_model::result::SendStatus;
 use rocketmq_runtime::{RuntimeConfig, RuntimeOwner};
 
-use crate::WAIT;
+use crate::{bounded, WAIT};
 
 /// Stack of the threads the scenario runs on: the client's futures are large in debug builds
 /// (its admin calls overflow the default 2 MiB).
@@ -79,4 +85,36 @@ pub fn client_config(namesrv: &str, instance: &str) -> ClientConfig {
 /// The client's error as an `anyhow` error that says where it came from.
 pub fn err(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("rocketmq-client-rust: {e}")
+}
+
+/// A push consumer of `group` named `instance`, from the first stored message. Its consume
+/// pool is kept small: the client's default pool sizes overrun the admission queue of its
+/// runtime (`runtime.capacity.exhausted`).
+pub fn push_consumer(
+    client_runtime: &Arc<ClientRuntime>,
+    namesrv: &str,
+    group: &str,
+    instance: &str,
+) -> DefaultMQPushConsumerBuilder {
+    DefaultMQPushConsumer::builder(Arc::clone(client_runtime))
+        .client_config(client_config(namesrv, instance))
+        .consumer_group(group)
+        .name_server_addr(namesrv.to_owned())
+        .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
+        .consume_thread_min(1)
+        .consume_thread_max(4)
+}
+
+/// A synchronous send that must be acknowledged SEND_OK.
+pub async fn send_ok(producer: &DefaultMQProducer, message: Message) -> anyhow::Result<SendResult> {
+    let result = bounded("send", producer.send(message))
+        .await?
+        .map_err(err)?
+        .ok_or_else(|| anyhow::anyhow!("no result for a synchronous send"))?;
+    anyhow::ensure!(
+        result.send_status == SendStatus::SendOk,
+        "send answered {:?}",
+        result.send_status
+    );
+    Ok(result)
 }

@@ -26,11 +26,9 @@ use rocketmq_client_rust::{
     ConsumeConcurrentlyStatus, ConsumerAdmin, DefaultMQAdminExt, DefaultMQProducer,
     DefaultMQPushConsumer, MQPushConsumer, OffsetAdmin, RouteAdmin, TopicAdmin,
 };
-use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
 use rocketmq_model::common::message::message_single::Message;
 use rocketmq_model::common::message::MessageTrait;
-use rocketmq_model::result::SendStatus;
 use rocketmq_model::topic::TopicConfig;
 use rocketmq_protocol::protocol::subscription::subscription_group_config::SubscriptionGroupConfig;
 
@@ -702,13 +700,8 @@ async fn start_consumer(
 ) -> anyhow::Result<DefaultMQPushConsumer> {
     let mut config = client_config(ns, "compat-admin-consumer");
     config.set_persist_consumer_offset_interval(1_000);
-    let mut consumer = DefaultMQPushConsumer::builder(Arc::clone(client_runtime))
+    let mut consumer = rmq_rust::push_consumer(client_runtime, ns, GROUP, "compat-admin-consumer")
         .client_config(config)
-        .consumer_group(GROUP)
-        .name_server_addr(ns.to_owned())
-        .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
-        .consume_thread_min(1)
-        .consume_thread_max(4)
         .build();
     bounded("consumer.subscribe", consumer.subscribe(TOPIC, "*"))
         .await?
@@ -740,15 +733,9 @@ async fn send(producer: &DefaultMQProducer, key: &str) -> anyhow::Result<Sent> {
         .body_slice(&body)
         .build_unchecked();
     message.put_property("origin".into(), "admin-compat".into());
-    let result = bounded("send", producer.send(message))
-        .await?
-        .map_err(err)?
-        .ok_or_else(|| anyhow::anyhow!("no result for a synchronous send"))?;
-    anyhow::ensure!(
-        result.send_status == SendStatus::SendOk,
-        "send of {key}: {:?}",
-        result.send_status
-    );
+    let result = rmq_rust::send_ok(producer, message)
+        .await
+        .map_err(|e| e.context(format!("send of {key}")))?;
     let mq = result
         .message_queue
         .ok_or_else(|| anyhow::anyhow!("send of {key}: no queue"))?;

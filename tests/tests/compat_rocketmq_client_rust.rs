@@ -27,9 +27,8 @@ use std::time::{Duration, Instant};
 
 use rocketmq_client_rust::{
     ClientResult, ClientRuntime, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus,
-    DefaultMQProducer, DefaultMQPushConsumer, MQPushConsumer,
+    DefaultMQProducer, MQPushConsumer,
 };
-use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
 use rocketmq_model::common::message::message_queue::MessageQueue;
 use rocketmq_model::common::message::message_single::Message;
@@ -104,14 +103,8 @@ async fn scenario(client_runtime: Arc<ClientRuntime>) -> anyhow::Result<()> {
     let seen: Seen = Arc::default();
     let mut consumers = Vec::new();
     for instance in CONSUMER_INSTANCES {
-        let mut consumer = DefaultMQPushConsumer::builder(Arc::clone(&client_runtime))
-            .client_config(client_config(&ns, instance))
-            .consumer_group(CONSUMER_GROUP)
-            .name_server_addr(ns.clone())
-            .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
-            .consume_thread_min(1)
-            .consume_thread_max(4)
-            .build();
+        let mut consumer =
+            rmq_rust::push_consumer(&client_runtime, &ns, CONSUMER_GROUP, instance).build();
         bounded("consumer.subscribe", consumer.subscribe(TOPIC, "*"))
             .await?
             .map_err(err)?;

@@ -10,15 +10,14 @@ use std::time::Duration;
 
 use rocketmq_client_rust::{
     ClientResult, ClientRuntime, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus,
-    DefaultMQPushConsumer, MQPushConsumer,
+    MQPushConsumer,
 };
-use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
 use rocketmq_model::common::message::MessageTrait;
 use rocketmq_protocol::protocol::heartbeat::message_model::MessageModel;
 
 use petrel_client::{ClientConfig, Message, Producer};
-use petrel_tests::rmq_rust::{self, client_config, err};
+use petrel_tests::rmq_rust::{self, err};
 use petrel_tests::{bounded, try_wait_for, Standalone};
 
 const TOPIC: &str = "CompatBroadcastNews";
@@ -47,15 +46,8 @@ async fn scenario(client_runtime: Arc<ClientRuntime>) -> anyhow::Result<()> {
     let seen: Seen = Arc::default();
     let mut consumers = Vec::new();
     for instance in INSTANCES {
-        let mut consumer = DefaultMQPushConsumer::builder(Arc::clone(&client_runtime))
-            .client_config(client_config(&ns, instance))
-            .consumer_group(GROUP)
-            .name_server_addr(ns.clone())
+        let mut consumer = rmq_rust::push_consumer(&client_runtime, &ns, GROUP, instance)
             .message_model(MessageModel::Broadcasting)
-            .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
-            // The client's default pool sizes overrun the admission queue of its runtime.
-            .consume_thread_min(1)
-            .consume_thread_max(4)
             .build();
         bounded("consumer.subscribe", consumer.subscribe(TOPIC, "*"))
             .await?

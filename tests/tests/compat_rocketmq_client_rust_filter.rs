@@ -15,13 +15,12 @@ use std::time::{Duration, Instant};
 
 use petrel_client::admin::Admin;
 use petrel_client::{ClientConfig as PetrelConfig, Message, Producer};
-use petrel_tests::rmq_rust::{self, client_config, err};
+use petrel_tests::rmq_rust::{self, err};
 use petrel_tests::{bounded, Standalone, WAIT};
 use rocketmq_client_rust::{
     ClientResult, ClientRuntime, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus,
-    DefaultMQPushConsumer, MQPushConsumer, MessageSelector,
+    MQPushConsumer, MessageSelector,
 };
-use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
 use rocketmq_model::common::message::MessageTrait;
 
@@ -100,12 +99,7 @@ async fn scenario(client_runtime: Arc<ClientRuntime>) -> anyhow::Result<()> {
 
     let mut consumers = Vec::new();
     for (group, expression, matches) in CASES {
-        let mut consumer = DefaultMQPushConsumer::builder(Arc::clone(&client_runtime))
-            .client_config(client_config(&ns, group))
-            .consumer_group(group)
-            .name_server_addr(ns.clone())
-            .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
-            .consume_thread_min(1)
+        let mut consumer = rmq_rust::push_consumer(&client_runtime, &ns, group, group)
             .consume_thread_max(2)
             .build();
         bounded(

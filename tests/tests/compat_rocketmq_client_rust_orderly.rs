@@ -16,11 +16,10 @@ use rocketmq_client_rust::{
     ClientResult, ClientRuntime, ConsumeOrderlyContext, ConsumeOrderlyStatus,
     DefaultMQPushConsumer, MQPushConsumer,
 };
-use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
 
 use petrel_client::{Message, Producer};
-use petrel_tests::rmq_rust::{self, client_config, err};
+use petrel_tests::rmq_rust::{self, err};
 use petrel_tests::{bounded, try_wait_for, Standalone};
 
 const TOPIC: &str = "CompatOrderlyOrders";
@@ -60,15 +59,8 @@ async fn orderly_consumer(
     name: &str,
     seen: Shared,
 ) -> anyhow::Result<DefaultMQPushConsumer> {
-    let mut consumer = DefaultMQPushConsumer::builder(Arc::clone(client_runtime))
-        .client_config(client_config(ns, name))
-        .consumer_group(GROUP)
-        .name_server_addr(ns.to_owned())
-        .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
+    let mut consumer = rmq_rust::push_consumer(client_runtime, ns, GROUP, name)
         .consume_message_batch_max_size(1)
-        // The client's default pool sizes overrun the admission queue of its runtime.
-        .consume_thread_min(1)
-        .consume_thread_max(4)
         .build();
     bounded("consumer.subscribe", consumer.subscribe(TOPIC, "*"))
         .await?

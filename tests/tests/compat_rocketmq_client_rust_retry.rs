@@ -18,13 +18,11 @@ use std::time::{Duration, Instant};
 
 use rocketmq_client_rust::{
     ClientResult, ClientRuntime, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus,
-    DefaultMQProducer, DefaultMQPushConsumer, MQPushConsumer,
+    DefaultMQProducer, MQPushConsumer,
 };
-use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
 use rocketmq_model::common::message::message_single::Message;
 use rocketmq_model::common::message::MessageTrait;
-use rocketmq_model::result::SendStatus;
 
 use petrel::standalone::StandaloneConfig;
 use petrel_client::{MessageQueue, PullConsumer, PullStatus};
@@ -70,18 +68,11 @@ async fn scenario(client_runtime: Arc<ClientRuntime>) -> anyhow::Result<()> {
     admin.create_topic(&petrel.broker_addr, TOPIC, 2).await?;
 
     let deliveries: Deliveries = Arc::default();
-    let mut consumer = DefaultMQPushConsumer::builder(Arc::clone(&client_runtime))
-        .client_config(client_config(&ns, "compat-retry-consumer"))
-        .consumer_group(GROUP)
-        .name_server_addr(ns.clone())
-        .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
-        .consume_message_batch_max_size(1)
-        // As in the other compat test: the client's default pool sizes overrun the admission
-        // queue of its runtime (`runtime.capacity.exhausted`).
-        .consume_thread_min(1)
-        .consume_thread_max(4)
-        .max_reconsume_times(MAX_RECONSUME_TIMES)
-        .build();
+    let mut consumer =
+        rmq_rust::push_consumer(&client_runtime, &ns, GROUP, "compat-retry-consumer")
+            .consume_message_batch_max_size(1)
+            .max_reconsume_times(MAX_RECONSUME_TIMES)
+            .build();
     bounded("consumer.subscribe", consumer.subscribe(TOPIC, "*"))
         .await?
         .map_err(err)?;
@@ -223,15 +214,9 @@ async fn send(producer: &DefaultMQProducer, key: &str, body: &[u8]) -> anyhow::R
         .body_slice(body)
         .build_unchecked();
     message.put_property("origin".into(), "compat".into());
-    let result = bounded("send", producer.send(message))
-        .await?
-        .map_err(err)?
-        .ok_or_else(|| anyhow::anyhow!("no result for a synchronous send"))?;
-    anyhow::ensure!(
-        result.send_status == SendStatus::SendOk,
-        "send of {key}: {:?}",
-        result.send_status
-    );
+    rmq_rust::send_ok(producer, message)
+        .await
+        .map_err(|e| e.context(format!("send of {key}")))?;
     Ok(())
 }
 
