@@ -13,6 +13,7 @@ use petrel_client::{
     ClientConfig, ConsumeFromWhere, ConsumeStatus, MessageExt, Producer, PushConsumer,
 };
 
+pub mod java;
 pub mod rmq_rust;
 
 /// Bound of every single wait in the cross-crate tests: generous, for a loaded CI machine; a

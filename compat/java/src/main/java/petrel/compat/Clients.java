@@ -1,0 +1,49 @@
+package petrel.compat;
+
+import java.time.Duration;
+import java.util.function.BooleanSupplier;
+import org.apache.rocketmq.client.consumer.DefaultMQPushConsumer;
+import org.apache.rocketmq.client.producer.DefaultMQProducer;
+import org.apache.rocketmq.common.consumer.ConsumeFromWhere;
+
+/** The official clients, configured as a user would against one name server. */
+public final class Clients {
+    /** Bound of every wait: generous, for a loaded CI machine. */
+    public static final Duration WAIT = Duration.ofSeconds(60);
+
+    private Clients() {}
+
+    /**
+     * A started producer. The VIP channel (broker port - 2) is off: the test broker listens on
+     * an ephemeral port, so port - 2 is not its VIP listener. Everything else is the default.
+     */
+    public static DefaultMQProducer producer(Args args, String group) throws Exception {
+        DefaultMQProducer p = new DefaultMQProducer(group);
+        p.setNamesrvAddr(args.namesrv());
+        p.setInstanceName(group + "_" + System.nanoTime());
+        p.setVipChannelEnabled(false);
+        p.start();
+        return p;
+    }
+
+    /** A push consumer not yet started; consumes from the first offset. */
+    public static DefaultMQPushConsumer pushConsumer(Args args, String group) {
+        DefaultMQPushConsumer c = new DefaultMQPushConsumer(group);
+        c.setNamesrvAddr(args.namesrv());
+        c.setInstanceName(group + "_" + System.nanoTime());
+        c.setVipChannelEnabled(false);
+        c.setConsumeFromWhere(ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET);
+        return c;
+    }
+
+    /** Polls until {@code done} holds; fails naming {@code what} after {@link #WAIT}. */
+    public static void waitFor(String what, BooleanSupplier done) throws InterruptedException {
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        while (!done.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("timed out after " + WAIT + " waiting for " + what);
+            }
+            Thread.sleep(20);
+        }
+    }
+}

@@ -1,0 +1,44 @@
+package petrel.compat;
+
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * Entry point of the scenario programs: {@code Main <scenario> key=value...}. A scenario checks
+ * what it must itself and throws on the first difference; the process exits 0 only if it passed.
+ * Lines starting with {@code RESULT } are facts for the cargo test that ran it.
+ */
+public final class Main {
+    public static void main(String[] argv) {
+        if (argv.length < 1) {
+            System.err.println("usage: Main <scenario> key=value...; scenarios: " + Scenarios.names());
+            System.exit(2);
+        }
+        Map<String, String> opts = new TreeMap<>();
+        for (int i = 1; i < argv.length; i++) {
+            int eq = argv[i].indexOf('=');
+            if (eq <= 0) {
+                System.err.println("not key=value: " + argv[i]);
+                System.exit(2);
+            }
+            opts.put(argv[i].substring(0, eq), argv[i].substring(eq + 1));
+        }
+        Scenario scenario = Scenarios.find(argv[0]);
+        if (scenario == null) {
+            System.err.println("unknown scenario " + argv[0] + "; known: " + Scenarios.names());
+            System.exit(2);
+        }
+        int code = 0;
+        try {
+            scenario.run(new Args(opts));
+            System.out.println("PASSED " + argv[0]);
+        } catch (Throwable t) {
+            System.out.println("FAILED " + argv[0] + ": " + t);
+            t.printStackTrace(System.out);
+            code = 1;
+        }
+        System.out.flush();
+        // Client threads (timers, netty) are not daemons: leave without waiting for them.
+        Runtime.getRuntime().halt(code);
+    }
+}

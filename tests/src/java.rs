@@ -1,0 +1,160 @@
+//! Running the official Apache RocketMQ Java client (4.9.8) and mqadmin in a test: the
+//! programs under `compat/java`, built by `compat/build.sh java` from Maven Central (once per
+//! test binary; `.ci/run` builds them beforehand while cargo compiles).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Longest a scenario may run before it is killed and the test fails.
+pub const SCENARIO_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// What a Java program printed, and whether it passed.
+#[derive(Debug)]
+pub struct JavaRun {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl JavaRun {
+    /// The value of a `RESULT key=value` line.
+    pub fn result(&self, key: &str) -> Option<&str> {
+        let prefix = format!("RESULT {key}=");
+        self.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+    }
+
+    /// Panics with everything the program printed unless it passed.
+    pub fn assert_passed(&self, what: &str) -> &Self {
+        assert!(
+            self.success,
+            "{what} failed\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+fn compat_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the workspace")
+        .join("compat")
+}
+
+/// The classpath of the scenario classes and the official jars, building them first if needed.
+pub fn classpath() -> &'static str {
+    static CLASSPATH: OnceLock<String> = OnceLock::new();
+    CLASSPATH.get_or_init(|| {
+        let dir = compat_dir();
+        let status = Command::new("bash")
+            .arg(dir.join("build.sh"))
+            .arg("java")
+            .status()
+            .expect("bash runs compat/build.sh");
+        assert!(status.success(), "compat/build.sh java failed: {status}");
+        let java = dir.join("java/target");
+        let deps = std::fs::read_to_string(java.join("classpath.txt"))
+            .expect("compat/java/target/classpath.txt after the build");
+        format!("{}:{}", java.join("classes").display(), deps.trim())
+    })
+}
+
+/// Runs `java -cp <classpath> <main> <args>` with the client's logs kept out of the home
+/// directory, killing it after [`SCENARIO_TIMEOUT`].
+pub fn run_main(main: &str, args: &[String]) -> JavaRun {
+    let logs = tempfile::tempdir().expect("a temporary directory for client logs");
+    let mut child = Command::new("java")
+        .arg("-Xms64m")
+        .arg("-Xmx512m")
+        .arg("-XX:+UseSerialGC")
+        .arg("-XX:TieredStopAtLevel=1")
+        .arg(format!("-Drocketmq.client.logRoot={}", logs.path().display()))
+        .arg("-Drocketmq.client.logLevel=WARN")
+        .arg(format!("-Duser.home={}", logs.path().display()))
+        .arg("-cp")
+        .arg(classpath())
+        .arg(main)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("java starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let out = std::thread::spawn(move || read_all(stdout));
+    let err = std::thread::spawn(move || read_all(stderr));
+    let deadline = Instant::now() + SCENARIO_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for java") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = err.join().expect("stderr reader");
+    if status.is_none() {
+        stderr.push_str(&format!("\n(killed after {SCENARIO_TIMEOUT:?})"));
+    }
+    JavaRun {
+        success: status.is_some_and(|s| s.success()),
+        stdout: out.join().expect("stdout reader"),
+        stderr,
+    }
+}
+
+fn read_all(mut r: impl std::io::Read) -> String {
+    let mut buf = Vec::new();
+    let _ = r.read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// Runs the scenario `name` of `compat/java` against the name server `namesrv`, with `run`
+/// naming its topics and groups, plus `extra` options (`key=value`).
+pub fn scenario(name: &str, namesrv: &str, run: &str, extra: &[(&str, String)]) -> JavaRun {
+    let mut args = vec![
+        name.to_owned(),
+        format!("namesrv={namesrv}"),
+        format!("run={run}"),
+    ];
+    args.extend(extra.iter().map(|(k, v)| format!("{k}={v}")));
+    run_main("petrel.compat.Main", &args)
+}
+
+/// Starts a fresh Petrel standalone on loopback, runs the scenario `name` against it and
+/// panics with the program's output unless it passed.
+pub fn scenario_on_fresh_petrel(name: &str, extra: &[(&str, String)]) -> JavaRun {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime for Petrel");
+    let dir = tempfile::tempdir().expect("a data directory");
+    let petrel = rt
+        .block_on(crate::Standalone::start(dir.path()))
+        .expect("Petrel starts");
+    let namesrv = petrel.namesrv_addr.clone();
+    let run = scenario(name, &namesrv, &unique_run_name(), extra);
+    rt.block_on(petrel.shutdown()).expect("Petrel stops");
+    run.assert_passed(name);
+    run
+}
+
+/// A suffix for topic and group names, distinct per scenario run.
+pub fn unique_run_name() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
