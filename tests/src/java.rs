@@ -7,6 +7,8 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use petrel::standalone::StandaloneConfig;
+
 /// Longest a scenario may run before it is killed and the test fails.
 pub const SCENARIO_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -117,7 +119,7 @@ fn read_all(mut r: impl std::io::Read) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
-/// Runs the scenario `name` of `compat/java` against the name server `namesrv`, with `run`
+/// Runs the scenario `name` (`Class.method` of `compat/java`) against the name server `namesrv`, with `run`
 /// naming its topics and groups, plus `extra` options (`key=value`).
 pub fn scenario(name: &str, namesrv: &str, run: &str, extra: &[(&str, String)]) -> JavaRun {
     let mut args = vec![
@@ -132,14 +134,20 @@ pub fn scenario(name: &str, namesrv: &str, run: &str, extra: &[(&str, String)]) 
 /// Starts a fresh Petrel standalone on loopback, runs the scenario `name` against it and
 /// panics with the program's output unless it passed.
 pub fn scenario_on_fresh_petrel(name: &str, extra: &[(&str, String)]) -> JavaRun {
+    let dir = tempfile::tempdir().expect("a data directory");
+    scenario_on(StandaloneConfig::ephemeral(dir.path()), name, extra)
+}
+
+/// [`scenario_on_fresh_petrel`] with Petrel started from `config` (short delay levels, a
+/// config file, ...).
+pub fn scenario_on(config: StandaloneConfig, name: &str, extra: &[(&str, String)]) -> JavaRun {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("a runtime for Petrel");
-    let dir = tempfile::tempdir().expect("a data directory");
     let petrel = rt
-        .block_on(crate::Standalone::start(dir.path()))
+        .block_on(crate::Standalone::start_with(config))
         .expect("Petrel starts");
     let namesrv = petrel.namesrv_addr.clone();
     let run = scenario(name, &namesrv, &unique_run_name(), extra);

@@ -9,5 +9,5 @@ use petrel_tests::java::scenario_on_fresh_petrel;
 /// `ACLUSTERDefaultCluster`, so tag subscriptions matched nothing).
 #[test]
 fn tag_subscriptions_get_exactly_their_messages_with_properties_intact() {
-    scenario_on_fresh_petrel("tag_subscriptions", &[]);
+    scenario_on_fresh_petrel("Messaging.tagSubscriptions", &[]);
 }

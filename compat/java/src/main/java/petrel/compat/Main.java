@@ -1,17 +1,22 @@
 package petrel.compat;
 
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
+import java.lang.reflect.Modifier;
 import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * Entry point of the scenario programs: {@code Main <scenario> key=value...}. A scenario checks
+ * Entry point of the scenario programs: {@code Main <Class.method> key=value...}, where the
+ * scenario is a static {@code void method(Args)} of class {@code petrel.compat.Class}, so each
+ * family of scenarios is its own file and nothing lists them. A scenario checks
  * what it must itself and throws on the first difference; the process exits 0 only if it passed.
  * Lines starting with {@code RESULT } are facts for the cargo test that ran it.
  */
 public final class Main {
     public static void main(String[] argv) {
         if (argv.length < 1) {
-            System.err.println("usage: Main <scenario> key=value...; scenarios: " + Scenarios.names());
+            System.err.println("usage: Main <Class.method> key=value...");
             System.exit(2);
         }
         Map<String, String> opts = new TreeMap<>();
@@ -23,9 +28,9 @@ public final class Main {
             }
             opts.put(argv[i].substring(0, eq), argv[i].substring(eq + 1));
         }
-        Scenario scenario = Scenarios.find(argv[0]);
+        Scenario scenario = find(argv[0]);
         if (scenario == null) {
-            System.err.println("unknown scenario " + argv[0] + "; known: " + Scenarios.names());
+            System.err.println("unknown scenario " + argv[0] + ": no static void method(Args) of that name in petrel.compat");
             System.exit(2);
         }
         int code = 0;
@@ -40,5 +45,29 @@ public final class Main {
         System.out.flush();
         // Client threads (timers, netty) are not daemons: leave without waiting for them.
         Runtime.getRuntime().halt(code);
+    }
+
+    private static Scenario find(String name) {
+        int dot = name.lastIndexOf('.');
+        if (dot <= 0) {
+            return null;
+        }
+        try {
+            Class<?> family = Class.forName("petrel.compat." + name.substring(0, dot));
+            Method m = family.getDeclaredMethod(name.substring(dot + 1), Args.class);
+            if (!Modifier.isStatic(m.getModifiers())) {
+                return null;
+            }
+            m.setAccessible(true);
+            return args -> {
+                try {
+                    m.invoke(null, args);
+                } catch (InvocationTargetException e) {
+                    throw e.getCause() instanceof Exception ? (Exception) e.getCause() : e;
+                }
+            };
+        } catch (ClassNotFoundException | NoSuchMethodException e) {
+            return null;
+        }
     }
 }
