@@ -127,7 +127,9 @@ pub struct SubscriptionData {
     pub sub_string: String,
     #[serde(default)]
     pub tags_set: BTreeSet<String>,
-    #[serde(default)]
+    /// Java sends numbers; the Go client (rocketmq-client-go v2) sends them as strings
+    /// (`["65"]`), which the Java broker's fastjson accepts too.
+    #[serde(default, deserialize_with = "tag_codes")]
     pub code_set: BTreeSet<i32>,
     #[serde(default)]
     pub sub_version: i64,
@@ -135,6 +137,24 @@ pub struct SubscriptionData {
     pub expression_type: String,
     #[serde(default)]
     pub class_filter_mode: bool,
+}
+
+fn tag_codes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeSet<i32>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Code {
+        Number(i32),
+        Text(String),
+    }
+    Vec::<Code>::deserialize(d)?
+        .into_iter()
+        .map(|c| match c {
+            Code::Number(n) => Ok(n),
+            Code::Text(t) => t.trim().parse().map_err(|_| {
+                serde::de::Error::custom(format!("tag hash code {t:?} is not a 32-bit integer"))
+            }),
+        })
+        .collect()
 }
 
 fn tag_type() -> String {
@@ -367,5 +387,19 @@ mod tests {
             hb.consumer_data_set[0].subscription_data_set[0],
             SubscriptionData::tags("T", "a || b", 1700000000000)
         );
+    }
+
+    /// rocketmq-client-go v2 sends the tag hash codes as strings; a heartbeat refused for that
+    /// left its tag subscriptions without a registered consumer.
+    #[test]
+    fn parses_a_go_heartbeat() {
+        let text = br#"{"clientID":"192.0.2.2@g_1","producerDataSet":[],"consumerDataSet":[{"groupName":"cg","consumeType":"CONSUME_PASSIVELY","messageModel":"CLUSTERING","consumeFromWhere":"CONSUME_FROM_FIRST_OFFSET","subscriptionDataSet":[{"classFilterMode":false,"topic":"T","subString":"A || C","tagsSet":["A","C"],"codeSet":["65","67"],"subVersion":1796163549886495198,"expressionType":"TAG"}],"unitMode":false}]}"#;
+        let hb: HeartbeatData = serde_json::from_slice(text).unwrap();
+        assert_eq!(
+            hb.consumer_data_set[0].subscription_data_set[0],
+            SubscriptionData::tags("T", "A || C", 1796163549886495198)
+        );
+        let bad = br#"{"topic":"T","subString":"A","codeSet":["A"]}"#;
+        assert!(serde_json::from_slice::<SubscriptionData>(bad).is_err());
     }
 }
