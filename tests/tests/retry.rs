@@ -411,7 +411,7 @@ async fn a_plain_send_to_a_retry_topic_is_delayed_or_dead_lettered() {
             sys_flag: 0,
             born_timestamp: now_ms() as i64,
             flag: 0,
-            properties: Some(props.encode()),
+            properties: Some(props.as_str().to_owned()),
             reconsume_times: Some(reconsume_times),
             unit_mode: Some(false),
             max_reconsume_times: Some(2),

@@ -31,12 +31,10 @@ use std::sync::Arc;
 use petrel_common::duration;
 use petrel_common::msg_id::now_ms;
 use petrel_common::properties::{
-    self, Properties, DELAY, REAL_QID, REAL_TOPIC, TAGS, TIMER_DELAY_MS, TIMER_DELAY_SEC,
-    TIMER_DELIVER_MS,
+    Properties, DELAY, REAL_QID, REAL_TOPIC, TIMER_DELAY_MS, TIMER_DELAY_SEC, TIMER_DELIVER_MS,
 };
 use petrel_common::record::{
-    self, java_string_hash, SYSFLAG_TRANSACTION_MASK, SYSFLAG_TRANSACTION_PREPARED,
-    SYSFLAG_TRANSACTION_ROLLBACK,
+    self, SYSFLAG_TRANSACTION_MASK, SYSFLAG_TRANSACTION_PREPARED, SYSFLAG_TRANSACTION_ROLLBACK,
 };
 use petrel_common::topic::SCHEDULE_TOPIC;
 use petrel_remoting::CancellationToken;
@@ -148,7 +146,7 @@ impl DelayLevels {
         sys_flag: i32,
         topic: &str,
         queue_id: i32,
-        props: &mut String,
+        props: &mut Properties,
     ) -> Result<Option<Scheduled>, String> {
         let tx = sys_flag & SYSFLAG_TRANSACTION_MASK;
         if tx == SYSFLAG_TRANSACTION_PREPARED || tx == SYSFLAG_TRANSACTION_ROLLBACK {
@@ -159,7 +157,9 @@ impl DelayLevels {
         let level = match asked.level {
             Some(level) if level > 0 => {
                 if asked.has_timer() {
-                    *props = without(props, &[TIMER_DELIVER_MS, TIMER_DELAY_SEC, TIMER_DELAY_MS]);
+                    for name in [TIMER_DELIVER_MS, TIMER_DELAY_SEC, TIMER_DELAY_MS] {
+                        props.remove(name);
+                    }
                 }
                 level.min(self.max_level())
             }
@@ -180,14 +180,15 @@ impl DelayLevels {
                 }
                 if asked.timer_deliver_ms.is_none() {
                     // Hops must aim at a fixed time, not at "n seconds from whenever".
-                    *props = without(props, &[TIMER_DELAY_SEC, TIMER_DELAY_MS]);
-                    push_property(props, TIMER_DELIVER_MS, &at.to_string());
+                    props.remove(TIMER_DELAY_SEC);
+                    props.remove(TIMER_DELAY_MS);
+                    props.insert(TIMER_DELIVER_MS, &at.to_string());
                 }
                 self.level_for(at - now)
             }
         };
-        push_property(props, REAL_TOPIC, topic);
-        push_property(props, REAL_QID, &queue_id.to_string());
+        props.insert(REAL_TOPIC, topic);
+        props.insert(REAL_QID, &queue_id.to_string());
         Ok(Some(Scheduled {
             queue_id: level - 1,
             tags_code: now + self.delay_ms(level),
@@ -206,12 +207,9 @@ struct DelayAsk<'a> {
 }
 
 impl<'a> DelayAsk<'a> {
-    fn scan(props: &'a str) -> Self {
+    fn scan(props: &'a Properties) -> Self {
         let mut ask = DelayAsk::default();
-        for pair in props.split(properties::PROPERTY_SEPARATOR) {
-            let Some((name, value)) = pair.split_once(properties::NAME_VALUE_SEPARATOR) else {
-                continue;
-            };
+        for (name, value) in props.iter() {
             match name {
                 DELAY => ask.level = value.trim().parse().ok(),
                 TIMER_DELIVER_MS => ask.timer_deliver_ms = Some(value),
@@ -248,27 +246,11 @@ impl<'a> DelayAsk<'a> {
     }
 }
 
-/// `props` without the named properties.
-fn without(props: &str, names: &[&str]) -> String {
-    let mut p = Properties::parse(props);
-    for name in names {
-        p.remove(name);
-    }
-    p.encode()
-}
-
 /// Where [`DelayLevels::redirect`] sends a message: `SCHEDULE_TOPIC_XXXX` queue `queue_id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scheduled {
     pub queue_id: i32,
     pub tags_code: i64,
-}
-
-pub(crate) fn push_property(props: &mut String, name: &str, value: &str) {
-    props.push_str(name);
-    props.push(properties::NAME_VALUE_SEPARATOR);
-    props.push_str(value);
-    props.push(properties::PROPERTY_SEPARATOR);
 }
 
 /// `config/delayOffset.json`: next schedule-queue offset to look at, per level.
@@ -420,7 +402,7 @@ impl ScheduleMessageService {
     /// Re-posts a due schedule record to its real topic and queue, without DELAY, REAL_TOPIC and
     /// REAL_QID; everything else as stored.
     async fn deliver(&self, rec: &record::DecodedRecord<'_>) -> Result<(), String> {
-        let mut props = Properties::parse(&String::from_utf8_lossy(rec.properties));
+        let mut props = Properties::from_stored(rec.properties);
         props.remove(DELAY);
         let now = now_ms() as i64;
         let timer_at = props
@@ -431,7 +413,7 @@ impl ScheduleMessageService {
             let level = self.broker.delay_levels.level_for(at - now);
             let tags_code = now + self.broker.delay_levels.delay_ms(level);
             return self
-                .repost(rec, SCHEDULE_TOPIC, level - 1, &props.encode(), tags_code)
+                .repost(rec, SCHEDULE_TOPIC, level - 1, &props, tags_code)
                 .await;
         }
         let topic = props
@@ -441,8 +423,7 @@ impl ScheduleMessageService {
             .remove(REAL_QID)
             .and_then(|q| q.parse().ok())
             .ok_or("the schedule record has no valid REAL_QID")?;
-        let props = props.encode();
-        let tags_code = properties::find(&props, TAGS).map_or(0, |t| java_string_hash(t) as i64);
+        let tags_code = crate::processor::send::tags_code_of(&props);
         self.repost(rec, &topic, queue_id, &props, tags_code)
             .await?;
         self.broker.count_put(1);
@@ -455,14 +436,14 @@ impl ScheduleMessageService {
         rec: &record::DecodedRecord<'_>,
         topic: &str,
         queue_id: i32,
-        props: &str,
+        props: &Properties,
         tags_code: i64,
     ) -> Result<(), String> {
         let b = &self.broker;
         let mut fields = rec.fields();
         fields.topic = topic;
         fields.queue_id = queue_id;
-        fields.properties = props.as_bytes();
+        fields.properties = props.as_str().as_bytes();
         fields.store_host = b.store_host;
         fields.queue_offset = 0;
         fields.physical_offset = 0;
@@ -500,24 +481,24 @@ mod tests {
     #[test]
     fn redirect_moves_delayed_messages_only() {
         let d = DelayLevels::parse("1s 2s 3s").unwrap();
-        let mut props = String::new();
-        push_property(&mut props, DELAY, "7");
+        let mut props = Properties::new();
+        props.insert(DELAY, "7");
         let s = d.redirect(0, "T", 3, &mut props).unwrap().unwrap();
         assert_eq!(s.queue_id, 2);
         assert!(s.tags_code >= now_ms() as i64 + 2_900);
-        assert_eq!(properties::find(&props, REAL_TOPIC), Some("T"));
-        assert_eq!(properties::find(&props, REAL_QID), Some("3"));
+        assert_eq!(props.get(REAL_TOPIC), Some("T"));
+        assert_eq!(props.get(REAL_QID), Some("3"));
 
-        let mut none = String::new();
-        push_property(&mut none, DELAY, "0");
+        let mut none = Properties::new();
+        none.insert(DELAY, "0");
         assert!(d.redirect(0, "T", 0, &mut none).unwrap().is_none());
-        let mut prepared = String::new();
-        push_property(&mut prepared, DELAY, "1");
+        let mut prepared = Properties::new();
+        prepared.insert(DELAY, "1");
         assert!(d
             .redirect(SYSFLAG_TRANSACTION_PREPARED, "T", 0, &mut prepared)
             .unwrap()
             .is_none());
-        assert_eq!(properties::find(&prepared, REAL_TOPIC), None);
+        assert_eq!(prepared.get(REAL_TOPIC), None);
     }
 
     #[test]
@@ -539,34 +520,31 @@ mod tests {
     fn timer_properties_redirect_to_a_fixed_time() {
         let d = DelayLevels::parse("1s 5s 10s").unwrap();
         let before = now_ms() as i64;
-        let mut props = String::new();
-        push_property(&mut props, TIMER_DELAY_SEC, "7");
+        let mut props = Properties::new();
+        props.insert(TIMER_DELAY_SEC, "7");
         let s = d.redirect(0, "T", 2, &mut props).unwrap().unwrap();
         assert_eq!(s.queue_id, 1, "7 s waits in the 5 s level first");
-        let at: i64 = properties::find(&props, TIMER_DELIVER_MS)
-            .unwrap()
-            .parse()
-            .unwrap();
+        let at: i64 = props.get(TIMER_DELIVER_MS).unwrap().parse().unwrap();
         assert!(at >= before + 7_000 && at <= now_ms() as i64 + 7_000);
         assert_eq!(
-            properties::find(&props, TIMER_DELAY_SEC),
+            props.get(TIMER_DELAY_SEC),
             None,
             "relative forms are replaced"
         );
-        assert_eq!(properties::find(&props, REAL_QID), Some("2"));
+        assert_eq!(props.get(REAL_QID), Some("2"));
 
         // A time in the past is delivered at once.
-        let mut past = String::new();
-        push_property(&mut past, TIMER_DELIVER_MS, &(before - 1).to_string());
+        let mut past = Properties::new();
+        past.insert(TIMER_DELIVER_MS, &(before - 1).to_string());
         assert!(d.redirect(0, "T", 0, &mut past).unwrap().is_none());
 
         // DELAY wins and drops the timer properties.
-        let mut both = String::new();
-        push_property(&mut both, TIMER_DELIVER_MS, &(before + 60_000).to_string());
-        push_property(&mut both, DELAY, "1");
+        let mut both = Properties::new();
+        both.insert(TIMER_DELIVER_MS, &(before + 60_000).to_string());
+        both.insert(DELAY, "1");
         let s = d.redirect(0, "T", 0, &mut both).unwrap().unwrap();
         assert_eq!(s.queue_id, 0);
-        assert_eq!(properties::find(&both, TIMER_DELIVER_MS), None);
+        assert_eq!(both.get(TIMER_DELIVER_MS), None);
     }
 
     #[test]
@@ -574,12 +552,12 @@ mod tests {
         let d = DelayLevels::parse("1s")
             .unwrap()
             .with_timer_max_delay_ms(60_000);
-        let mut far = String::new();
-        push_property(&mut far, TIMER_DELAY_MS, "60001");
+        let mut far = Properties::new();
+        far.insert(TIMER_DELAY_MS, "60001");
         let err = d.redirect(0, "T", 0, &mut far).unwrap_err();
         assert!(err.contains("timerMaxDelaySec of 60 s"), "{err}");
-        let mut bad = String::new();
-        push_property(&mut bad, TIMER_DELIVER_MS, "tomorrow");
+        let mut bad = Properties::new();
+        bad.insert(TIMER_DELIVER_MS, "tomorrow");
         let err = d.redirect(0, "T", 0, &mut bad).unwrap_err();
         assert!(err.contains("TIMER_DELIVER_MS"), "{err}");
     }

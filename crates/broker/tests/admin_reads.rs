@@ -6,7 +6,6 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use petrel_common::properties::Properties;
 use petrel_common::protocol::{ConsumerData, HeartbeatData, ProducerData, SubscriptionData};
 use petrel_common::record;
 use petrel_remoting::code::{request, response};
@@ -253,7 +252,7 @@ async fn consumer_running_info_and_consume_directly_are_relayed_to_the_named_con
             default_topic: "TBW102".into(),
             default_topic_queue_nums: 4,
             born_timestamp: 1,
-            properties: Some(Properties::new().encode()),
+            properties: Some(String::new()),
             ..Default::default()
         },
     )

@@ -74,6 +74,38 @@ async fn send_then_pull_returns_the_stored_records() {
     broker.shutdown().await;
 }
 
+/// The 4.9.x Java producer sends properties without the trailing separator; what the broker
+/// adds (UNIQ_KEY, CLUSTER) must not be glued onto the producer's last value.
+#[tokio::test]
+async fn properties_without_a_trailing_separator_keep_their_last_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path()).await;
+    let conn = connect(&broker).await;
+    let java_style = "KEYS\u{1}k1\u{2}WAIT\u{1}true\u{2}TAGS\u{1}A";
+    let mut send = common::send_request("Tags", 0, b"b", &Properties::new());
+    let mut h: SendMessageRequestHeaderV2 = send.decode_header().unwrap();
+    h.properties = Some(java_style.to_owned());
+    send =
+        RemotingCommand::request_with_header(request::SEND_MESSAGE_V2, &h).with_body(b"b".to_vec());
+    let resp = conn.request(send, TIMEOUT).await.unwrap();
+    assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+
+    heartbeat(&conn, "cg", "Tags").await;
+    let resp = conn
+        .request(pull_request("cg", "Tags", 0, 0, 0), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+    let body = resp.body_bytes();
+    let rec = record::decode(&body, true).unwrap();
+    let props = Properties::from_stored(rec.properties);
+    assert_eq!(props.get(TAGS), Some("A"));
+    assert_eq!(props.get(KEYS), Some("k1"));
+    assert_eq!(props.get("CLUSTER"), Some("DefaultCluster"));
+    assert_eq!(props.get(UNIQ_KEY).map(str::len), Some(32));
+    broker.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_parked_pull_answers_within_50ms_of_a_send() {
     let dir = tempfile::tempdir().unwrap();
@@ -346,7 +378,7 @@ async fn a_batch_is_stored_as_consecutive_messages() {
         let mut p = Properties::new();
         p.insert(KEYS, format!("b{i}"));
         p.insert(UNIQ_KEY, format!("BATCH-{i}"));
-        body.extend(batch_entry(format!("batch-{i}").as_bytes(), &p.encode()));
+        body.extend(batch_entry(format!("batch-{i}").as_bytes(), p.as_str()));
     }
     let header = batch_header("Batched", 2);
     let cmd =
@@ -404,7 +436,7 @@ async fn delayed_messages_in_a_batch_wait_while_the_rest_arrive_at_once() {
         for (name, value) in *ask {
             p.insert(*name, *value);
         }
-        body.extend(batch_entry(format!("mixed-{i}").as_bytes(), &p.encode()));
+        body.extend(batch_entry(format!("mixed-{i}").as_bytes(), p.as_str()));
     }
     let header = batch_header("MixedBatch", 1);
     let cmd =

@@ -41,19 +41,19 @@ impl Message {
         }
     }
 
-    pub fn with_tags(mut self, tags: impl Into<String>) -> Self {
+    pub fn with_tags(mut self, tags: impl AsRef<str>) -> Self {
         self.properties.insert(properties::TAGS, tags);
         self
     }
 
     /// Keys the broker indexes; several are separated by spaces.
-    pub fn with_keys(mut self, keys: impl Into<String>) -> Self {
+    pub fn with_keys(mut self, keys: impl AsRef<str>) -> Self {
         self.properties.insert(properties::KEYS, keys);
         self
     }
 
-    pub fn with_property(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.properties.insert(name, value);
+    pub fn with_property(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+        self.properties.insert(name.as_ref(), value);
         self
     }
 
@@ -139,7 +139,7 @@ pub fn decode_messages(body: &[u8]) -> Result<Vec<MessageExt>> {
 }
 
 fn to_message_ext(rec: &record::DecodedRecord<'_>) -> MessageExt {
-    let props = Properties::parse(&String::from_utf8_lossy(rec.properties));
+    let props = Properties::from_stored(rec.properties);
     let (body, sys_flag) = match inflate_if_compressed(rec.body, rec.sys_flag) {
         Some(inflated) => (Bytes::from(inflated), rec.sys_flag & !SYSFLAG_COMPRESSED),
         None => (Bytes::copy_from_slice(rec.body), rec.sys_flag),
@@ -240,8 +240,10 @@ mod tests {
         assert_eq!(m.property("color"), Some("red"));
         assert_eq!(m.flag, 5);
         assert_eq!(&m.body[..], b"hello");
-        let wire = m.properties.encode();
-        assert_eq!(properties::find(&wire, properties::TAGS), Some("TagA"));
+        assert_eq!(
+            properties::find(m.properties.as_str(), properties::TAGS),
+            Some("TagA")
+        );
     }
 
     #[test]

@@ -247,7 +247,7 @@ impl Producer {
             sys_flag: 0,
             born_timestamp: now_ms() as i64,
             flag: msg.flag,
-            properties: Some(msg.properties.encode()),
+            properties: Some(msg.properties.as_str().to_owned()),
             reconsume_times: Some(0),
             unit_mode: Some(false),
             max_reconsume_times: None,

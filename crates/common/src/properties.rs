@@ -28,73 +28,106 @@ pub const UNIQ_KEY: &str = "UNIQ_KEY";
 pub const MAX_RECONSUME_TIMES: &str = "MAX_RECONSUME_TIMES";
 pub const CLUSTER: &str = "CLUSTER";
 pub const SHARDING_KEY: &str = "__SHARDINGKEY";
-pub const TRANSIENT_PREFIX: &str = "__RMQ.TRANSIENT.";
 
-/// An ordered list of properties (few entries: a vector beats a map).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Properties(Vec<(String, String)>);
+/// A message's properties, kept in their wire form (reference §4.5) because the broker stores
+/// them as they came and only looks up or sets a few. Every writer (producer, send, batch,
+/// send-back, scheduled delivery) goes through this type, so the two shapes producers send —
+/// with and without the trailing separator (4.9.x Java drops it) — are handled in one place:
+/// the string is kept ending with [`PROPERTY_SEPARATOR`], and a property set later can never be
+/// glued onto the last value.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Properties {
+    /// Empty, or `name \u{1} value \u{2}` pairs ending with `\u{2}`.
+    wire: String,
+}
 
 impl Properties {
     pub fn new() -> Self {
-        Properties(Vec::new())
+        Properties::default()
     }
 
-    /// Parses the wire form. Segments without a separator strictly inside, or with an empty name
-    /// or value, are ignored, as RocketMQ does.
-    pub fn parse(s: &str) -> Self {
-        let mut out = Vec::new();
-        for segment in s.split(PROPERTY_SEPARATOR) {
-            if let Some((k, v)) = segment.split_once(NAME_VALUE_SEPARATOR) {
-                if !k.is_empty() && !v.is_empty() {
-                    out.push((k.to_owned(), v.to_owned()));
-                }
-            }
+    /// Takes the wire form as a producer sent it, with or without the trailing separator.
+    /// Malformed segments (no separator strictly inside, empty name or value) are kept but
+    /// never found, as RocketMQ ignores them when it parses.
+    pub fn from_wire(wire: impl Into<String>) -> Self {
+        let mut wire = wire.into();
+        if !wire.is_empty() && !wire.ends_with(PROPERTY_SEPARATOR) {
+            wire.push(PROPERTY_SEPARATOR);
         }
-        Properties(out)
+        Properties { wire }
+    }
+
+    /// [`Properties::from_wire`] over stored bytes, which need not be UTF-8.
+    pub fn from_stored(bytes: &[u8]) -> Self {
+        Self::from_wire(String::from_utf8_lossy(bytes))
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        find(&self.wire, name)
     }
 
-    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        let name = name.into();
-        let value = value.into();
-        match self.0.iter_mut().find(|(k, _)| *k == name) {
-            Some(e) => e.1 = value,
-            None => self.0.push((name, value)),
-        }
+    /// Sets `name`, replacing its value if it is there (as Java's `putProperty` does).
+    pub fn insert(&mut self, name: &str, value: impl AsRef<str>) {
+        let value = value.as_ref();
+        debug_assert!(
+            !name.is_empty() && !value.is_empty(),
+            "an empty name or value is never read"
+        );
+        debug_assert!(
+            !name.contains([NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR])
+                && !value.contains([NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR]),
+            "a separator inside a property would split it"
+        );
+        self.remove(name);
+        self.wire.push_str(name);
+        self.wire.push(NAME_VALUE_SEPARATOR);
+        self.wire.push_str(value);
+        self.wire.push(PROPERTY_SEPARATOR);
     }
 
+    /// Removes every occurrence of `name`; returns the first value it had.
     pub fn remove(&mut self, name: &str) -> Option<String> {
-        let pos = self.0.iter().position(|(k, _)| k == name)?;
-        Some(self.0.remove(pos).1)
+        let value = self.get(name)?.to_owned();
+        let mut kept = String::with_capacity(self.wire.len());
+        for segment in self.wire.split_terminator(PROPERTY_SEPARATOR) {
+            if segment
+                .split_once(NAME_VALUE_SEPARATOR)
+                .is_some_and(|(k, _)| k == name)
+            {
+                continue;
+            }
+            kept.push_str(segment);
+            kept.push(PROPERTY_SEPARATOR);
+        }
+        self.wire = kept;
+        Some(value)
     }
 
+    /// The well-formed pairs, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.wire.split(PROPERTY_SEPARATOR).filter_map(|segment| {
+            let (k, v) = segment.split_once(NAME_VALUE_SEPARATOR)?;
+            (!k.is_empty() && !v.is_empty()).then_some((k, v))
+        })
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.iter().next().is_none()
     }
 
-    /// The wire form; transient properties are not stored.
-    pub fn encode(&self) -> String {
-        let mut s = String::new();
-        for (k, v) in &self.0 {
-            if k.starts_with(TRANSIENT_PREFIX) {
-                continue;
-            }
-            s.push_str(k);
-            s.push(NAME_VALUE_SEPARATOR);
-            s.push_str(v);
-            s.push(PROPERTY_SEPARATOR);
-        }
-        s
+    /// The wire form, ending with the separator when not empty.
+    pub fn as_str(&self) -> &str {
+        &self.wire
+    }
+
+    pub fn into_wire(self) -> String {
+        self.wire
+    }
+}
+
+impl std::fmt::Debug for Properties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
@@ -126,15 +159,48 @@ mod tests {
         p.insert(TAGS, "TagA");
         p.insert(KEYS, "k1 k2");
         p.insert("名前", "値");
-        let s = p.encode();
-        assert_eq!(Properties::parse(&s), p);
-        assert_eq!(find(&s, KEYS), Some("k1 k2"));
-        assert_eq!(find(&s, "missing"), None);
+        assert_eq!(Properties::from_wire(p.as_str()), p);
+        assert_eq!(p.get(KEYS), Some("k1 k2"));
+        assert_eq!(find(p.as_str(), "名前"), Some("値"));
+        assert_eq!(p.get("missing"), None);
+        assert_eq!(
+            p.iter().collect::<Vec<_>>(),
+            vec![(TAGS, "TagA"), (KEYS, "k1 k2"), ("名前", "値")]
+        );
+    }
+
+    /// The 4.9.x Java producer's string has no trailing separator; what the broker adds must
+    /// not be glued onto the producer's last value.
+    #[test]
+    fn setting_after_a_string_without_trailing_separator_keeps_the_last_value() {
+        let mut p = Properties::from_wire("KEYS\u{1}k\u{2}TAGS\u{1}A");
+        p.insert(CLUSTER, "DefaultCluster");
+        p.insert(UNIQ_KEY, "ID");
+        assert_eq!(p.get(TAGS), Some("A"));
+        assert_eq!(p.get(CLUSTER), Some("DefaultCluster"));
+        assert_eq!(
+            p.as_str(),
+            "KEYS\u{1}k\u{2}TAGS\u{1}A\u{2}CLUSTER\u{1}DefaultCluster\u{2}UNIQ_KEY\u{1}ID\u{2}"
+        );
+        assert_eq!(Properties::from_wire("").as_str(), "");
+    }
+
+    #[test]
+    fn insert_replaces_and_remove_takes_out() {
+        let mut p = Properties::from_wire("a\u{1}1\u{2}b\u{1}2");
+        p.insert("a", "3");
+        assert_eq!(p.iter().collect::<Vec<_>>(), vec![("b", "2"), ("a", "3")]);
+        assert_eq!(p.remove("b"), Some("2".to_owned()));
+        assert_eq!(p.remove("b"), None);
+        assert_eq!(p.as_str(), "a\u{1}3\u{2}");
+        assert_eq!(p.remove("a"), Some("3".to_owned()));
+        assert!(p.is_empty());
     }
 
     #[test]
     fn ignores_malformed_segments() {
-        let p = Properties::parse("\u{1}x\u{2}novalue\u{2}a\u{1}\u{2}k\u{1}v\u{2}");
+        let p = Properties::from_wire("\u{1}x\u{2}novalue\u{2}a\u{1}\u{2}k\u{1}v\u{2}");
         assert_eq!(p.iter().collect::<Vec<_>>(), vec![("k", "v")]);
+        assert_eq!(p.get("a"), None);
     }
 }

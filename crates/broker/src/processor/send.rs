@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
 use petrel_common::msg_id::offset_msg_id;
-use petrel_common::properties::{self, Properties, CLUSTER, DELAY, TAGS, UNIQ_KEY};
+use petrel_common::properties::{Properties, CLUSTER, DELAY, TAGS, UNIQ_KEY};
 use petrel_common::record::{self, java_string_hash, RecordFields};
 use petrel_common::topic::{
     dlq_topic, perm, validate_topic, TopicConfig, RETRY_GROUP_TOPIC_PREFIX, SCHEDULE_TOPIC,
@@ -24,7 +24,6 @@ use petrel_store::{AppendRequest, AppendResult, AppendStatus, StoreError};
 
 use super::{bad_header, io_failure};
 use crate::broker::Broker;
-use crate::schedule::push_property;
 use crate::topic_config::TopicLookup;
 
 /// `retryMaxTimes` of a group the broker has no config for.
@@ -48,13 +47,13 @@ pub async fn send_message(
     if let Err(remark) = check_body_size(b, body.len()) {
         return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, remark);
     }
-    let (h, queue_id) = match prepare(b, req) {
+    let (mut h, queue_id) = match prepare(b, req) {
         Ok(p) => p,
         Err(resp) => return resp,
     };
-    let mut props = h.properties.clone().unwrap_or_default();
+    let mut props = Properties::from_wire(h.properties.take().unwrap_or_default());
     let uniq_key = stamp_properties(b, &mut props);
-    let mut tags_code = properties::find(&props, TAGS).map_or(0, |t| java_string_hash(t) as i64);
+    let mut tags_code = tags_code_of(&props);
 
     // Where the message is stored: a retry past its last attempt goes to the dead-letter queue,
     // a delayed one to the schedule topic (reference §2.4).
@@ -74,9 +73,7 @@ pub async fn send_message(
                 Ok(t) => t,
                 Err(e) => return io_failure(req, e),
             };
-            let mut p = Properties::parse(&props);
-            p.insert(DELAY, "-1");
-            props = p.encode();
+            props.insert(DELAY, "-1");
             store_topic = dlq;
             store_queue_id = 0;
         }
@@ -109,7 +106,7 @@ pub async fn send_message(
         prepared_transaction_offset: 0,
         body: &body,
         topic: &store_topic,
-        properties: props.as_bytes(),
+        properties: props.as_str().as_bytes(),
     };
     let append = match encode_append(&fields, tags_code) {
         Ok(a) => a,
@@ -145,10 +142,9 @@ pub async fn send_batch(
         if let Err(remark) = check_body_size(b, m.body.len()) {
             return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, remark);
         }
-        let mut props = String::from_utf8_lossy(m.properties).into_owned();
+        let mut props = Properties::from_stored(m.properties);
         stamp_properties(b, &mut props);
-        let mut tags_code =
-            properties::find(&props, TAGS).map_or(0, |t| java_string_hash(t) as i64);
+        let mut tags_code = tags_code_of(&props);
         let (mut topic, mut store_queue_id) = (h.topic.as_str(), queue_id);
         let scheduled = match b
             .delay_levels
@@ -176,7 +172,7 @@ pub async fn send_batch(
             prepared_transaction_offset: 0,
             body: m.body,
             topic,
-            properties: props.as_bytes(),
+            properties: props.as_str().as_bytes(),
         };
         match encode_append(&fields, tags_code) {
             Ok(a) if scheduled.is_some() => delayed.push((i, a)),
@@ -260,17 +256,22 @@ fn check_body_size(b: &Broker, len: usize) -> Result<(), String> {
 
 /// Adds what the broker stamps on every message it is sent: a UNIQ_KEY if the producer gave
 /// none, and CLUSTER. Returns the message's UNIQ_KEY.
-fn stamp_properties(b: &Broker, props: &mut String) -> String {
-    let uniq_key = match properties::find(props, UNIQ_KEY) {
+fn stamp_properties(b: &Broker, props: &mut Properties) -> String {
+    let uniq_key = match props.get(UNIQ_KEY) {
         Some(k) => k.to_owned(),
         None => {
             let id = b.uniq_ids.next_id();
-            push_property(props, UNIQ_KEY, &id);
+            props.insert(UNIQ_KEY, &id);
             id
         }
     };
-    push_property(props, CLUSTER, &b.config.cluster_name);
+    props.insert(CLUSTER, &b.config.cluster_name);
     uniq_key
+}
+
+/// The consume-queue tag hash of a message with `props`: Java's `String.hashCode` of its tags.
+pub(crate) fn tags_code_of(props: &Properties) -> i64 {
+    props.get(TAGS).map_or(0, |t| java_string_hash(t) as i64)
 }
 
 /// Encodes a record for the store after checking the format's limits. Every path that writes a

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use petrel_common::msg_id::offset_msg_id;
-use petrel_common::properties::{self, Properties, DELAY, ORIGIN_MESSAGE_ID, RETRY_TOPIC, TAGS};
-use petrel_common::record::{self, java_string_hash};
+use petrel_common::properties::{Properties, DELAY, ORIGIN_MESSAGE_ID, RETRY_TOPIC};
+use petrel_common::record;
 use petrel_common::topic::{perm, retry_topic, TopicConfig, SCHEDULE_TOPIC};
 use petrel_remoting::code::response;
 use petrel_remoting::headers::ConsumerSendMsgBackRequestHeader;
@@ -58,14 +58,14 @@ pub async fn consumer_send_msg_back(b: &Arc<Broker>, req: &RemotingCommand) -> R
         }
     };
 
-    let mut props = Properties::parse(&String::from_utf8_lossy(original.properties));
+    let mut props = Properties::from_stored(original.properties);
     if props.get(RETRY_TOPIC).is_none() {
         props.insert(RETRY_TOPIC, original.topic);
     }
     if props.get(ORIGIN_MESSAGE_ID).is_none() {
         props.insert(
             ORIGIN_MESSAGE_ID,
-            offset_msg_id(original.store_host, original.physical_offset),
+            &offset_msg_id(original.store_host, original.physical_offset),
         );
     }
     props.remove(DELAY);
@@ -86,7 +86,7 @@ pub async fn consumer_send_msg_back(b: &Arc<Broker>, req: &RemotingCommand) -> R
         } else {
             h.delay_level
         };
-        props.insert(DELAY, level.to_string());
+        props.insert(DELAY, &level.to_string());
         let queues = group.retry_queue_nums.max(1);
         let retry = TopicConfig::new(retry_topic(&h.group), queues, perm::READ | perm::WRITE);
         match b.topics.create_if_absent(retry) {
@@ -103,8 +103,7 @@ pub async fn consumer_send_msg_back(b: &Arc<Broker>, req: &RemotingCommand) -> R
         }
     };
 
-    let mut props = props.encode();
-    let mut tags_code = properties::find(&props, TAGS).map_or(0, |t| java_string_hash(t) as i64);
+    let mut tags_code = super::send::tags_code_of(&props);
     let (mut store_topic, mut store_queue_id) = (topic, queue_id);
     // Send-back always sets DELAY, which wins over any timer property, so this cannot fail;
     // a failure would still be reported, not swallowed.
@@ -124,7 +123,7 @@ pub async fn consumer_send_msg_back(b: &Arc<Broker>, req: &RemotingCommand) -> R
     let mut fields = original.fields();
     fields.topic = &store_topic;
     fields.queue_id = store_queue_id;
-    fields.properties = props.as_bytes();
+    fields.properties = props.as_str().as_bytes();
     fields.reconsume_times = original.reconsume_times + 1;
     fields.store_host = b.store_host;
     fields.queue_offset = 0;

@@ -62,7 +62,7 @@ pub fn send_request(
         sys_flag: 0,
         born_timestamp: 1,
         flag: 0,
-        properties: Some(props.encode()),
+        properties: Some(props.as_str().to_owned()),
         ..Default::default()
     };
     RemotingCommand::request_with_header(request::SEND_MESSAGE_V2, &header).with_body(body.to_vec())

@@ -82,7 +82,7 @@ pub(crate) async fn send_back(
         sys_flag: 0,
         born_timestamp: now_ms() as i64,
         flag: msg.flag,
-        properties: Some(props.encode()),
+        properties: Some(props.as_str().to_owned()),
         // Past the maximum, the broker's rule for sends to retry topics dead-letters it.
         reconsume_times: Some(if delay_level < 0 {
             core.options.max_reconsume_times + 1
