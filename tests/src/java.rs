@@ -166,3 +166,131 @@ pub fn unique_run_name() -> String {
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// A Java program still running, whose stdout is read line by line as it comes, so a test can
+/// act (restart the broker, ...) when the program reaches a point it prints.
+pub struct JavaChild {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    stdout: String,
+    stderr: Option<std::thread::JoinHandle<String>>,
+    deadline: Instant,
+    _logs: tempfile::TempDir,
+}
+
+/// [`run_main`], returning at once with the program running; [`JavaChild::finish`] waits for it
+/// (within the same [`SCENARIO_TIMEOUT`] from the start).
+pub fn spawn_main(main: &str, args: &[String]) -> JavaChild {
+    let logs = tempfile::tempdir().expect("a temporary directory for client logs");
+    let mut child = Command::new("java")
+        .arg("-Xms64m")
+        .arg("-Xmx512m")
+        .arg("-XX:+UseSerialGC")
+        .arg("-XX:TieredStopAtLevel=1")
+        .arg(format!(
+            "-Drocketmq.client.logRoot={}",
+            logs.path().display()
+        ))
+        .arg("-Drocketmq.client.logLevel=WARN")
+        .arg(format!("-Duser.home={}", logs.path().display()))
+        .arg("-cp")
+        .arg(classpath())
+        .arg(main)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("java starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    JavaChild {
+        child,
+        lines,
+        stdout: String::new(),
+        stderr: Some(std::thread::spawn(move || read_all(stderr))),
+        deadline: Instant::now() + SCENARIO_TIMEOUT,
+        _logs: logs,
+    }
+}
+
+/// [`scenario`], returning at once with the program running.
+pub fn spawn_scenario(name: &str, namesrv: &str, run: &str, extra: &[(&str, String)]) -> JavaChild {
+    let mut args = vec![
+        name.to_owned(),
+        format!("namesrv={namesrv}"),
+        format!("run={run}"),
+    ];
+    args.extend(extra.iter().map(|(k, v)| format!("{k}={v}")));
+    spawn_main("petrel.compat.Main", &args)
+}
+
+impl JavaChild {
+    /// Reads stdout until a line starting with `prefix` and returns the rest of that line;
+    /// `None` if the program ended or `timeout` passed first.
+    pub fn wait_for_line(&mut self, prefix: &str, timeout: Duration) -> Option<String> {
+        let deadline = (Instant::now() + timeout).min(self.deadline);
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            let line = self.lines.recv_timeout(left).ok()?;
+            self.stdout.push_str(&line);
+            self.stdout.push('\n');
+            if let Some(rest) = line.strip_prefix(prefix) {
+                return Some(rest.to_owned());
+            }
+        }
+    }
+
+    /// Waits for the program to end (killing it at its deadline) and returns all it printed.
+    pub fn finish(mut self) -> JavaRun {
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for java") {
+                break Some(status);
+            }
+            if Instant::now() > self.deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // The reader ends with the program's stdout.
+        while let Ok(line) = self.lines.recv() {
+            self.stdout.push_str(&line);
+            self.stdout.push('\n');
+        }
+        let mut stderr = self
+            .stderr
+            .take()
+            .map(|h| h.join().expect("stderr reader"))
+            .unwrap_or_default();
+        if status.is_none() {
+            stderr.push_str(&format!("\n(killed after {SCENARIO_TIMEOUT:?})"));
+        }
+        JavaRun {
+            success: status.is_some_and(|s| s.success()),
+            stdout: std::mem::take(&mut self.stdout),
+            stderr,
+        }
+    }
+}
+
+impl Drop for JavaChild {
+    fn drop(&mut self) {
+        // A test that panics before finish() must not leave its JVM behind.
+        if self.stderr.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
