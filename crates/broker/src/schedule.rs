@@ -182,13 +182,13 @@ impl DelayLevels {
                     // Hops must aim at a fixed time, not at "n seconds from whenever".
                     props.remove(TIMER_DELAY_SEC);
                     props.remove(TIMER_DELAY_MS);
-                    props.insert(TIMER_DELIVER_MS, &at.to_string());
+                    props.insert(TIMER_DELIVER_MS, at.to_string());
                 }
                 self.level_for(at - now)
             }
         };
         props.insert(REAL_TOPIC, topic);
-        props.insert(REAL_QID, &queue_id.to_string());
+        props.insert(REAL_QID, queue_id.to_string());
         Ok(Some(Scheduled {
             queue_id: level - 1,
             tags_code: now + self.delay_ms(level),
@@ -535,12 +535,12 @@ mod tests {
 
         // A time in the past is delivered at once.
         let mut past = Properties::new();
-        past.insert(TIMER_DELIVER_MS, &(before - 1).to_string());
+        past.insert(TIMER_DELIVER_MS, (before - 1).to_string());
         assert!(d.redirect(0, "T", 0, &mut past).unwrap().is_none());
 
         // DELAY wins and drops the timer properties.
         let mut both = Properties::new();
-        both.insert(TIMER_DELIVER_MS, &(before + 60_000).to_string());
+        both.insert(TIMER_DELIVER_MS, (before + 60_000).to_string());
         both.insert(DELAY, "1");
         let s = d.redirect(0, "T", 0, &mut both).unwrap().unwrap();
         assert_eq!(s.queue_id, 0);

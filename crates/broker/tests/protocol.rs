@@ -434,7 +434,7 @@ async fn delayed_messages_in_a_batch_wait_while_the_rest_arrive_at_once() {
         let mut p = Properties::new();
         p.insert(KEYS, format!("b{i}"));
         for (name, value) in *ask {
-            p.insert(*name, *value);
+            p.insert(name, value);
         }
         body.extend(batch_entry(format!("mixed-{i}").as_bytes(), p.as_str()));
     }

@@ -65,7 +65,7 @@ pub async fn consumer_send_msg_back(b: &Arc<Broker>, req: &RemotingCommand) -> R
     if props.get(ORIGIN_MESSAGE_ID).is_none() {
         props.insert(
             ORIGIN_MESSAGE_ID,
-            &offset_msg_id(original.store_host, original.physical_offset),
+            offset_msg_id(original.store_host, original.physical_offset),
         );
     }
     props.remove(DELAY);
@@ -86,7 +86,7 @@ pub async fn consumer_send_msg_back(b: &Arc<Broker>, req: &RemotingCommand) -> R
         } else {
             h.delay_level
         };
-        props.insert(DELAY, &level.to_string());
+        props.insert(DELAY, level.to_string());
         let queues = group.retry_queue_nums.max(1);
         let retry = TopicConfig::new(retry_topic(&h.group), queues, perm::READ | perm::WRITE);
         match b.topics.create_if_absent(retry) {

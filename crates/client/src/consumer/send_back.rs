@@ -58,7 +58,7 @@ pub(crate) async fn send_back(
         props.insert(RETRY_TOPIC, msg.topic.clone());
     }
     if props.get(ORIGIN_MESSAGE_ID).is_none() {
-        props.insert(ORIGIN_MESSAGE_ID, msg.msg_id().to_owned());
+        props.insert(ORIGIN_MESSAGE_ID, msg.msg_id());
     }
     props.remove(TRAN_MSG);
     props.remove(MAX_RECONSUME_TIMES);
