@@ -13,6 +13,7 @@ use petrel_client::{
     ClientConfig, ConsumeFromWhere, ConsumeStatus, MessageExt, Producer, PushConsumer,
 };
 
+pub mod go;
 pub mod java;
 pub mod rmq_rust;
 
