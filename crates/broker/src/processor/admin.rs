@@ -39,8 +39,27 @@ pub fn handle(b: &Arc<Broker>, code: i32, req: &RemotingCommand) -> Option<Remot
         request::GET_CONSUMER_CONNECTION_LIST => super::stats::consumer_connection_list(b, req),
         request::GET_PRODUCER_CONNECTION_LIST => super::stats::producer_connection_list(b, req),
         request::QUERY_TOPIC_CONSUME_BY_WHO => super::stats::topic_consumed_by_who(b, req),
+        request::UPDATE_BROKER_CONFIG => not_served(
+            req,
+            "updateBrokerConfig is not supported: Petrel reads its broker settings once at \
+             start (--config TOML with RocketMQ's key names); change them there and restart",
+        ),
+        VIEW_BROKER_STATS_DATA => not_served(
+            req,
+            "viewBrokerStatsData is not supported: Petrel keeps no per-minute, hour and day \
+             put/get statistics of topics and groups",
+        ),
         _ => return None,
     })
+}
+
+/// VIEW_BROKER_STATS_DATA (`mqadmin statsAll`'s TPS and 24-hour counts).
+const VIEW_BROKER_STATS_DATA: i32 = 315;
+
+/// REQUEST_CODE_NOT_SUPPORTED saying what is not served and why, for requests mqadmin sends
+/// whose generic "request type N not supported" would leave a user guessing.
+fn not_served(req: &RemotingCommand, why: &str) -> RemotingCommand {
+    RemotingCommand::error(req, response::REQUEST_CODE_NOT_SUPPORTED, why)
 }
 
 fn json<T: serde::Serialize>(req: &RemotingCommand, value: &T) -> RemotingCommand {

@@ -62,7 +62,10 @@ impl RequestHandler for BrokerProcessor {
             }
             code => match admin::handle(b, code, &req) {
                 Some(resp) => resp,
-                None => not_supported(&req),
+                None => {
+                    tracing::debug!(code, "request code not supported");
+                    not_supported(&req)
+                }
             },
         };
         Some(resp)

@@ -69,8 +69,10 @@ fn runtime_info(b: &Broker, now_ms: u64) -> BTreeMap<&'static str, String> {
     // Rates are averages since boot (counted messages / uptime), not Java's 10 s / 60 s / 600 s
     // windows: the broker keeps no samples. One figure; clusterList reads the first.
     t.insert("putTps", format!("{:.2}", per_second(put_total, uptime_ms)));
+    // Java's spelling, one `r`: `mqadmin clusterList` reads this key and throws a
+    // NullPointerException on a table without it.
     t.insert(
-        "getTransferredTps",
+        "getTransferedTps",
         format!("{:.2}", per_second(get_total, uptime_ms)),
     );
     // Java snapshots the totals at midnight and reports 0 until its first midnight; Petrel takes
@@ -789,7 +791,7 @@ mod tests {
             "brokerVersionDesc",
             "brokerActive",
             "putTps",
-            "getTransferredTps",
+            "getTransferedTps",
             "msgPutTotalYesterdayMorning",
             "msgPutTotalTodayMorning",
             "msgGetTotalYesterdayMorning",
