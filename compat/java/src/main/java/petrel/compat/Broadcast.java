@@ -32,7 +32,7 @@ final class Broadcast {
         String group = args.name("BroadcastGroup");
         int members = 3;
         int half = args.getInt("half", 40);
-        DefaultMQProducer producer = Clients.producer(args, args.name("BroadcastProducer"));
+        DefaultMQProducer producer = Retry.producer(args, args.name("BroadcastProducer"));
         for (int i = 0; i < half; i++) {
             send(producer, topic, i);
         }

@@ -64,7 +64,7 @@ final class Filtering {
         selectors.put("b NOT IN ('y', 'z') OR a = 1", i -> b(i).equals("x") || a(i) == 1);
         selectors.put("TAGS = 'F' AND (a >= 7 OR b = 'z')", i -> tag(i).equals("F") && (a(i) >= 7 || b(i).equals("z")));
 
-        DefaultMQProducer producer = Clients.producer(args, args.name("SqlProducer"));
+        DefaultMQProducer producer = Retry.producer(args, args.name("SqlProducer"));
         for (int i = 0; i < count / 2; i++) {
             send(producer, topic, i);
         }
@@ -132,13 +132,16 @@ final class Filtering {
      */
     static void badSqlFailsConsumerStart(Args args) throws Exception {
         String topic = args.name("BadSqlTopic");
-        DefaultMQProducer producer = Clients.producer(args, args.name("BadSqlProducer"));
+        DefaultMQProducer producer = Retry.producer(args, args.name("BadSqlProducer"));
         // The client checks its SQL92 subscriptions with a broker of the topic's route.
         send(producer, topic, 0);
         String[] bad = {"a >", "b > 'x'", "a BETWEEN 5 AND 1", "a = 1 AND AND b = 'x'"};
         for (int n = 0; n < bad.length; n++) {
             String group = args.name("BadSqlGroup" + n);
             DefaultMQPushConsumer c = Clients.pushConsumer(args, group);
+            // The check at start is one request with this timeout (3 s by default); a loaded
+            // machine must not turn the broker's refusal into a timeout.
+            c.setMqClientApiTimeout(10_000);
             c.subscribe(topic, MessageSelector.bySql(bad[n]));
             c.registerMessageListener((MessageListenerConcurrently) (msgs, ctx) -> ConsumeConcurrentlyStatus.CONSUME_SUCCESS);
             MQClientException failure = null;

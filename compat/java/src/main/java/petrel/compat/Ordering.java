@@ -65,7 +65,7 @@ final class Ordering {
         AtomicInteger gotByFirst = new AtomicInteger();
         AtomicInteger gotBySecond = new AtomicInteger();
 
-        DefaultMQProducer producer = Clients.producer(args, args.name("OrderProducer"));
+        DefaultMQProducer producer = Retry.producer(args, args.name("OrderProducer"));
         MessageQueueSelector byKey = (mqs, msg, key) -> mqs.get(Math.floorMod(key.hashCode(), mqs.size()));
         // The first message creates the topic; the consumer then finds its route at start.
         send(producer, byKey, topic, 0, 0);
