@@ -24,13 +24,16 @@ fn runtime() -> tokio::runtime::Runtime {
 /// Runs `name` against a fresh Petrel, telling it the broker's address (`broker=`), which the
 /// scenarios compare with the store host inside offsetMsgIds.
 fn run(name: &str) -> JavaRun {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().expect("a data directory");
+    run_on(StandaloneConfig::ephemeral(dir.path()), name)
+}
+
+/// [`run`] on a Petrel started from `config`.
+fn run_on(config: StandaloneConfig, name: &str) -> JavaRun {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let rt = runtime();
     let petrel = rt
-        .block_on(Standalone::start_with(StandaloneConfig::ephemeral(
-            dir.path(),
-        )))
+        .block_on(Standalone::start_with(config))
         .expect("Petrel starts");
     let run = scenario(
         name,
@@ -95,6 +98,32 @@ fn lite_pull_assign_and_seek_polls_exactly_from_the_offset() {
 #[test]
 fn new_group_with_default_consume_from_last_offset_gets_existing_messages() {
     run("Durability.firstStart");
+}
+
+/// The other branch of the same rule: once retention deleted a queue's first messages, the
+/// broker answers QUERY_NOT_FOUND and the default group starts at the end of every queue.
+#[test]
+fn new_group_behind_deleted_messages_starts_at_the_end() {
+    let dir = tempfile::tempdir().expect("a data directory");
+    // Every full segment is deleted at once: the disk is always above a clean-forcibly ratio
+    // of 0 and never above a warning level of 1.
+    let conf = dir.path().join("broker.toml");
+    std::fs::write(
+        &conf,
+        "diskSpaceCleanForciblyRatio = 0.0\n\
+         diskSpaceWarningLevelRatio = 1.0\n\
+         cleanResourceInterval = 100\n\
+         deleteCommitLogFilesInterval = 0\n",
+    )
+    .expect("write the broker config");
+    let mut config = StandaloneConfig::ephemeral(dir.path().join("data"));
+    // 400 messages of 1 KB fill one segment and part of the next, so every queue loses its
+    // first messages while the later ones (a few KB) rarely roll the current segment.
+    config.commit_log_file_size = 256 * 1024;
+    config.broker_config_file = Some(conf);
+    let run = run_on(config, "Durability.firstStartBehindDeletedMessages");
+    let kept: i64 = result(&run, "kept").parse().unwrap();
+    assert!(kept > 0, "{kept} messages kept");
 }
 
 /// Petrel is restarted (clean stop, same ports and data directory) once the consumer has seen

@@ -19,6 +19,7 @@ import org.apache.rocketmq.client.producer.SendStatus;
 import org.apache.rocketmq.common.consumer.ConsumeFromWhere;
 import org.apache.rocketmq.common.message.Message;
 import org.apache.rocketmq.common.message.MessageExt;
+import org.apache.rocketmq.common.message.MessageQueue;
 
 /** Where a new group starts, and what a broker restart keeps. */
 final class Durability {
@@ -34,7 +35,7 @@ final class Durability {
     static void firstStart(Args args) throws Exception {
         String topic = args.name("FirstStartTopic");
         int n = args.getInt("messages", 200);
-        DefaultMQProducer producer = Clients.producer(args, args.name("FirstStartProducer"));
+        DefaultMQProducer producer = Sending.producer(args, args.name("FirstStartProducer"));
         Map<String, Message> sent = new LinkedHashMap<>();
         Map<String, SendResult> results = LitePull.sendAll(producer, topic, "first-", n, sent);
 
@@ -72,6 +73,61 @@ final class Durability {
         Collector gotLater = Collector.start(again, topic);
         gotLater.expectExactlyOnce(later.keySet());
         gotLater.shutdown();
+        producer.shutdown();
+    }
+
+    /**
+     * The other side of the first-start rule: once retention has deleted a queue's first
+     * messages (min offset above 0), a broker without the group's offset answers
+     * QUERY_NOT_FOUND, and a new group with the default CONSUME_FROM_LAST_OFFSET starts at the
+     * end of each queue: it gets only what is sent after it started, none of the messages still
+     * kept. The cargo test runs Petrel with retention deleting every full segment at once.
+     */
+    static void firstStartBehindDeletedMessages(Args args) throws Exception {
+        String topic = args.name("TrimmedTopic");
+        DefaultMQProducer producer = Sending.producer(args, args.name("TrimmedProducer"));
+        for (int i = 0; i < args.getInt("messages", 400); i++) {
+            Message m = Sending.message(topic, "old-" + i);
+            m.setBody(new byte[1000]);
+            Check.equal(SendStatus.SEND_OK, producer.send(m).getSendStatus(), "send status of old-" + i);
+        }
+        List<MessageQueue> queues = new ArrayList<>(producer.fetchPublishMessageQueues(topic));
+        // Retention has settled when every queue's minimum is above 0 and stays put.
+        List<Long> previous = null;
+        long deadline = System.nanoTime() + Clients.WAIT.toNanos();
+        while (true) {
+            List<Long> mins = new ArrayList<>();
+            for (MessageQueue q : queues) {
+                mins.add(producer.minOffset(q));
+            }
+            if (mins.stream().allMatch(m -> m > 0) && mins.equals(previous)) {
+                break;
+            }
+            Check.that(System.nanoTime() < deadline, "retention never moved every queue's minimum above 0: " + mins);
+            previous = mins;
+            Thread.sleep(500);
+        }
+        long kept = 0;
+        for (MessageQueue q : queues) {
+            kept += producer.maxOffset(q) - producer.minOffset(q);
+        }
+        Check.that(kept > 0, "messages still kept after retention: " + kept);
+        Check.result("kept", kept);
+
+        DefaultMQPushConsumer push = new DefaultMQPushConsumer(args.name("TrimmedGroup"));
+        push.setNamesrvAddr(args.namesrv());
+        push.setInstanceName(args.name("TrimmedGroup") + "_" + System.nanoTime());
+        push.setVipChannelEnabled(false);
+        Collector got = Collector.start(push, topic);
+        // Each queue gets its process queue once its start offset is computed (the group's
+        // retry topic has its own, not counted here).
+        Clients.waitFor("the consumer to take all " + queues.size() + " queues",
+                () -> push.getDefaultMQPushConsumerImpl().getRebalanceImpl().getProcessQueueTable().keySet().stream()
+                        .filter(q -> q.getTopic().equals(topic)).count() == queues.size());
+        Map<String, Message> later = new LinkedHashMap<>();
+        LitePull.sendAll(producer, topic, "later-", 20, later);
+        got.expectExactlyOnce(later.keySet());
+        got.shutdown();
         producer.shutdown();
     }
 

@@ -58,7 +58,7 @@ final class LitePull {
     static void subscribe(Args args) throws Exception {
         String topic = args.name("LiteTopic");
         int n = args.getInt("messages", 400);
-        DefaultMQProducer producer = Clients.producer(args, args.name("LiteProducer"));
+        DefaultMQProducer producer = Sending.producer(args, args.name("LiteProducer"));
         Map<String, Message> sent = new LinkedHashMap<>();
         Map<String, SendResult> results = sendAll(producer, topic, "lite-", n, sent);
         DefaultLitePullConsumer c = consumer(args, args.name("LiteGroup"));
@@ -86,7 +86,7 @@ final class LitePull {
     static void assignAndSeek(Args args) throws Exception {
         String topic = args.name("SeekTopic");
         int n = args.getInt("messages", 200);
-        DefaultMQProducer producer = Clients.producer(args, args.name("SeekProducer"));
+        DefaultMQProducer producer = Sending.producer(args, args.name("SeekProducer"));
         Map<String, Message> sent = new LinkedHashMap<>();
         Map<String, SendResult> results = sendAll(producer, topic, "seek-", n, sent);
         // The keys of one queue by queue offset, from what the sends reported.

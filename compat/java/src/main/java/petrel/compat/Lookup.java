@@ -31,7 +31,7 @@ final class Lookup {
      */
     static void viewAndQuery(Args args) throws Exception {
         String topic = args.name("LookupTopic");
-        DefaultMQProducer producer = Clients.producer(args, args.name("LookupProducer"));
+        DefaultMQProducer producer = Sending.producer(args, args.name("LookupProducer"));
         Message single = new Message(topic, "TagL", "look-1", "the looked-up body".getBytes(StandardCharsets.UTF_8));
         single.putUserProperty("color", "green");
         single.putUserProperty("size", "42");

@@ -35,6 +35,16 @@ final class Sending {
     private Sending() {}
 
     /**
+     * {@link Clients#producer} whose sync sends wait 15 s instead of 3: these scenarios check
+     * what a send returns, not how fast, and the machine may be busy with other tests.
+     */
+    static DefaultMQProducer producer(Args args, String group) throws Exception {
+        DefaultMQProducer p = Clients.producer(args, group);
+        p.setSendMsgTimeout(15_000);
+        return p;
+    }
+
+    /**
      * Sync sends of bodies from 1 byte to 64 KiB (above the client's 4 KiB compression
      * threshold): every result is SEND_OK with a well-formed msgId (the message's UNIQ_KEY) and
      * offsetMsgId (this broker's address and a commit-log offset growing with each send), queue
@@ -44,7 +54,7 @@ final class Sending {
     static void syncSend(Args args) throws Exception {
         String topic = args.name("SyncTopic");
         int n = args.getInt("messages", 300);
-        DefaultMQProducer producer = Clients.producer(args, args.name("SyncProducer"));
+        DefaultMQProducer producer = producer(args, args.name("SyncProducer"));
         Random random = new Random(7);
         Map<String, Message> sent = new LinkedHashMap<>();
         Map<String, SendResult> results = new LinkedHashMap<>();
@@ -92,7 +102,7 @@ final class Sending {
     static void asyncSend(Args args) throws Exception {
         String topic = args.name("AsyncTopic");
         int n = args.getInt("messages", 2000);
-        DefaultMQProducer producer = Clients.producer(args, args.name("AsyncProducer"));
+        DefaultMQProducer producer = producer(args, args.name("AsyncProducer"));
         // A send's timeout counts from its submission, and all of them are submitted at once on a
         // machine that may be busy with other tests: give the last of them room.
         producer.setSendMsgTimeout(30_000);
@@ -151,7 +161,7 @@ final class Sending {
     static void onewaySend(Args args) throws Exception {
         String topic = args.name("OnewayTopic");
         int n = args.getInt("messages", 500);
-        DefaultMQProducer producer = Clients.producer(args, args.name("OnewayProducer"));
+        DefaultMQProducer producer = producer(args, args.name("OnewayProducer"));
         Map<String, Message> sent = new LinkedHashMap<>();
         for (int i = 0; i < n; i++) {
             String key = "oneway-" + i;
@@ -178,7 +188,7 @@ final class Sending {
     static void batchSend(Args args) throws Exception {
         String topic = args.name("BatchTopic");
         int size = 16;
-        DefaultMQProducer producer = Clients.producer(args, args.name("BatchProducer"));
+        DefaultMQProducer producer = producer(args, args.name("BatchProducer"));
         List<Message> firstBatch = batch(topic, 0, size);
         SendResult first = producer.send(firstBatch);
         checkBatchResult(args, firstBatch, first);
