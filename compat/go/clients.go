@@ -19,14 +19,17 @@ func instance(group string) string {
 }
 
 // newProducer is a started producer of group; opts come after the defaults and win. The VIP
-// channel (broker port - 2) is off: the test broker listens on an ephemeral port.
+// channel (broker port - 2) is off: the test broker listens on an ephemeral port. A send is
+// not retried and may take long: a retry of a send that only timed out on a loaded machine
+// would store the message twice, and the scenarios count deliveries exactly.
 func newProducer(args Args, group string, opts ...producer.Option) rocketmq.Producer {
 	all := append([]producer.Option{
 		producer.WithNameServer([]string{args.Namesrv()}),
 		producer.WithGroupName(group),
 		producer.WithInstanceName(instance(group)),
 		producer.WithVIPChannel(false),
-		producer.WithRetry(2),
+		producer.WithRetry(0),
+		producer.WithSendMsgTimeout(20 * time.Second),
 	}, opts...)
 	p, err := rocketmq.NewProducer(all...)
 	checkNoErr(err, "new producer "+group)
@@ -63,6 +66,15 @@ func createTopic(args Args, topic string, queues int) {
 		admin.WithReadQueueNums(queues),
 		admin.WithWriteQueueNums(queues))
 	checkNoErr(err, "create topic "+topic)
+	waitRouted(args, topic, queues)
+}
+
+// waitRouted waits until the name server routes queues write queues of topic, which a
+// consumer's start needs.
+func waitRouted(args Args, topic string, queues int) {
+	a, err := admin.NewAdmin(admin.WithResolver(primitive.NewPassthroughResolver([]string{args.Namesrv()})))
+	checkNoErr(err, "new admin")
+	defer a.Close()
 	var routed []*primitive.MessageQueue
 	waitFor(fmt.Sprintf("the name server to route %d queues of %s", queues, topic), func() bool {
 		routed, err = a.FetchPublishMessageQueues(context.Background(), topic)

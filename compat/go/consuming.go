@@ -193,6 +193,7 @@ func retryLater(args Args) {
 	const n, failures = 5, 2
 	// The Petrel the cargo test starts has level 3 = 300 ms and level 4 = 400 ms.
 	minGap := []time.Duration{300 * time.Millisecond, 400 * time.Millisecond}
+	createTopic(args, topic, 4)
 	p := newProducer(args, args.Name("RetryProducer"))
 	ids := map[string]string{}
 	for i := 0; i < n; i++ {
@@ -264,7 +265,7 @@ func retryLater(args Args) {
 		retryTopic := "%RETRY%" + group
 		for key := range ids {
 			ds := got[key]
-			checkEqual(failures+1, len(ds), "deliveries of "+key)
+			checkf(len(ds) == failures+1, "deliveries of %s: want %d, got %d: %+v", key, failures+1, len(ds), ds)
 			for i, d := range ds {
 				checkEqual(int32(i), d.reconsumeTimes, fmt.Sprintf("ReconsumeTimes of delivery %d of %s", i, key))
 				from := topic

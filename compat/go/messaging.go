@@ -55,6 +55,10 @@ func sendSync(args Args) {
 		}
 	}
 	fmt.Printf("RESULT queues=%d\n", len(perQueue))
+	// Petrel publishes a topic created by a send to the name server just after answering it
+	// (a RocketMQ broker registers before it answers), so a consumer started at once could
+	// miss the route.
+	waitRouted(args, topic, len(perQueue))
 
 	type delivery struct {
 		body    []byte
@@ -128,6 +132,7 @@ func tagSubscriptions(args Args) {
 		"A || C": keysOf("A", "C"),
 		"*":      keysOf("A", "B", "C"),
 	}
+	createTopic(args, topic, 4)
 	p := newProducer(args, args.Name("TagProducer"))
 	for _, tag := range tags {
 		for i := 0; i < perTag; i++ {
