@@ -915,19 +915,37 @@ fn client_and_message_commands() {
     cloned.assert_has(&format!(
         "clone group offset success. srcGroup[{group}], destGroup=[{clone}], topic[{topic}]"
     ));
-    // statsAll lists every group holding offsets on the topic with its backlog: the clone
-    // has the source's offsets, so nothing to consume. TPS and 24-hour counts come from
-    // VIEW_BROKER_STATS_DATA.
+    // statsAll lists every group holding offsets on the topic with its backlog (the clone
+    // has the source's offsets: nothing to consume) and the topic's puts (VIEW_BROKER_STATS_DATA
+    // TOPIC_PUT_NUMS: all 8 within 24 hours). A group's gets (GROUP_GET_NUMS) are not
+    // counted; mqadmin swallows that answer and prints 0.
     let stats = p.ok(&["statsAll", "-t", &topic]);
     stats.assert_has("#Accumulation");
     for g in [&group, &clone] {
+        let row = stats.row(&[&topic, g]);
+        assert_eq!(row[2], "0", "accumulation of {g}\n{}", stats.stdout);
         assert_eq!(
-            stats.row(&[&topic, g])[2],
-            "0",
-            "accumulation of {g}\n{}",
+            row[4..],
+            ["0.00", &COUNT.to_string(), "0"],
+            "{}",
+            stats.stdout
+        );
+        let in_tps: f64 = row[3].parse().unwrap();
+        assert!(
+            in_tps <= (COUNT as f64 / 60.0) + 0.005,
+            "InTPS over the last minute {in_tps}\n{}",
             stats.stdout
         );
     }
+    // -a: only topics with puts in the last 24 hours; the system topics have none.
+    let active = p.ok(&["statsAll", "-a"]);
+    let topics: Vec<String> = active
+        .stdout
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect();
+    assert_eq!(topics, [topic.clone(), topic.clone()], "{}", active.stdout);
     let stats_all = p.ok(&["statsAll"]);
     assert_eq!(stats_all.rows(&[&topic]).len(), 2, "{}", stats_all.stdout);
 

@@ -44,19 +44,15 @@ pub fn handle(b: &Arc<Broker>, code: i32, req: &RemotingCommand) -> Option<Remot
             "updateBrokerConfig is not supported: Petrel reads its broker settings once at \
              start (--config TOML with RocketMQ's key names); change them there and restart",
         ),
-        VIEW_BROKER_STATS_DATA => not_served(
-            req,
-            "viewBrokerStatsData is not supported: Petrel keeps no per-minute, hour and day \
-             put/get statistics of topics and groups",
-        ),
+        VIEW_BROKER_STATS_DATA => super::stats::view_broker_stats_data(b, req),
         _ => return None,
     })
 }
 
 /// VIEW_BROKER_STATS_DATA (`mqadmin statsAll`'s TPS and 24-hour counts).
-const VIEW_BROKER_STATS_DATA: i32 = 315;
+pub(crate) const VIEW_BROKER_STATS_DATA: i32 = 315;
 
-/// REQUEST_CODE_NOT_SUPPORTED saying what is not served and why, for requests mqadmin sends
+/// REQUEST_CODE_NOT_SUPPORTED saying what is not served and why, for a request mqadmin sends
 /// whose generic "request type N not supported" would leave a user guessing.
 fn not_served(req: &RemotingCommand, why: &str) -> RemotingCommand {
     RemotingCommand::error(req, response::REQUEST_CODE_NOT_SUPPORTED, why)

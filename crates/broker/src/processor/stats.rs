@@ -2,7 +2,8 @@
 //! GET_TOPIC_STATS_INFO (`topicStatus`), GET_CONSUME_STATS (`consumerProgress`) and
 //! GET_CONSUMER_CONNECTION_LIST (`consumerConnection`), GET_PRODUCER_CONNECTION_LIST
 //! (`producerConnection`) and QUERY_TOPIC_CONSUME_BY_WHO (which groups consume a topic, what
-//! `consumerProgress` without a group and `queryMsgById`'s track ask). It only reads broker state and never
+//! `consumerProgress` without a group and `queryMsgById`'s track ask) and VIEW_BROKER_STATS_DATA for
+//! a topic's puts (`statsAll`). It only reads broker state and never
 //! changes it. It never invents a figure: a value that is zero by construction (no thread-pool
 //! queue, no timer wheel) is reported as Java reports that state, and a figure Petrel does not
 //! measure (`pageCacheLockTimeMills`) is left out of a KVTable, which Java's readers take as
@@ -197,14 +198,72 @@ const TOPIC_PUT_TPS_WINDOW_MS: i64 = 60_000;
 /// Messages of the topic stored in the last minute, per second, read from the store's queues
 /// (Petrel keeps no per-topic counters; the consume queues already record each store time).
 fn topic_put_tps(b: &Broker, topic: &str, queues: i32, now_ms: i64) -> f64 {
-    let since = now_ms - TOPIC_PUT_TPS_WINDOW_MS;
-    let stored: i64 = (0..queues)
+    let stored = topic_puts_since(b, topic, queues, now_ms - TOPIC_PUT_TPS_WINDOW_MS);
+    stored as f64 * 1000.0 / TOPIC_PUT_TPS_WINDOW_MS as f64
+}
+
+/// Messages stored in `topic`'s queues since `since_ms`, counted from the consume queues.
+fn topic_puts_since(b: &Broker, topic: &str, queues: i32, since_ms: i64) -> i64 {
+    (0..queues)
         .map(|queue_id| {
             let max_offset = b.store.max_offset(topic, queue_id);
-            max_offset - b.store.offset_by_timestamp(topic, queue_id, since)
+            max_offset - b.store.offset_by_timestamp(topic, queue_id, since_ms)
         })
-        .sum();
-    stored as f64 * 1000.0 / TOPIC_PUT_TPS_WINDOW_MS as f64
+        .sum()
+}
+
+/// VIEW_BROKER_STATS_DATA (`mqadmin statsAll`'s #InTPS and #InMsg24Hour): a BrokerStatsData
+/// for `TOPIC_PUT_NUMS`, whose minute, hour and day figures are the messages the store holds
+/// from that long ago to now, and their rate over the window. Java's `avgpt` (messages per put
+/// call) is left out, so a reader takes 0: the store does not know how many calls brought
+/// them. Other statistics (a group's gets, `GROUP_GET_NUMS`) are not counted per group and get
+/// REQUEST_CODE_NOT_SUPPORTED saying so.
+pub fn view_broker_stats_data(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
+    let (Some(name), Some(key)) = (
+        req.ext_fields.get("statsName"),
+        req.ext_fields.get("statsKey"),
+    ) else {
+        return RemotingCommand::error(
+            req,
+            response::INVALID_PARAMETER,
+            "statsName and statsKey are required",
+        );
+    };
+    if name != "TOPIC_PUT_NUMS" {
+        return RemotingCommand::error(
+            req,
+            response::REQUEST_CODE_NOT_SUPPORTED,
+            format!(
+                "viewBrokerStatsData {name} is not supported: Petrel counts puts per topic \
+                 (TOPIC_PUT_NUMS) from its store and keeps no other statistics"
+            ),
+        );
+    }
+    let Some(queues) = b
+        .topics
+        .with(key, |c| c.write_queue_nums.max(c.read_queue_nums))
+    else {
+        return RemotingCommand::error(
+            req,
+            response::SYSTEM_ERROR,
+            format!("The stats <{name}> <{key}> not exist"),
+        );
+    };
+    let now = now_ms() as i64;
+    let item = |window_ms: i64| {
+        let sum = topic_puts_since(b, key, queues, now - window_ms);
+        format!(
+            "{{\"sum\":{sum},\"tps\":{}}}",
+            json_number(sum as f64 * 1000.0 / window_ms as f64)
+        )
+    };
+    let body = format!(
+        "{{\"statsDay\":{},\"statsHour\":{},\"statsMinute\":{}}}",
+        item(86_400_000),
+        item(3_600_000),
+        item(TOPIC_PUT_TPS_WINDOW_MS)
+    );
+    RemotingCommand::success(req).with_body(body.into_bytes())
 }
 
 /// `{"offsetTable":{{mq}:{"lastUpdateTimestamp":..,"maxOffset":..,"minOffset":..},...},
@@ -649,6 +708,51 @@ mod tests {
     fn body_text(resp: &RemotingCommand) -> String {
         assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
         String::from_utf8(resp.body_bytes().to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn broker_stats_data_counts_a_topics_puts_from_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let handle = start_broker(dir.path()).await;
+        let conn = Connection::connect(
+            &handle.local_addr().to_string(),
+            Arc::new(NoRequests),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+        for q in [0, 0, 1] {
+            send(&conn, "Orders", q).await;
+        }
+        let stats = |name: &str, key: &str| {
+            let mut req = RemotingCommand::request(super::super::admin::VIEW_BROKER_STATS_DATA);
+            req.ext_fields.insert("statsName", name);
+            req.ext_fields.insert("statsKey", key);
+            req
+        };
+        let resp = call(&conn, stats("TOPIC_PUT_NUMS", "Orders")).await;
+        assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+        assert_eq!(
+            body_text(&resp),
+            format!(
+                r#"{{"statsDay":{{"sum":3,"tps":{}}},"statsHour":{{"sum":3,"tps":{}}},"statsMinute":{{"sum":3,"tps":{}}}}}"#,
+                json_number(3.0 / 86_400.0),
+                json_number(3.0 / 3_600.0),
+                json_number(3.0 / 60.0)
+            )
+        );
+        let group = call(&conn, stats("GROUP_GET_NUMS", "Orders@cg")).await;
+        assert_eq!(group.code, response::REQUEST_CODE_NOT_SUPPORTED);
+        assert!(
+            group.remark.as_deref().is_some_and(
+                |r| r.starts_with("viewBrokerStatsData GROUP_GET_NUMS is not supported")
+            ),
+            "{:?}",
+            group.remark
+        );
+        let unknown = call(&conn, stats("TOPIC_PUT_NUMS", "Nope")).await;
+        assert_eq!(unknown.code, response::SYSTEM_ERROR);
+        handle.shutdown().await;
     }
 
     #[tokio::test]
