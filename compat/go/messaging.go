@@ -55,9 +55,9 @@ func sendSync(args Args) {
 		}
 	}
 	fmt.Printf("RESULT queues=%d\n", len(perQueue))
-	// Petrel publishes a topic created by a send to the name server just after answering it
-	// (a RocketMQ broker registers before it answers), so a consumer started at once could
-	// miss the route.
+	// Petrel publishes a topic created by a send to the name server in the background while it
+	// answers (a RocketMQ broker registers before it answers), so a consumer started at once
+	// could miss the route.
 	waitRouted(args, topic, len(perQueue))
 
 	type delivery struct {
