@@ -34,6 +34,8 @@ final class AdminClients {
         String topic = args.get("topic");
         int count = args.getInt("count", 8);
         DefaultMQProducer producer = Clients.producer(args, args.get("producerGroup"));
+        // A cold JVM's first send can pass the default 3 s on a loaded machine.
+        producer.setSendMsgTimeout(15_000);
         for (int i = 0; i < count; i++) {
             Message m = new Message(topic, "TagA", "key-" + i, ("body-" + i).getBytes(StandardCharsets.UTF_8));
             SendResult r = producer.send(m);
