@@ -132,8 +132,8 @@ final class Durability {
     }
 
     /**
-     * Sends {@code messages} (paced, so the broker restart the cargo test does falls in the
-     * middle of both sending and consuming) while a push consumer consumes. Prints
+     * Sends {@code messages} (paced, and never far ahead of the consumer, so the broker restart
+     * the cargo test does falls in the middle of both sending and consuming) while a push consumer consumes. Prints
      * {@code RESULT half_consumed=} once half were consumed, the cusp at which the test restarts
      * Petrel. Afterwards every message whose send returned SEND_OK is consumed at least once,
      * and nothing is consumed that was not sent.
@@ -165,6 +165,11 @@ final class Durability {
         Thread sender = new Thread(() -> {
             try {
                 for (int i = 1; acknowledged.size() < total; i++) {
+                    // Keep the consumer close behind, so that when half is consumed, half is
+                    // still to be sent however slow the machine.
+                    while (acknowledged.size() - consumed.size() > total / 10) {
+                        Thread.sleep(5);
+                    }
                     boolean ok = send(producer, topic, i, attempted, acknowledged, failures);
                     // While the broker is away, try again at a user's pace, not in a tight loop.
                     Thread.sleep(ok ? pauseMs : 100);
