@@ -1,8 +1,8 @@
 //! `Broker`: the shared state every processor reads, and the start/stop sequence.
 //!
 //! Start: parse the delay levels, open the store (recovering if needed), load
-//! topics/groups/offsets, bind the remoting server, start housekeeping and the schedule service,
-//! register with the name servers.
+//! topics/groups/offsets and pending transactions, bind the remoting server, start housekeeping,
+//! the schedule service and the transaction checker, register with the name servers.
 //! Stop: stop accepting, unregister from the name servers, persist offsets, shut the store down
 //! (flush, checkpoint, remove the abort marker).
 
@@ -27,6 +27,7 @@ use crate::rebalance_lock::RebalanceLockManager;
 use crate::schedule::{DelayLevels, ScheduleMessageService};
 use crate::subscription_group::SubscriptionGroupManager;
 use crate::topic_config::TopicConfigManager;
+use crate::transaction::TransactionTable;
 use crate::{BrokerConfig, BrokerError};
 
 /// Counters behind GET_BROKER_RUNTIME_INFO.
@@ -52,6 +53,8 @@ pub struct Broker {
     pub uniq_ids: UniqIdGenerator,
     /// The parsed `message_delay_level`.
     pub delay_levels: DelayLevels,
+    /// Transactional half messages waiting for their outcome.
+    pub transactions: TransactionTable,
     /// The address written into stored records and message ids: `broker_ip` and the bound port.
     pub store_host: SocketAddr,
     pub stats: BrokerStats,
@@ -156,6 +159,7 @@ async fn start(
     let broker = Arc::new(Broker {
         uniq_ids: UniqIdGenerator::new(config.broker_ip),
         delay_levels,
+        transactions: TransactionTable::default(),
         config,
         store,
         topics,
@@ -175,6 +179,7 @@ async fn start(
     });
 
     let schedule = ScheduleMessageService::load(broker.clone())?;
+    broker.recover_transactions();
     let processor = Arc::new(BrokerProcessor::new(broker.clone()));
     let mut tasks = Vec::new();
     if let Some(vip) = vip_listener(&broker.config, local_addr).await {
@@ -187,6 +192,10 @@ async fn start(
     tasks.push(tokio::spawn(serve(listener, processor, shutdown.clone())));
     tasks.push(tokio::spawn(housekeeping(broker.clone(), shutdown.clone())));
     tasks.push(tokio::spawn(schedule.run(shutdown.clone())));
+    tasks.push(tokio::spawn(crate::transaction::run_checker(
+        broker.clone(),
+        shutdown.clone(),
+    )));
     tasks.push(tokio::spawn(end_rejoin_grace(
         broker.clone(),
         shutdown.clone(),

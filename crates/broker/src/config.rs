@@ -55,6 +55,14 @@ pub struct BrokerConfig {
     /// `timerMaxDelaySec`: the furthest ahead a 5.x timer message (`TIMER_DELIVER_MS`,
     /// `TIMER_DELAY_SEC`, `TIMER_DELAY_MS`) may ask to be delivered; further is refused.
     pub timer_max_delay: Duration,
+    /// `transactionTimeout`: a half message unresolved this long is checked back with its
+    /// producer group (60 s; RocketMQ's 6 s is too short for real local transactions). A
+    /// message's `CHECK_IMMUNITY_TIME_IN_SECONDS` overrides it for the first check.
+    pub transaction_timeout: Duration,
+    /// `transactionCheckInterval`: the time between two checks of one half message.
+    pub transaction_check_interval: Duration,
+    /// `transactionCheckMax`: checks before a half message goes to TRANS_CHECK_MAX_TIME_TOPIC.
+    pub transaction_check_max: u32,
     pub store: StoreConfig,
 }
 
@@ -86,6 +94,9 @@ impl BrokerConfig {
             timer_max_delay: Duration::from_millis(
                 crate::schedule::DEFAULT_TIMER_MAX_DELAY_MS as u64,
             ),
+            transaction_timeout: Duration::from_secs(60),
+            transaction_check_interval: Duration::from_secs(30),
+            transaction_check_max: 15,
             store,
         }
     }

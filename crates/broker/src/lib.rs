@@ -15,6 +15,7 @@ mod rebalance_lock;
 pub mod schedule;
 mod subscription_group;
 mod topic_config;
+pub mod transaction;
 
 pub use broker::{Broker, BrokerHandle};
 pub use client_manager::{ClientChannel, ConsumerGroupInfo, ConsumerManager, ProducerManager};

@@ -55,6 +55,13 @@ pub struct BrokerConfigFile {
     /// Milliseconds (RocketMQ's spelling, one `p`).
     pub destroy_maped_file_interval_forcibly: Option<u64>,
     pub delete_file_batch_max: Option<usize>,
+    /// Milliseconds before an unresolved half message is checked back (RocketMQ's spelling).
+    #[serde(alias = "transactionTimeout")]
+    pub transaction_time_out: Option<u64>,
+    /// Milliseconds between two checks of one half message.
+    pub transaction_check_interval: Option<u64>,
+    /// Checks before a half message goes to TRANS_CHECK_MAX_TIME_TOPIC.
+    pub transaction_check_max: Option<u32>,
 }
 
 impl BrokerConfigFile {
@@ -132,6 +139,15 @@ impl BrokerConfigFile {
         }
         if let Some(v) = self.long_polling_max_millis {
             c.long_poll_max = Duration::from_millis(v);
+        }
+        if let Some(v) = self.transaction_time_out {
+            c.transaction_timeout = Duration::from_millis(v);
+        }
+        if let Some(v) = self.transaction_check_interval {
+            c.transaction_check_interval = Duration::from_millis(v);
+        }
+        if let Some(v) = self.transaction_check_max {
+            c.transaction_check_max = v;
         }
         if let Some(v) = self.rebalance_lock_max_live_time {
             c.rebalance_lock_max_live = Duration::from_millis(v);

@@ -18,6 +18,12 @@ pub const REAL_TOPIC: &str = "REAL_TOPIC";
 pub const REAL_QID: &str = "REAL_QID";
 pub const TRAN_MSG: &str = "TRAN_MSG";
 pub const PGROUP: &str = "PGROUP";
+/// The transaction id of a half message (its UNIQ_KEY).
+pub const TRANSACTION_ID: &str = "__transactionId__";
+/// Seconds before a half message is first checked back, instead of `transactionTimeout`.
+pub const CHECK_IMMUNITY_TIME_IN_SECONDS: &str = "CHECK_IMMUNITY_TIME_IN_SECONDS";
+/// How often a half message moved to TRANS_CHECK_MAX_TIME_TOPIC was checked.
+pub const TRANSACTION_CHECK_TIMES: &str = "TRANSACTION_CHECK_TIMES";
 pub const MIN_OFFSET: &str = "MIN_OFFSET";
 pub const MAX_OFFSET: &str = "MAX_OFFSET";
 pub const ORIGIN_MESSAGE_ID: &str = "ORIGIN_MESSAGE_ID";

@@ -10,6 +10,12 @@ pub const RETRY_GROUP_TOPIC_PREFIX: &str = "%RETRY%";
 pub const DLQ_GROUP_TOPIC_PREFIX: &str = "%DLQ%";
 pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
 pub const DEFAULT_CLUSTER: &str = "DefaultCluster";
+/// Where transactional half messages wait for their outcome (one queue).
+pub const TRANS_HALF_TOPIC: &str = "RMQ_SYS_TRANS_HALF_TOPIC";
+/// Outcomes of half messages: body = the half message's queue offset.
+pub const TRANS_OP_HALF_TOPIC: &str = "RMQ_SYS_TRANS_OP_HALF_TOPIC";
+/// Half messages whose producer never answered `transactionCheckMax` checks.
+pub const TRANS_CHECK_MAX_TIME_TOPIC: &str = "TRANS_CHECK_MAX_TIME_TOPIC";
 
 pub const TOPIC_MAX_LEN: usize = 127;
 /// Retry and dead-letter topics carry a group name and may be longer.

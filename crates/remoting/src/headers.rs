@@ -342,3 +342,33 @@ command_header! {
         offset: Option<i64> => "offset",
     }
 }
+
+command_header! {
+    /// END_TRANSACTION (37): a producer commits or rolls back a half message (`commitOrRollback`
+    /// 8 = commit, 12 = rollback, 0 = still unknown), after its local transaction or when
+    /// answering CHECK_TRANSACTION_STATE (`fromTransactionCheck`).
+    pub struct EndTransactionRequestHeader {
+        topic: Option<String> => "topic",
+        producer_group: String => "producerGroup",
+        tran_state_table_offset: i64 => "tranStateTableOffset",
+        commit_log_offset: i64 => "commitLogOffset",
+        commit_or_rollback: i32 => "commitOrRollback",
+        from_transaction_check: Option<bool> => "fromTransactionCheck",
+        msg_id: String => "msgId",
+        transaction_id: Option<String> => "transactionId",
+    }
+}
+
+command_header! {
+    /// CHECK_TRANSACTION_STATE (39), broker to producer: asks for the outcome of a half message;
+    /// the body is the half message with its real topic and queue.
+    pub struct CheckTransactionStateRequestHeader {
+        topic: Option<String> => "topic",
+        tran_state_table_offset: i64 => "tranStateTableOffset",
+        commit_log_offset: i64 => "commitLogOffset",
+        msg_id: Option<String> => "msgId",
+        transaction_id: Option<String> => "transactionId",
+        offset_msg_id: Option<String> => "offsetMsgId",
+        broker_name: Option<String> => "bname",
+    }
+}

@@ -11,9 +11,12 @@ use std::sync::Arc;
 use bytes::{Buf, BytesMut};
 use petrel_common::msg_id::offset_msg_id;
 use petrel_common::properties::{Properties, CLUSTER, DELAY, TAGS, UNIQ_KEY};
-use petrel_common::record::{self, java_string_hash, RecordFields};
+use petrel_common::record::{
+    self, java_string_hash, RecordFields, SYSFLAG_TRANSACTION_MASK, SYSFLAG_TRANSACTION_PREPARED,
+};
 use petrel_common::topic::{
     dlq_topic, perm, validate_topic, TopicConfig, RETRY_GROUP_TOPIC_PREFIX, SCHEDULE_TOPIC,
+    TRANS_HALF_TOPIC,
 };
 use petrel_remoting::code::{request, response};
 use petrel_remoting::headers::{
@@ -25,6 +28,7 @@ use petrel_store::{AppendRequest, AppendResult, AppendStatus, StoreError};
 use super::{bad_header, io_failure};
 use crate::broker::Broker;
 use crate::topic_config::TopicLookup;
+use crate::transaction;
 
 /// `retryMaxTimes` of a group the broker has no config for.
 pub(crate) const DEFAULT_MAX_RECONSUME_TIMES: i32 = 16;
@@ -78,18 +82,29 @@ pub async fn send_message(
             store_queue_id = 0;
         }
     }
-    let scheduled =
-        match b
-            .delay_levels
-            .redirect(h.sys_flag, &store_topic, store_queue_id, &mut props)
-        {
-            Ok(s) => s,
-            Err(remark) => return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, remark),
-        };
-    if let Some(s) = scheduled {
-        store_topic = SCHEDULE_TOPIC.to_owned();
-        store_queue_id = s.queue_id;
-        tags_code = s.tags_code;
+    let mut sys_flag = h.sys_flag;
+    let half = sys_flag & SYSFLAG_TRANSACTION_MASK == SYSFLAG_TRANSACTION_PREPARED;
+    if half {
+        // Invisible until END_TRANSACTION (reference §6.4); delay levels do not apply.
+        store_queue_id = transaction::to_half(&mut props, &store_topic, store_queue_id, &uniq_key);
+        store_topic = TRANS_HALF_TOPIC.to_owned();
+        sys_flag = transaction::half_sys_flag(sys_flag);
+    } else {
+        let scheduled =
+            match b
+                .delay_levels
+                .redirect(sys_flag, &store_topic, store_queue_id, &mut props)
+            {
+                Ok(s) => s,
+                Err(remark) => {
+                    return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, remark)
+                }
+            };
+        if let Some(s) = scheduled {
+            store_topic = SCHEDULE_TOPIC.to_owned();
+            store_queue_id = s.queue_id;
+            tags_code = s.tags_code;
+        }
     }
 
     let fields = RecordFields {
@@ -97,7 +112,7 @@ pub async fn send_message(
         flag: h.flag,
         queue_offset: 0,
         physical_offset: 0,
-        sys_flag: h.sys_flag,
+        sys_flag,
         born_timestamp: h.born_timestamp,
         born_host: conn.peer_addr(),
         store_timestamp: 0,
@@ -113,6 +128,14 @@ pub async fn send_message(
         Err(e) => return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, e.to_string()),
     };
     let result = b.store.put_message(append).await;
+    if let (true, Ok(r)) = (half, &result) {
+        b.half_stored(
+            r.first_queue_offset,
+            r.first_physical_offset,
+            &props,
+            &h.producer_group,
+        );
+    }
     respond(b, req, result, queue_id, Some(uniq_key))
 }
 

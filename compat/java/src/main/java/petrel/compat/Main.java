@@ -63,7 +63,11 @@ public final class Main {
                 try {
                     m.invoke(null, args);
                 } catch (InvocationTargetException e) {
-                    throw e.getCause() instanceof Exception ? (Exception) e.getCause() : e;
+                    Throwable cause = e.getCause();
+                    if (cause instanceof Error) {
+                        throw (Error) cause;
+                    }
+                    throw cause instanceof Exception ? (Exception) cause : e;
                 }
             };
         } catch (ClassNotFoundException | NoSuchMethodException e) {
