@@ -71,10 +71,11 @@ fn broadcasting_members_each_get_every_message_once() {
 }
 
 /// RECONSUME_LATER: each failed message comes back with reconsumeTimes + 1, the same message
-/// id and content, no earlier than level 3 + reconsumeTimes and at most 1.5 s after it; the
-/// message failing every time (maxReconsumeTimes 2) is delivered three times, then is the only
-/// message in `%DLQ%<group>`, with its body, tags, keys, properties and message id,
-/// reconsumeTimes 3 and RETRY_TOPIC.
+/// id and content, no earlier than its delay level (level 3 + reconsumeTimes when the broker
+/// chooses, the one asked with setDelayLevelWhenNextConsume otherwise) and at most 1.5 s after
+/// it; the message failing every time (maxReconsumeTimes 2) is delivered three times and the
+/// one asking for level -1 once, then those two are exactly what `%DLQ%<group>` holds, with
+/// their body, tags, keys, properties and message id, reconsumeTimes 3 and 1, and RETRY_TOPIC.
 #[test]
 fn reconsume_later_follows_the_delay_levels_then_dead_letters() {
     with_short_levels("Retry.reconsumeLaterThenDeadLetter");

@@ -48,15 +48,19 @@ final class Retry {
 
     /**
      * A concurrent consumer with maxReconsumeTimes 2 answers RECONSUME_LATER to some
-     * messages: {@code once-*} fail at their first delivery, {@code twice} at its first two,
-     * {@code poison} always; the {@code ok-*} ones succeed. Each failed message comes back with
-     * reconsumeTimes one higher, with the same message id, topic, body, tags, keys and user
-     * properties, no earlier than delay level {@code 3 + reconsumeTimes} (the broker's choice
-     * when the client leaves it, as here) after the failing answer and at most {@link #LATE_MS}
-     * later. The poison message is delivered three times (reconsumeTimes 0, 1, 2), then lands in
-     * {@code %DLQ%<group>} with its original body, tags, keys, user properties and message id,
-     * reconsumeTimes 3 and RETRY_TOPIC naming its topic; nothing else does, and nothing is
-     * delivered more often. Option {@code levels}: the broker's delay levels in ms, comma-separated.
+     * messages, each delivery of each key following a plan of the delay level it asks for
+     * (ConsumeConcurrentlyContext.setDelayLevelWhenNextConsume): {@code once-*} fail at their
+     * first delivery and {@code twice} at its first two, leaving the level to the broker (0);
+     * {@code chosen} fails once asking for level 2; {@code poison} fails every time;
+     * {@code straight} fails once asking for -1 (no retry); the {@code ok-*} ones succeed.
+     * Each failed message comes back with reconsumeTimes one higher, with the same message id,
+     * topic, body, tags, keys and user properties, no earlier than its level after the failing
+     * answer (the asked one, or {@code 3 + reconsumeTimes} when the broker chooses) and at most
+     * {@link #LATE_MS} later. The poison message is delivered three times (reconsumeTimes 0, 1,
+     * 2) and {@code straight} once; then both, and nothing else, are in {@code %DLQ%<group>},
+     * with their original body, tags, keys, user properties and message id, reconsumeTimes
+     * 3 and 1, and RETRY_TOPIC naming their topic. Nothing is delivered more often. Option
+     * {@code levels}: the broker's delay levels in ms, comma-separated.
      */
     static void reconsumeLaterThenDeadLetter(Args args) throws Exception {
         // A new group's retry topic is created by its first heartbeat, which the client sends
@@ -69,15 +73,34 @@ final class Retry {
         String retryTopic = MixAll.getRetryTopic(group);
         String dlqTopic = MixAll.getDLQTopic(group);
 
-        Map<String, Integer> failures = new TreeMap<>();
+        // The delay level each failing delivery asks for; a delivery past its plan succeeds.
+        Map<String, int[]> plans = new TreeMap<>();
         for (int i = 0; i < 5; i++) {
-            failures.put("ok-" + i, 0);
+            plans.put("ok-" + i, new int[0]);
         }
-        failures.put("once-0", 1);
-        failures.put("once-1", 1);
-        failures.put("twice", 2);
-        // maxReconsumeTimes 2: three deliveries, then the dead letter queue.
-        failures.put("poison", 3);
+        plans.put("once-0", new int[] {0});
+        plans.put("once-1", new int[] {0});
+        plans.put("twice", new int[] {0, 0});
+        plans.put("chosen", new int[] {2});
+        plans.put("poison", new int[] {0, 0, 0});
+        plans.put("straight", new int[] {-1});
+        // maxReconsumeTimes 2: a third failure is the last; -1 asks for no retry at all.
+        Map<String, List<Integer>> wantTimes = new TreeMap<>();
+        Map<String, Integer> wantDead = new TreeMap<>();
+        plans.forEach((key, plan) -> {
+            List<Integer> times = new ArrayList<>();
+            for (int rt = 0; rt <= plan.length; rt++) {
+                times.add(rt);
+                if (rt == plan.length) {
+                    break;
+                }
+                if (plan[rt] < 0 || rt >= 2) {
+                    wantDead.put(key, rt + 1);
+                    break;
+                }
+            }
+            wantTimes.put(key, times);
+        });
 
         DefaultMQProducer producer = producer(args, args.name("RetryProducer"));
         Map<String, String> sentIds = new TreeMap<>();
@@ -94,75 +117,68 @@ final class Retry {
             if (msgs.size() != 1) {
                 problems.add("a batch of " + msgs.size() + " messages, the default batch size is 1");
             }
-            boolean fail = false;
-            List<Delivery> now = new ArrayList<>();
-            for (MessageExt m : msgs) {
-                String key = String.valueOf(m.getKeys());
-                Delivery d = new Delivery(m);
-                now.add(d);
-                String wrong = differences(m, topic, key);
-                if (wrong != null) {
-                    problems.add("delivery " + m.getReconsumeTimes() + " of " + key + ": " + wrong);
-                }
-                got.computeIfAbsent(key, k -> Collections.synchronizedList(new ArrayList<>())).add(d);
-                Integer failing = failures.get(key);
-                fail |= failing == null || m.getReconsumeTimes() < failing;
+            MessageExt m = msgs.get(0);
+            String key = String.valueOf(m.getKeys());
+            Delivery d = new Delivery(m);
+            String wrong = differences(m, topic, key);
+            if (wrong != null) {
+                problems.add("delivery " + m.getReconsumeTimes() + " of " + key + ": " + wrong);
             }
-            long answered = System.nanoTime();
-            long answeredMillis = System.currentTimeMillis();
-            now.forEach(d -> {
-                d.answeredNanos = answered;
-                d.answeredMillis = answeredMillis;
-            });
+            got.computeIfAbsent(key, k -> Collections.synchronizedList(new ArrayList<>())).add(d);
+            int[] plan = plans.getOrDefault(key, new int[0]);
+            boolean fail = m.getReconsumeTimes() < plan.length;
+            if (fail) {
+                ctx.setDelayLevelWhenNextConsume(plan[m.getReconsumeTimes()]);
+            }
+            d.answeredMillis = System.currentTimeMillis();
+            d.answeredNanos = System.nanoTime();
             return fail ? ConsumeConcurrentlyStatus.RECONSUME_LATER : ConsumeConcurrentlyStatus.CONSUME_SUCCESS;
         });
         c.start();
         Clients.waitFor("the consumer to pull its retry queue " + retryTopic, () -> c.getDefaultMQPushConsumerImpl()
                 .getRebalanceImpl().getProcessQueueTable().keySet().stream().anyMatch(q -> q.getTopic().equals(retryTopic)));
 
-        for (String key : failures.keySet()) {
+        for (String key : plans.keySet()) {
             if (!sentIds.containsKey(key)) {
                 sentIds.put(key, send(producer, topic, key));
             }
         }
-        Clients.waitFor("every message delivered as often as it fails, plus once", () -> {
-            for (Map.Entry<String, Integer> e : failures.entrySet()) {
+        Clients.waitFor("every message delivered as its plan says", () -> {
+            for (Map.Entry<String, List<Integer>> e : wantTimes.entrySet()) {
                 List<Delivery> ds = got.get(e.getKey());
-                if (ds == null || ds.size() < Math.min(e.getValue() + 1, 3)) {
+                if (ds == null || ds.size() < e.getValue().size()) {
                     return !problems.isEmpty();
                 }
             }
             return true;
         });
 
-        readAll(args, dlqTopic, 1);
+        readAll(args, dlqTopic, wantDead.size());
         // A fourth delivery of the poison message would come one level (5) after the third.
         Thread.sleep(levels[5] + LATE_MS);
-        List<MessageExt> dead = readAll(args, dlqTopic, 1);
+        List<MessageExt> dead = readAll(args, dlqTopic, wantDead.size());
         c.shutdown();
         Check.that(problems.isEmpty(), "deliveries differ from what was sent: " + problems);
 
-        for (Map.Entry<String, Integer> e : failures.entrySet()) {
+        for (Map.Entry<String, List<Integer>> e : wantTimes.entrySet()) {
             String key = e.getKey();
             List<Delivery> ds;
             synchronized (got) {
                 ds = new ArrayList<>(got.get(key));
             }
-            List<Integer> want = new ArrayList<>();
-            for (int rt = 0; rt <= Math.min(e.getValue(), 2); rt++) {
-                want.add(rt);
-            }
             List<Integer> times = new ArrayList<>();
             ds.forEach(d -> times.add(d.reconsumeTimes));
-            Check.equal(want, times, "reconsumeTimes of the deliveries of " + key);
+            Check.equal(e.getValue(), times, "reconsumeTimes of the deliveries of " + key);
             for (int i = 0; i < ds.size(); i++) {
                 Check.equal(sentIds.get(key), ds.get(i).msgId, "message id of delivery " + i + " of " + key);
                 if (i == 0) {
                     continue;
                 }
-                long delay = levels[3 + ds.get(i - 1).reconsumeTimes];
+                int asked = plans.get(key)[i - 1];
+                long delay = levels[asked > 0 ? asked : 3 + ds.get(i - 1).reconsumeTimes];
                 long waited = (ds.get(i).arrivedNanos - ds.get(i - 1).answeredNanos) / 1_000_000;
-                Check.result("retry_wait_ms." + key + "." + i, waited);
+                Check.result("retry_wait_ms." + key + "." + i, waited + " (stored after "
+                        + (ds.get(i).stored - ds.get(i - 1).answeredMillis) + ")");
                 Check.that(waited >= delay, key + " came back " + waited + " ms after it failed, before its delay level ("
                         + delay + " ms)");
                 Check.that(waited <= delay + LATE_MS, key + " came back " + waited + " ms after it failed, its delay level is "
@@ -171,14 +187,16 @@ final class Retry {
             }
         }
 
-        Check.equal(1, dead.size(), "messages in " + dlqTopic);
-        MessageExt m = dead.get(0);
-        Check.equal(dlqTopic, m.getTopic(), "topic of the dead letter");
-        String wrong = differences(m, dlqTopic, "poison");
-        Check.that(wrong == null, "the dead letter differs from what was sent: " + wrong);
-        Check.equal(sentIds.get("poison"), m.getMsgId(), "message id of the dead letter");
-        Check.equal(3, m.getReconsumeTimes(), "reconsumeTimes of the dead letter");
-        Check.equal(topic, m.getProperty(MessageConst.PROPERTY_RETRY_TOPIC), "RETRY_TOPIC of the dead letter");
+        Map<String, Integer> deadTimes = new TreeMap<>();
+        for (MessageExt m : dead) {
+            String key = String.valueOf(m.getKeys());
+            Check.equal(null, deadTimes.put(key, m.getReconsumeTimes()), "an earlier dead letter of " + key);
+            String wrong = differences(m, dlqTopic, key);
+            Check.that(wrong == null, "the dead letter " + key + " differs from what was sent: " + wrong);
+            Check.equal(sentIds.get(key), m.getMsgId(), "message id of the dead letter " + key);
+            Check.equal(topic, m.getProperty(MessageConst.PROPERTY_RETRY_TOPIC), "RETRY_TOPIC of the dead letter " + key);
+        }
+        Check.equal(wantDead, deadTimes, "the reconsumeTimes of each message in " + dlqTopic);
         producer.shutdown();
     }
 
