@@ -51,7 +51,7 @@ pub async fn send_message(
     if let Err(remark) = check_body_size(b, body.len()) {
         return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, remark);
     }
-    let (mut h, queue_id) = match prepare(b, req) {
+    let (mut h, queue_id) = match prepare(b, req).await {
         Ok(p) => p,
         Err(resp) => return resp,
     };
@@ -144,7 +144,7 @@ pub async fn send_batch(
     conn: &Connection,
     req: &RemotingCommand,
 ) -> RemotingCommand {
-    let (h, queue_id) = match prepare(b, req) {
+    let (h, queue_id) = match prepare(b, req).await {
         Ok(p) => p,
         Err(resp) => return resp,
     };
@@ -257,12 +257,12 @@ async fn put_split_batch(
 
 /// Header checks shared by single and batch sends: the header, the topic (auto-created if
 /// allowed and writable), the queue.
-fn prepare(
+async fn prepare(
     b: &Arc<Broker>,
     req: &RemotingCommand,
 ) -> Result<(SendMessageRequestHeader, i32), RemotingCommand> {
     let h = decode_send_header(req).map_err(|e| bad_header(req, e))?;
-    let topic = writable_topic(b, req, &h)?;
+    let topic = writable_topic(b, req, &h).await?;
     let queue_id = pick_queue(req, &h, &topic)?;
     Ok((h, queue_id))
 }
@@ -327,7 +327,7 @@ pub(crate) fn dead_letter_topic(b: &Broker, group: &str) -> std::io::Result<Stri
 }
 
 /// The topic's config if a send to it is allowed, creating it from the template if needed.
-fn writable_topic(
+async fn writable_topic(
     b: &Arc<Broker>,
     req: &RemotingCommand,
     h: &SendMessageRequestHeader,
@@ -366,7 +366,9 @@ fn writable_topic(
     let topic = match lookup {
         Ok(TopicLookup::Found(t)) => t,
         Ok(TopicLookup::Created(t)) => {
-            b.topics_changed.notify_one();
+            // Registered before the answer, as RocketMQ does: a client that sends and then
+            // starts a consumer of the new topic must find its route.
+            b.publish_topics().await;
             t
         }
         Ok(TopicLookup::NotExist) => {
