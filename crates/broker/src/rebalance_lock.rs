@@ -122,6 +122,18 @@ impl RebalanceLockManager {
             .filter(|e| !e.expired(now, self.max_live))
             .map(|e| e.client_id.clone())
     }
+
+    /// Whether some client holds an unexpired lock for `group`, i.e. the group consumes orderly.
+    pub fn group_has_live_locks(&self, group: &str) -> bool {
+        self.group_has_live_locks_at(group, Instant::now())
+    }
+
+    fn group_has_live_locks_at(&self, group: &str, now: Instant) -> bool {
+        self.groups
+            .lock()
+            .get(group)
+            .is_some_and(|t| t.values().any(|e| !e.expired(now, self.max_live)))
+    }
 }
 
 #[cfg(test)]
@@ -176,5 +188,21 @@ mod tests {
             locks.try_lock_batch_at("g", &set(&[0]), "c2", expired),
             set(&[0])
         );
+    }
+
+    #[test]
+    fn a_group_has_live_locks_until_the_last_is_released_or_expires() {
+        let max_live = Duration::from_secs(60);
+        let locks = RebalanceLockManager::new(max_live);
+        let t0 = Instant::now();
+        assert!(!locks.group_has_live_locks_at("g", t0));
+        locks.try_lock_batch_at("g", &set(&[0, 1]), "c1", t0);
+        assert!(locks.group_has_live_locks_at("g", t0));
+        assert!(!locks.group_has_live_locks_at("h", t0));
+        locks.unlock_batch("g", &set(&[0]), "c1");
+        assert!(locks.group_has_live_locks_at("g", t0 + max_live));
+        assert!(!locks.group_has_live_locks_at("g", t0 + max_live + Duration::from_millis(1)));
+        locks.unlock_batch("g", &set(&[1]), "c1");
+        assert!(!locks.group_has_live_locks_at("g", t0));
     }
 }

@@ -72,7 +72,12 @@ pub async fn send_message(
                 .get(group)
                 .map_or(DEFAULT_MAX_RECONSUME_TIMES, |g| g.retry_max_times),
         };
-        if reconsume_times > max {
+        // The 4.9.x Java orderly consumer re-sends a message after its last attempt with
+        // reconsumeTimes equal to the maximum (its broker dead-letters at `>=`; 5.x clients add
+        // one). As in RocketMQ 5.x, a group holding queue locks consumes orderly, and its
+        // re-sends are dead-lettered whatever the count; in the retry topic they would come
+        // back forever.
+        if reconsume_times > max || b.rebalance_locks.group_has_live_locks(group) {
             let dlq = match dead_letter_topic(b, group) {
                 Ok(t) => t,
                 Err(e) => return io_failure(req, e),
