@@ -63,6 +63,15 @@ fn orderly_consumers_keep_each_keys_order_across_a_rebalance() {
     assert!(second > 0, "the second consumer consumed nothing");
 }
 
+/// An orderly consumer suspending one message: the client re-delivers it in place (the
+/// queue's later messages wait) until maxReconsumeTimes, then hands it over with a plain send
+/// to `%RETRY%<group>` that the broker must dead-letter; the queue then moves on in order.
+#[test]
+fn orderly_suspend_retries_in_place_then_dead_letters() {
+    let run = with_short_levels("Ordering.orderlySuspendThenDeadLetter");
+    assert_eq!(run.result("dead_letter_reconsume_times"), Some("2"));
+}
+
 /// Three BROADCASTING members of one group each get all 80 messages exactly once (half sent
 /// before they start, half after), with body, tags, keys and properties intact.
 #[test]

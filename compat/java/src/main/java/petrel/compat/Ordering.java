@@ -6,6 +6,7 @@ import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.apache.rocketmq.client.consumer.DefaultMQPushConsumer;
@@ -16,7 +17,9 @@ import org.apache.rocketmq.client.producer.DefaultMQProducer;
 import org.apache.rocketmq.client.producer.MessageQueueSelector;
 import org.apache.rocketmq.client.producer.SendResult;
 import org.apache.rocketmq.client.producer.SendStatus;
+import org.apache.rocketmq.common.MixAll;
 import org.apache.rocketmq.common.message.Message;
+import org.apache.rocketmq.common.message.MessageConst;
 import org.apache.rocketmq.common.message.MessageExt;
 import org.apache.rocketmq.common.message.MessageQueue;
 
@@ -160,6 +163,108 @@ final class Ordering {
         second.shutdown();
         first.shutdown();
         producer.shutdown();
+    }
+
+    /**
+     * An orderly consumer (maxReconsumeTimes 2) answers SUSPEND_CURRENT_QUEUE_A_MOMENT to
+     * message {@code m1} of five sent to one queue: the client re-delivers it in place with
+     * reconsumeTimes 0, 1, 2 (each at least the suspend time after the last), holding {@code m2}
+     * and later back; after the third attempt it hands {@code m1} over with a plain send to
+     * {@code %RETRY%<group>} carrying reconsumeTimes 2 and maxReconsumeTimes 2, which the broker
+     * must put in {@code %DLQ%<group>} (4.9.8's broker: reconsumeTimes >= max; 5.x: the group
+     * holds orderly locks), not in the retry topic, where the consumer would get it again and
+     * again. Then the queue moves on: the deliveries are exactly m0, m1 x3, m2, m3, m4 in that
+     * order, and the DLQ holds just {@code m1} with its body, tags, keys, user properties and
+     * message id, and RETRY_TOPIC naming its topic. Option {@code levels}: the broker's delay
+     * levels in ms.
+     */
+    static void orderlySuspendThenDeadLetter(Args args) throws Exception {
+        // The consumer must already pull its retry queue, so that a message wrongly sent there
+        // comes back within the test (see Retry.reconsumeLaterThenDeadLetter).
+        System.setProperty("rocketmq.client.rebalance.waitInterval", "1000");
+        long[] levels = Retry.levels(args);
+        String topic = args.name("OrderlyRetryTopic");
+        String group = args.name("OrderlyRetryGroup");
+        String retryTopic = MixAll.getRetryTopic(group);
+        String dlqTopic = MixAll.getDLQTopic(group);
+        long suspendMs = 200;
+
+        DefaultMQProducer producer = Retry.producer(args, args.name("OrderlyRetryProducer"));
+        MessageQueueSelector first = (mqs, msg, arg) -> mqs.get(0);
+        Map<String, String> ids = new TreeMap<>();
+        ids.put("m0", sendTo(producer, first, topic, "m0"));
+
+        List<String> deliveries = Collections.synchronizedList(new ArrayList<>());
+        List<Long> m1Arrivals = Collections.synchronizedList(new ArrayList<>());
+        List<String> problems = Collections.synchronizedList(new ArrayList<>());
+        DefaultMQPushConsumer c = Clients.pushConsumer(args, group);
+        c.setMaxReconsumeTimes(2);
+        c.setPollNameServerInterval(1000);
+        c.subscribe(topic, "*");
+        c.registerMessageListener((MessageListenerOrderly) (msgs, ctx) -> {
+            boolean suspend = false;
+            for (MessageExt m : msgs) {
+                String key = String.valueOf(m.getKeys());
+                String body = new String(m.getBody(), StandardCharsets.UTF_8);
+                if (!topic.equals(m.getTopic()) || !("body of " + key).equals(body) || !"O".equals(m.getTags())
+                        || !key.equals(m.getUserProperty("who")) || !ids.getOrDefault(key, "").equals(m.getMsgId())) {
+                    problems.add("message " + key + ": topic <" + m.getTopic() + ">, body <" + body + ">, tags <" + m.getTags()
+                            + ">, id " + m.getMsgId() + ", properties " + m.getProperties());
+                }
+                deliveries.add(key + "@" + m.getReconsumeTimes());
+                if (key.equals("m1")) {
+                    m1Arrivals.add(System.nanoTime());
+                    suspend = true;
+                }
+            }
+            if (suspend) {
+                ctx.setSuspendCurrentQueueTimeMillis(suspendMs);
+                return ConsumeOrderlyStatus.SUSPEND_CURRENT_QUEUE_A_MOMENT;
+            }
+            return ConsumeOrderlyStatus.SUCCESS;
+        });
+        c.start();
+        Clients.waitFor("the consumer to pull its retry queue " + retryTopic, () -> c.getDefaultMQPushConsumerImpl()
+                .getRebalanceImpl().getProcessQueueTable().keySet().stream().anyMatch(q -> q.getTopic().equals(retryTopic)));
+        for (int i = 1; i < 5; i++) {
+            ids.put("m" + i, sendTo(producer, first, topic, "m" + i));
+        }
+        Clients.waitFor("m4 delivered", () -> deliveries.contains("m4@0") || !problems.isEmpty());
+        List<MessageExt> dead = Retry.readAll(args, dlqTopic, 1);
+        // Had m1 gone to the retry topic, it would come back after level 3 + 2.
+        Thread.sleep(levels[5] + Retry.LATE_MS);
+        c.shutdown();
+        producer.shutdown();
+        Check.that(problems.isEmpty(), "deliveries differ from what was sent: " + problems);
+        List<String> got;
+        synchronized (deliveries) {
+            got = new ArrayList<>(deliveries);
+        }
+        Check.equal(List.of("m0@0", "m1@0", "m1@1", "m1@2", "m2@0", "m3@0", "m4@0"), got, "deliveries in order");
+        for (int i = 1; i < m1Arrivals.size(); i++) {
+            long waited = (m1Arrivals.get(i) - m1Arrivals.get(i - 1)) / 1_000_000;
+            Check.that(waited >= suspendMs, "attempt " + i + " of m1 came " + waited + " ms after the one before, suspended "
+                    + suspendMs + " ms");
+        }
+        Check.equal(1, dead.size(), "messages in " + dlqTopic);
+        MessageExt m = dead.get(0);
+        String body = new String(m.getBody(), StandardCharsets.UTF_8);
+        Check.equal("m1", m.getKeys(), "keys of the dead letter");
+        Check.equal("body of m1", body, "body of the dead letter");
+        Check.equal("O", m.getTags(), "tags of the dead letter");
+        Check.equal("m1", m.getUserProperty("who"), "user property of the dead letter");
+        Check.equal(ids.get("m1"), m.getMsgId(), "message id of the dead letter");
+        Check.equal(topic, m.getProperty(MessageConst.PROPERTY_RETRY_TOPIC), "RETRY_TOPIC of the dead letter");
+        Check.result("dead_letter_reconsume_times", m.getReconsumeTimes());
+    }
+
+    private static String sendTo(DefaultMQProducer producer, MessageQueueSelector selector, String topic, String key)
+            throws Exception {
+        Message m = new Message(topic, "O", key, ("body of " + key).getBytes(StandardCharsets.UTF_8));
+        m.putUserProperty("who", key);
+        SendResult r = producer.send(m, selector, null);
+        Check.equal(SendStatus.SEND_OK, r.getSendStatus(), "send status of " + key);
+        return r.getMsgId();
     }
 
     private static void send(DefaultMQProducer producer, MessageQueueSelector byKey, String topic, int key, int seq)
