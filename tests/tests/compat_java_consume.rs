@@ -49,7 +49,8 @@ fn shown(run: JavaRun) -> JavaRun {
 /// MessageListenerOrderly consumers each key in send order, while a second consumer joins
 /// mid-way and takes half the queues over (it locks and consumes some; the first
 /// deliveries stay gap-free and in order, each consumer alone sees each key strictly
-/// increasing).
+/// increasing, and at most one message per moved queue, the one in flight at the hand-over,
+/// is delivered twice).
 #[test]
 fn orderly_consumers_keep_each_keys_order_across_a_rebalance() {
     let run = shown(scenario_on_fresh_petrel(
