@@ -81,7 +81,8 @@ func clustering(args Args) {
 		for key, who := range byKey {
 			checkEqual(1, len(who), fmt.Sprintf("consumers of %s (%v)", key, who))
 		}
-		fmt.Printf("RESULT queues_A=%v queues_B=%v\n", sortedKeys(queuesOf["A"]), sortedKeys(queuesOf["B"]))
+		fmt.Printf("RESULT queues_A=%v\n", sortedKeys(queuesOf["A"]))
+		fmt.Printf("RESULT queues_B=%v\n", sortedKeys(queuesOf["B"]))
 		checkf(len(queuesOf["A"]) > 0 && len(queuesOf["B"]) > 0,
 			"one consumer got every message: A from queues %v, B from %v", sortedKeys(queuesOf["A"]), sortedKeys(queuesOf["B"]))
 		for q := range queuesOf["A"] {

@@ -9,36 +9,7 @@ use std::time::{Duration, Instant};
 
 use petrel::standalone::StandaloneConfig;
 
-/// Longest a scenario may run before it is killed and the test fails.
-pub const SCENARIO_TIMEOUT: Duration = Duration::from_secs(180);
-
-/// What a Java program printed, and whether it passed.
-#[derive(Debug)]
-pub struct JavaRun {
-    pub success: bool,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl JavaRun {
-    /// The value of a `RESULT key=value` line.
-    pub fn result(&self, key: &str) -> Option<&str> {
-        let prefix = format!("RESULT {key}=");
-        self.stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(prefix.as_str()))
-    }
-
-    /// Panics with everything the program printed unless it passed.
-    pub fn assert_passed(&self, what: &str) -> &Self {
-        assert!(
-            self.success,
-            "{what} failed\n--- stdout\n{}\n--- stderr\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-}
+use crate::process::{self, read_all, ProgramRun, SCENARIO_TIMEOUT};
 
 fn compat_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -65,63 +36,33 @@ pub fn classpath() -> &'static str {
     })
 }
 
-/// Runs `java -cp <classpath> <main> <args>` with the client's logs kept out of the home
-/// directory, killing it after [`SCENARIO_TIMEOUT`].
-pub fn run_main(main: &str, args: &[String]) -> JavaRun {
-    let logs = tempfile::tempdir().expect("a temporary directory for client logs");
-    let mut child = Command::new("java")
-        .arg("-Xms64m")
+/// `java -cp <classpath> <main> <args>` with the client's logs kept in `logs`, out of the home
+/// directory.
+fn java_command(main: &str, args: &[String], logs: &Path) -> Command {
+    let mut cmd = Command::new("java");
+    cmd.arg("-Xms64m")
         .arg("-Xmx512m")
         .arg("-XX:+UseSerialGC")
         .arg("-XX:TieredStopAtLevel=1")
-        .arg(format!("-Drocketmq.client.logRoot={}", logs.path().display()))
+        .arg(format!("-Drocketmq.client.logRoot={}", logs.display()))
         .arg("-Drocketmq.client.logLevel=WARN")
-        .arg(format!("-Duser.home={}", logs.path().display()))
+        .arg(format!("-Duser.home={}", logs.display()))
         .arg("-cp")
         .arg(classpath())
         .arg(main)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("java starts");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let out = std::thread::spawn(move || read_all(stdout));
-    let err = std::thread::spawn(move || read_all(stderr));
-    let deadline = Instant::now() + SCENARIO_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for java") {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = err.join().expect("stderr reader");
-    if status.is_none() {
-        stderr.push_str(&format!("\n(killed after {SCENARIO_TIMEOUT:?})"));
-    }
-    JavaRun {
-        success: status.is_some_and(|s| s.success()),
-        stdout: out.join().expect("stdout reader"),
-        stderr,
-    }
+        .args(args);
+    cmd
 }
 
-fn read_all(mut r: impl std::io::Read) -> String {
-    let mut buf = Vec::new();
-    let _ = r.read_to_end(&mut buf);
-    String::from_utf8_lossy(&buf).into_owned()
+/// Runs the Java program `main` to its end (killed after [`SCENARIO_TIMEOUT`]).
+pub fn run_main(main: &str, args: &[String]) -> ProgramRun {
+    let logs = tempfile::tempdir().expect("a temporary directory for client logs");
+    process::run(java_command(main, args, logs.path()))
 }
 
 /// Runs the scenario `name` (`Class.method` of `compat/java`) against the name server `namesrv`, with `run`
 /// naming its topics and groups, plus `extra` options (`key=value`).
-pub fn scenario(name: &str, namesrv: &str, run: &str, extra: &[(&str, String)]) -> JavaRun {
+pub fn scenario(name: &str, namesrv: &str, run: &str, extra: &[(&str, String)]) -> ProgramRun {
     let mut args = vec![
         name.to_owned(),
         format!("namesrv={namesrv}"),
@@ -133,14 +74,14 @@ pub fn scenario(name: &str, namesrv: &str, run: &str, extra: &[(&str, String)]) 
 
 /// Starts a fresh Petrel standalone on loopback, runs the scenario `name` against it and
 /// panics with the program's output unless it passed.
-pub fn scenario_on_fresh_petrel(name: &str, extra: &[(&str, String)]) -> JavaRun {
+pub fn scenario_on_fresh_petrel(name: &str, extra: &[(&str, String)]) -> ProgramRun {
     let dir = tempfile::tempdir().expect("a data directory");
     scenario_on(StandaloneConfig::ephemeral(dir.path()), name, extra)
 }
 
 /// [`scenario_on_fresh_petrel`] with Petrel started from `config` (short delay levels, a
 /// config file, ...).
-pub fn scenario_on(config: StandaloneConfig, name: &str, extra: &[(&str, String)]) -> JavaRun {
+pub fn scenario_on(config: StandaloneConfig, name: &str, extra: &[(&str, String)]) -> ProgramRun {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -182,21 +123,7 @@ pub struct JavaChild {
 /// (within the same [`SCENARIO_TIMEOUT`] from the start).
 pub fn spawn_main(main: &str, args: &[String]) -> JavaChild {
     let logs = tempfile::tempdir().expect("a temporary directory for client logs");
-    let mut child = Command::new("java")
-        .arg("-Xms64m")
-        .arg("-Xmx512m")
-        .arg("-XX:+UseSerialGC")
-        .arg("-XX:TieredStopAtLevel=1")
-        .arg(format!(
-            "-Drocketmq.client.logRoot={}",
-            logs.path().display()
-        ))
-        .arg("-Drocketmq.client.logLevel=WARN")
-        .arg(format!("-Duser.home={}", logs.path().display()))
-        .arg("-cp")
-        .arg(classpath())
-        .arg(main)
-        .args(args)
+    let mut child = java_command(main, args, logs.path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -252,36 +179,19 @@ impl JavaChild {
     }
 
     /// Waits for the program to end (killing it at its deadline) and returns all it printed.
-    pub fn finish(mut self) -> JavaRun {
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("wait for java") {
-                break Some(status);
-            }
-            if Instant::now() > self.deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+    pub fn finish(mut self) -> ProgramRun {
+        let status = process::wait_until(&mut self.child, self.deadline);
         // The reader ends with the program's stdout.
         while let Ok(line) = self.lines.recv() {
             self.stdout.push_str(&line);
             self.stdout.push('\n');
         }
-        let mut stderr = self
+        let stderr = self
             .stderr
             .take()
             .map(|h| h.join().expect("stderr reader"))
             .unwrap_or_default();
-        if status.is_none() {
-            stderr.push_str(&format!("\n(killed after {SCENARIO_TIMEOUT:?})"));
-        }
-        JavaRun {
-            success: status.is_some_and(|s| s.success()),
-            stdout: std::mem::take(&mut self.stdout),
-            stderr,
-        }
+        process::finished(status, std::mem::take(&mut self.stdout), stderr)
     }
 }
 

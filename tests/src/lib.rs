@@ -15,6 +15,7 @@ use petrel_client::{
 
 pub mod go;
 pub mod java;
+pub mod process;
 pub mod rmq_rust;
 
 /// Bound of every single wait in the cross-crate tests: generous, for a loaded CI machine; a

@@ -5,7 +5,8 @@
 //! what it receives and fails on the first difference.
 
 use petrel::standalone::StandaloneConfig;
-use petrel_tests::java::{scenario_on, scenario_on_fresh_petrel, JavaRun};
+use petrel_tests::java::{scenario_on, scenario_on_fresh_petrel};
+use petrel_tests::process::ProgramRun;
 
 /// Short delay levels, so retries and delayed messages take seconds: level 1 = 200 ms,
 /// 2 = 1 s, the retries' 3 + reconsumeTimes = 300 ms, 400 ms, 500 ms …, the last = 2 s.
@@ -26,7 +27,7 @@ fn short_levels_ms() -> String {
         .join(",")
 }
 
-fn with_short_levels(scenario: &str) -> JavaRun {
+fn with_short_levels(scenario: &str) -> ProgramRun {
     let dir = tempfile::tempdir().expect("a data directory");
     let mut config = StandaloneConfig::ephemeral(dir.path());
     config.message_delay_level = Some(SHORT_LEVELS.join(" "));
@@ -38,7 +39,7 @@ fn with_short_levels(scenario: &str) -> JavaRun {
 }
 
 /// The scenario's RESULT lines (timings, counts) on stderr, shown with `--nocapture`.
-fn shown(run: JavaRun) -> JavaRun {
+fn shown(run: ProgramRun) -> ProgramRun {
     for line in run.stdout.lines().filter(|l| l.starts_with("RESULT ")) {
         eprintln!("{line}");
     }

@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use petrel::standalone::StandaloneConfig;
-use petrel_tests::java::{classpath, run_main, unique_run_name, JavaRun};
+use petrel_tests::java::{classpath, run_main, unique_run_name};
+use petrel_tests::process::ProgramRun;
 use petrel_tests::Standalone;
 
 const CLUSTER: &str = "DefaultCluster";
@@ -104,7 +105,7 @@ struct Output {
 }
 
 impl Output {
-    fn of(args: &[&str], run: JavaRun) -> Output {
+    fn of(args: &[&str], run: ProgramRun) -> Output {
         assert!(
             run.success,
             "mqadmin {} did not finish\n--- stdout\n{}\n--- stderr\n{}",

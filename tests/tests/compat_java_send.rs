@@ -7,7 +7,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use petrel::standalone::StandaloneConfig;
-use petrel_tests::java::{scenario, spawn_scenario, unique_run_name, JavaRun};
+use petrel_tests::java::{scenario, spawn_scenario, unique_run_name};
+use petrel_tests::process::ProgramRun;
 use petrel_tests::Standalone;
 
 /// One scenario at a time: each runs a JVM and a broker, and the machine has two cores.
@@ -23,13 +24,13 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// Runs `name` against a fresh Petrel, telling it the broker's address (`broker=`), which the
 /// scenarios compare with the store host inside offsetMsgIds.
-fn run(name: &str) -> JavaRun {
+fn run(name: &str) -> ProgramRun {
     let dir = tempfile::tempdir().expect("a data directory");
     run_on(StandaloneConfig::ephemeral(dir.path()), name)
 }
 
 /// [`run`] on a Petrel started from `config`.
-fn run_on(config: StandaloneConfig, name: &str) -> JavaRun {
+fn run_on(config: StandaloneConfig, name: &str) -> ProgramRun {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let rt = runtime();
     let petrel = rt
@@ -46,7 +47,7 @@ fn run_on(config: StandaloneConfig, name: &str) -> JavaRun {
     run
 }
 
-fn result<'a>(run: &'a JavaRun, key: &str) -> &'a str {
+fn result<'a>(run: &'a ProgramRun, key: &str) -> &'a str {
     run.result(key)
         .unwrap_or_else(|| panic!("no RESULT {key}= in\n{}", run.stdout))
 }

@@ -58,7 +58,7 @@ fn another_producer_of_the_group_resolves_what_a_dead_one_left_across_a_restart(
         "Transactions.abandon",
         &petrel.namesrv_addr,
         &run,
-        &[count.clone()],
+        std::slice::from_ref(&count),
     )
     .assert_passed("the producer that dies");
     rt.block_on(petrel.restart()).unwrap();
