@@ -440,14 +440,7 @@ impl ScheduleMessageService {
         tags_code: i64,
     ) -> Result<(), String> {
         let b = &self.broker;
-        let mut fields = rec.fields();
-        fields.topic = topic;
-        fields.queue_id = queue_id;
-        fields.properties = props.as_str().as_bytes();
-        fields.store_host = b.store_host;
-        fields.queue_offset = 0;
-        fields.physical_offset = 0;
-        fields.store_timestamp = 0;
+        let fields = crate::processor::send::copy_fields(rec, topic, queue_id, props, b.store_host);
         let append =
             crate::processor::send::encode_append(&fields, tags_code).map_err(|e| e.to_string())?;
         b.store

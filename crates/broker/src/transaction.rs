@@ -34,7 +34,7 @@ use petrel_remoting::{CancellationToken, RemotingCommand};
 use petrel_store::GetStatus;
 
 use crate::broker::Broker;
-use crate::processor::send::{encode_append, tags_code_of};
+use crate::processor::send::{copy_fields, encode_append, tags_code_of};
 
 /// The group under which the progress through the half queue is kept (RocketMQ's name).
 pub const PROGRESS_GROUP: &str = "CID_RMQ_SYS_TRANS";
@@ -254,16 +254,9 @@ impl Broker {
         }
         let mut props = Properties::from_stored(rec.properties);
         let (topic, queue_id) = real_destination(&mut props)?;
-        let mut fields = rec.fields();
-        fields.topic = &topic;
-        fields.queue_id = queue_id;
-        fields.properties = props.as_str().as_bytes();
+        let mut fields = copy_fields(&rec, &topic, queue_id, &props, self.store_host);
         fields.sys_flag = half_sys_flag(rec.sys_flag) | SYSFLAG_TRANSACTION_COMMIT;
         fields.prepared_transaction_offset = half.commit_log_offset;
-        fields.store_host = self.store_host;
-        fields.queue_offset = 0;
-        fields.physical_offset = 0;
-        fields.store_timestamp = 0;
         let append = encode_append(&fields, tags_code_of(&props)).map_err(|e| e.to_string())?;
         self.store
             .put_message(append)
@@ -435,14 +428,7 @@ impl Broker {
         let rec = record::decode(&bytes, false).map_err(|e| e.to_string())?;
         let mut props = Properties::from_stored(rec.properties);
         props.insert(TRANSACTION_CHECK_TIMES, half.checks.to_string());
-        let mut fields = rec.fields();
-        fields.topic = TRANS_CHECK_MAX_TIME_TOPIC;
-        fields.queue_id = 0;
-        fields.properties = props.as_str().as_bytes();
-        fields.store_host = self.store_host;
-        fields.queue_offset = 0;
-        fields.physical_offset = 0;
-        fields.store_timestamp = 0;
+        let fields = copy_fields(&rec, TRANS_CHECK_MAX_TIME_TOPIC, 0, &props, self.store_host);
         let append = encode_append(&fields, tags_code_of(&props)).map_err(|e| e.to_string())?;
         self.store
             .put_message(append)

@@ -319,6 +319,27 @@ pub(crate) fn encode_append(
     })
 }
 
+/// The fields to store a stored record `rec` again under `topic`/`queue_id` with `props`, by
+/// this broker (`store_host`): the store assigns the offsets and the store time; everything
+/// else is as it was. Send-back, scheduled delivery and transactions copy records this way.
+pub(crate) fn copy_fields<'a>(
+    rec: &record::DecodedRecord<'a>,
+    topic: &'a str,
+    queue_id: i32,
+    props: &'a Properties,
+    store_host: std::net::SocketAddr,
+) -> RecordFields<'a> {
+    let mut fields = rec.fields();
+    fields.topic = topic;
+    fields.queue_id = queue_id;
+    fields.properties = props.as_str().as_bytes();
+    fields.store_host = store_host;
+    fields.queue_offset = 0;
+    fields.physical_offset = 0;
+    fields.store_timestamp = 0;
+    fields
+}
+
 /// `%DLQ%<group>`, created (one queue, read-write) on its first dead letter.
 pub(crate) fn dead_letter_topic(b: &Broker, group: &str) -> std::io::Result<String> {
     let name = dlq_topic(group);

@@ -120,15 +120,14 @@ pub async fn consumer_send_msg_back(b: &Arc<Broker>, req: &RemotingCommand) -> R
         store_queue_id = s.queue_id;
         tags_code = s.tags_code;
     }
-    let mut fields = original.fields();
-    fields.topic = &store_topic;
-    fields.queue_id = store_queue_id;
-    fields.properties = props.as_str().as_bytes();
+    let mut fields = super::send::copy_fields(
+        &original,
+        &store_topic,
+        store_queue_id,
+        &props,
+        b.store_host,
+    );
     fields.reconsume_times = original.reconsume_times + 1;
-    fields.store_host = b.store_host;
-    fields.queue_offset = 0;
-    fields.physical_offset = 0;
-    fields.store_timestamp = 0;
     fields.prepared_transaction_offset = 0;
     let append = match super::send::encode_append(&fields, tags_code) {
         Ok(a) => a,
