@@ -5,9 +5,10 @@
 #   bash bench/compare.sh                 # full run: 30 s cases, 3,000,000-message backlog
 #   bash bench/compare.sh --quick         # 5 s cases, 300,000-message backlog (a smoke run)
 #   bash bench/compare.sh --duration 60 --warmup 10 --backlog 4000000 --only petrel
-#   options: --size BYTES; --tmp DIR (where the stores go); --keep (leave the temporary
-#   directory and its logs); --no-cargo (use the petrel binary already in target/release);
-#   BENCH_JAVA_HOME (default: the JDK 17 in /usr/lib/jvm)
+#   options: --flush "ASYNC_FLUSH SYNC_FLUSH" (which, in that order); --only "official petrel"
+#   (which brokers, in that order); --size BYTES; --tmp DIR (where the stores go); --keep
+#   (leave the temporary directory and its logs); --no-cargo (use the petrel binary already in
+#   target/release); BENCH_JAVA_HOME (default: the JDK 17 in /usr/lib/jvm)
 #
 # For ASYNC_FLUSH and then SYNC_FLUSH, each broker in turn (the official name server + broker
 # 4.9.7, then `petrel standalone`), each on a fresh store in a temporary directory:
@@ -31,6 +32,7 @@ warmup=5
 backlog=3000000
 size=1024
 only="official petrel"
+flushes="ASYNC_FLUSH SYNC_FLUSH"
 cargo_build=1
 keep=0
 tmp_parent="${TMPDIR:-/tmp}"
@@ -43,10 +45,11 @@ while [ $# -gt 0 ]; do
     --backlog) backlog="$2"; shift ;;
     --size) size="$2"; shift ;;
     --only) only="$2"; shift ;;
+    --flush) flushes="$2"; shift ;;
     --tmp) tmp_parent="$2"; shift ;;
     --no-cargo) cargo_build=0 ;;
     --keep) keep=1 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -264,7 +267,7 @@ run_client() { # label args... ; the client's output goes to a log, its RESULT l
 
 # Flush mode outside, broker inside: the two brokers of a pair run minutes apart, not a whole
 # half-run apart, so the ratios suffer less from the shared machine's drift.
-for flush in ASYNC_FLUSH SYNC_FLUSH; do
+for flush in $flushes; do
   for sys in $only; do
     echo "== $sys, $flush (load average $(cut -d' ' -f1-3 /proc/loadavg))"
     if [ "$sys" = official ]; then

@@ -68,11 +68,18 @@ public final class Bench {
             a.put(s.substring(0, eq), s.substring(eq + 1));
         }
         Args args = new Args(a);
-        switch (argv[0]) {
-            case "produce" -> produce(args);
-            case "consume" -> consume(args);
-            case "loopback" -> loopback(args);
-            default -> throw new IllegalArgumentException("unknown mode " + argv[0]);
+        // The client's own threads are not daemons: without an explicit exit a failed run would
+        // hang instead of failing.
+        try {
+            switch (argv[0]) {
+                case "produce" -> produce(args);
+                case "consume" -> consume(args);
+                case "loopback" -> loopback(args);
+                default -> throw new IllegalArgumentException("unknown mode " + argv[0]);
+            }
+        } catch (Throwable t) {
+            t.printStackTrace();
+            System.exit(1);
         }
         System.exit(0);
     }
@@ -279,7 +286,20 @@ public final class Bench {
         // The backlog: every queue's stored messages, from the brokers' own offsets.
         DefaultMQProducer admin = producer(namesrv, "benchmark_admin");
         long backlog = 0;
-        List<MessageQueue> mqs = new ArrayList<>(admin.fetchPublishMessageQueues(topic));
+        List<MessageQueue> mqs = null;
+        // On a loaded machine the client's name-server channel lock (3 s) can time out, which it
+        // reports as "connect to null failed"; a few tries ride that out.
+        for (int attempt = 1; mqs == null; attempt++) {
+            try {
+                mqs = new ArrayList<>(admin.fetchPublishMessageQueues(topic));
+            } catch (Exception e) {
+                if (attempt == 5) {
+                    throw e;
+                }
+                System.out.println("route query failed, retrying: " + e);
+                Thread.sleep(1000);
+            }
+        }
         for (MessageQueue mq : mqs) {
             backlog += admin.maxOffset(mq) - admin.minOffset(mq);
         }
