@@ -409,8 +409,10 @@ impl Broker {
             .ok_or("the half message is gone")?;
         let rec = record::decode(&bytes, false).map_err(|e| e.to_string())?;
         let cmd = check_request(&rec, self.store_host, &self.config.broker_name)?;
-        // Any instance of the group may answer: spread the checks over them.
-        let conn = &channels[(queue_offset as usize) % channels.len()].conn;
+        // Any instance of the group may answer, and one may not (a producer without a
+        // checker ignores checks): each check of a message goes to the next instance.
+        let pick = (queue_offset as usize).wrapping_add(half.checks as usize) % channels.len();
+        let conn = &channels[pick].conn;
         conn.oneway(cmd).await.map_err(|e| e.to_string())
     }
 

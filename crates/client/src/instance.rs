@@ -31,6 +31,7 @@ use tokio::sync::Notify;
 use crate::config::ClientConfig;
 use crate::error::{ClientError, Result};
 use crate::message::{decode_messages, MessageExt};
+use crate::transaction::TransactionChecker;
 
 /// Producer group every Java client registers besides its own (reference §2.7).
 pub const CLIENT_INNER_PRODUCER_GROUP: &str = "CLIENT_INNER_PRODUCER";
@@ -71,14 +72,26 @@ pub struct PullRequest<'a> {
     pub timeout: Duration,
 }
 
-/// Serves what brokers send us: NOTIFY_CONSUMER_IDS_CHANGED wakes the group's rebalance.
+/// Serves what brokers send us: NOTIFY_CONSUMER_IDS_CHANGED wakes the group's rebalance;
+/// CHECK_TRANSACTION_STATE asks the producer group's checker.
 #[derive(Default)]
 pub(crate) struct ClientHandler {
     rebalance_notifiers: Mutex<HashMap<String, Arc<Notify>>>,
+    transaction_checkers: Arc<Mutex<HashMap<String, TransactionChecker>>>,
 }
 
 impl RequestHandler for ClientHandler {
-    async fn handle(&self, _conn: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
+    async fn handle(&self, conn: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
+        if req.code == request::CHECK_TRANSACTION_STATE {
+            // The checker runs the application's code: never on the connection's reader.
+            let checkers = self.transaction_checkers.clone();
+            tokio::spawn(crate::transaction::answer_check(
+                conn.clone(),
+                req,
+                move |group| checkers.lock().get(group).cloned(),
+            ));
+            return None;
+        }
         if req.code != request::NOTIFY_CONSUMER_IDS_CHANGED {
             return Some(not_supported(&req));
         }
@@ -222,6 +235,15 @@ impl ClientInstance {
 
     pub(crate) fn unregister_producer(&self, group: &str) {
         self.producer_groups.lock().remove(group);
+        self.handler.transaction_checkers.lock().remove(group);
+    }
+
+    /// Answers the brokers' transaction checks for `group` with `checker`.
+    pub(crate) fn register_transaction_checker(&self, group: &str, checker: TransactionChecker) {
+        self.handler
+            .transaction_checkers
+            .lock()
+            .insert(group.to_owned(), checker);
     }
 
     /// Registers a consumer group for heartbeats; `notify` is woken on NOTIFY_CONSUMER_IDS_CHANGED.

@@ -8,6 +8,7 @@ pub mod error;
 pub mod instance;
 pub mod message;
 pub mod producer;
+pub mod transaction;
 
 pub use config::{ClientConfig, SerializeType};
 pub use consumer::{
@@ -19,3 +20,4 @@ pub use instance::{ClientInstance, PullResult, PullStatus};
 pub use message::{Message, MessageExt};
 pub use petrel_common::protocol::MessageQueue;
 pub use producer::{Producer, SendResult, SendStatus};
+pub use transaction::{LocalTransactionState, TransactionChecker, TransactionSendResult};

@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use petrel_common::msg_id::now_ms;
 use petrel_common::properties;
 use petrel_common::protocol::{MessageQueue, TopicRouteData};
-use petrel_common::record::java_string_hash;
+use petrel_common::record::{java_string_hash, SYSFLAG_TRANSACTION_PREPARED};
 use petrel_common::topic::{validate_topic, AUTO_CREATE_TOPIC_KEY};
 use petrel_remoting::code::{request, response};
 use petrel_remoting::headers::{SendMessageRequestHeaderV2, SendMessageResponseHeader};
@@ -20,6 +20,7 @@ use crate::config::ClientConfig;
 use crate::error::{ClientError, Result};
 use crate::instance::{publish_queues, ClientInstance};
 use crate::message::Message;
+use crate::transaction::{LocalTransactionState, TransactionChecker, TransactionSendResult};
 
 /// Queues a topic auto-created from `TBW102` gets (the Java producer's default).
 pub const DEFAULT_TOPIC_QUEUE_NUMS: i32 = 4;
@@ -146,6 +147,46 @@ impl Producer {
         Err(last_err.unwrap_or_else(|| ClientError::NoRoute(msg.topic.clone())))
     }
 
+    /// Answers the brokers' checks of this group's unresolved transactions with `checker`
+    /// (any instance of the group may be asked, not only the one that sent).
+    pub fn set_transaction_checker(&self, checker: TransactionChecker) {
+        self.instance
+            .register_transaction_checker(&self.group, checker);
+    }
+
+    /// Sends `msg` as a half message (invisible to consumers), runs the local transaction
+    /// `local` once it is stored, and tells the broker the outcome: commit delivers the
+    /// message, rollback drops it, unknown leaves it to the broker's check. A half message
+    /// the broker refused is not run through `local`.
+    pub async fn send_in_transaction(
+        &self,
+        msg: Message,
+        local: impl FnOnce(&Message) -> LocalTransactionState,
+    ) -> Result<TransactionSendResult> {
+        let mut msg = self.prepare(msg)?;
+        msg.properties.insert(properties::TRAN_MSG, "true");
+        msg.properties.insert(properties::PGROUP, &self.group);
+        let info = self.publish_info(&msg.topic).await?;
+        let mq = self.select_queue(&info.queues, None)?;
+        let send = self
+            .send_kernel_flagged(&msg, &mq, SYSFLAG_TRANSACTION_PREPARED)
+            .await?;
+        let local_state = match send.status {
+            SendStatus::SendOk => local(&msg),
+            _ => LocalTransactionState::Rollback,
+        };
+        let addr = self
+            .instance
+            .find_master_addr(&mq.broker_name, &mq.topic)
+            .await?;
+        let end = crate::transaction::end_request(&self.group, &send, local_state)?;
+        // Oneway, as the Java client: a lost end is repaired by the broker's check.
+        if let Err(e) = self.instance.invoke_oneway(&addr, end).await {
+            tracing::warn!(msg_id = %send.msg_id, "END_TRANSACTION not sent: {e}");
+        }
+        Ok(TransactionSendResult { send, local_state })
+    }
+
     /// Sends to `queue`, once.
     pub async fn send_to_queue(&self, msg: Message, queue: &MessageQueue) -> Result<SendResult> {
         let msg = self.prepare(msg)?;
@@ -234,6 +275,15 @@ impl Producer {
     }
 
     async fn send_kernel(&self, msg: &Message, mq: &MessageQueue) -> Result<SendResult> {
+        self.send_kernel_flagged(msg, mq, 0).await
+    }
+
+    async fn send_kernel_flagged(
+        &self,
+        msg: &Message,
+        mq: &MessageQueue,
+        sys_flag: i32,
+    ) -> Result<SendResult> {
         let addr = self
             .instance
             .find_master_addr(&mq.broker_name, &mq.topic)
@@ -244,7 +294,7 @@ impl Producer {
             default_topic: AUTO_CREATE_TOPIC_KEY.to_owned(),
             default_topic_queue_nums: DEFAULT_TOPIC_QUEUE_NUMS,
             queue_id: mq.queue_id,
-            sys_flag: 0,
+            sys_flag,
             born_timestamp: now_ms() as i64,
             flag: msg.flag,
             properties: Some(msg.properties.as_str().to_owned()),
