@@ -15,16 +15,7 @@ use crate::process::{self, ProgramRun};
 pub fn program() -> &'static Path {
     static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
     PROGRAM.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("tests/ is inside the workspace")
-            .join("compat");
-        let status = Command::new("bash")
-            .arg(dir.join("build.sh"))
-            .arg("go")
-            .status()
-            .expect("bash runs compat/build.sh");
-        assert!(status.success(), "compat/build.sh go failed: {status}");
+        let dir = process::build_compat("go");
         let program = dir.join("go/target/petrel-compat-go");
         assert!(program.is_file(), "{} after the build", program.display());
         program

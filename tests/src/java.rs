@@ -2,7 +2,7 @@
 //! programs under `compat/java`, built by `compat/build.sh java` from Maven Central (once per
 //! test binary; `.ci/run` builds them beforehand while cargo compiles).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -11,24 +11,11 @@ use petrel::standalone::StandaloneConfig;
 
 use crate::process::{self, read_all, ProgramRun, SCENARIO_TIMEOUT};
 
-fn compat_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ is inside the workspace")
-        .join("compat")
-}
-
 /// The classpath of the scenario classes and the official jars, building them first if needed.
 pub fn classpath() -> &'static str {
     static CLASSPATH: OnceLock<String> = OnceLock::new();
     CLASSPATH.get_or_init(|| {
-        let dir = compat_dir();
-        let status = Command::new("bash")
-            .arg(dir.join("build.sh"))
-            .arg("java")
-            .status()
-            .expect("bash runs compat/build.sh");
-        assert!(status.success(), "compat/build.sh java failed: {status}");
+        let dir = process::build_compat("java");
         let java = dir.join("java/target");
         let deps = std::fs::read_to_string(java.join("classpath.txt"))
             .expect("compat/java/target/classpath.txt after the build");

@@ -120,6 +120,15 @@ impl Standalone {
     pub async fn start_with(config: StandaloneConfig) -> anyhow::Result<Standalone> {
         init_tracing();
         let mut config = config;
+        // A restart binds the same ports again; a port the kernel picked (port 0) may by then
+        // be the local port of some client's outgoing connection. Ports below the kernel's
+        // ephemeral range are never handed out that way.
+        if config.namesrv_listen.port() == 0 {
+            config.namesrv_listen.set_port(free_fixed_port()?);
+        }
+        if config.broker_listen.port() == 0 {
+            config.broker_listen.set_port(free_fixed_port()?);
+        }
         let inner = standalone::Standalone::start(config.clone()).await?;
         config.namesrv_listen = inner.namesrv_addr();
         config.broker_listen = inner.broker_addr();
@@ -159,6 +168,21 @@ impl Standalone {
             }
         }
     }
+}
+
+/// Fixed ports for test servers come from here: below Linux's default ephemeral range
+/// (32768–60999), above the well-known and registered services a machine usually runs.
+const FIXED_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A loopback port of [`FIXED_PORTS`] that nothing listens on now.
+fn free_fixed_port() -> anyhow::Result<u16> {
+    for _ in 0..200 {
+        let port = rand::random_range(FIXED_PORTS);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    anyhow::bail!("no free port in {FIXED_PORTS:?}")
 }
 
 fn init_tracing() {

@@ -1,12 +1,35 @@
 //! Running a program of `compat/` (a Java or Go client driver) as a child process: its output
 //! gathered, and killed at a deadline so a hung client fails its test instead of the run.
 
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Longest a scenario may run before it is killed and the test fails. The slowest ones wait
 /// up to ~50 s for a client's periodic route lookup and rebalance.
 pub const SCENARIO_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Set by `.ci/run` once it has built every part of `compat/`: the tests then use the build as
+/// it is instead of running `compat/build.sh` again in each test binary.
+pub const PREBUILT_ENV: &str = "PETREL_COMPAT_PREBUILT";
+
+/// The `compat/` directory, with `part` (`java`, `go`) built by `compat/build.sh` unless
+/// `.ci/run` built everything already.
+pub fn build_compat(part: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the workspace")
+        .join("compat");
+    if std::env::var_os(PREBUILT_ENV).is_none() {
+        let status = Command::new("bash")
+            .arg(dir.join("build.sh"))
+            .arg(part)
+            .status()
+            .expect("bash runs compat/build.sh");
+        assert!(status.success(), "compat/build.sh {part} failed: {status}");
+    }
+    dir
+}
 
 /// What a program printed, and whether it passed.
 #[derive(Debug)]
