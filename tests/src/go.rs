@@ -56,22 +56,13 @@ pub fn scenario_on_fresh_petrel(name: &str, extra: &[(&str, String)]) -> Program
 pub fn scenario_on(config: StandaloneConfig, name: &str, extra: &[(&str, String)]) -> ProgramRun {
     // Built before Petrel starts, so a first build's minutes are not spent with it running.
     program();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime for Petrel");
-    let petrel = rt
-        .block_on(crate::Standalone::start_with(config))
-        .expect("Petrel starts");
-    let run = scenario(
-        name,
-        &petrel.namesrv_addr,
-        &petrel.broker_addr,
-        &crate::java::unique_run_name(),
-        extra,
-    );
-    rt.block_on(petrel.shutdown()).expect("Petrel stops");
-    run.assert_passed(name);
-    run
+    process::run_against_petrel(config, name, |petrel| {
+        scenario(
+            name,
+            &petrel.namesrv_addr,
+            &petrel.broker_addr,
+            &crate::java::unique_run_name(),
+            extra,
+        )
+    })
 }

@@ -69,19 +69,9 @@ pub fn scenario_on_fresh_petrel(name: &str, extra: &[(&str, String)]) -> Program
 /// [`scenario_on_fresh_petrel`] with Petrel started from `config` (short delay levels, a
 /// config file, ...).
 pub fn scenario_on(config: StandaloneConfig, name: &str, extra: &[(&str, String)]) -> ProgramRun {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime for Petrel");
-    let petrel = rt
-        .block_on(crate::Standalone::start_with(config))
-        .expect("Petrel starts");
-    let namesrv = petrel.namesrv_addr.clone();
-    let run = scenario(name, &namesrv, &unique_run_name(), extra);
-    rt.block_on(petrel.shutdown()).expect("Petrel stops");
-    run.assert_passed(name);
-    run
+    process::run_against_petrel(config, name, |petrel| {
+        scenario(name, &petrel.namesrv_addr, &unique_run_name(), extra)
+    })
 }
 
 /// A suffix for topic and group names, distinct per scenario run.

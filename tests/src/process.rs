@@ -31,6 +31,27 @@ pub fn build_compat(part: &str) -> PathBuf {
     dir
 }
 
+/// Starts Petrel from `config` on a runtime of its own, runs `program` against it (a blocking
+/// child process), stops Petrel, and panics with the program's output unless it passed.
+pub fn run_against_petrel(
+    config: petrel::standalone::StandaloneConfig,
+    what: &str,
+    program: impl FnOnce(&crate::Standalone) -> ProgramRun,
+) -> ProgramRun {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime for Petrel");
+    let petrel = rt
+        .block_on(crate::Standalone::start_with(config))
+        .expect("Petrel starts");
+    let run = program(&petrel);
+    rt.block_on(petrel.shutdown()).expect("Petrel stops");
+    run.assert_passed(what);
+    run
+}
+
 /// What a program printed, and whether it passed.
 #[derive(Debug)]
 pub struct ProgramRun {
