@@ -81,6 +81,25 @@ pub fn counting_consumer(
     c
 }
 
+/// Petrel whose retention deletes every full commit-log segment at once (the disk is always
+/// above a clean-forcibly ratio of 0 and never above a warning level of 1), with segments of
+/// `segment_bytes`; data and config under `dir`.
+pub fn config_deleting_full_segments(dir: &Path, segment_bytes: u64) -> StandaloneConfig {
+    let conf = dir.join("broker.toml");
+    std::fs::write(
+        &conf,
+        "diskSpaceCleanForciblyRatio = 0.0\n\
+         diskSpaceWarningLevelRatio = 1.0\n\
+         cleanResourceInterval = 100\n\
+         deleteCommitLogFilesInterval = 0\n",
+    )
+    .expect("write the broker config");
+    let mut config = StandaloneConfig::ephemeral(dir.join("data"));
+    config.commit_log_file_size = segment_bytes;
+    config.broker_config_file = Some(conf);
+    config
+}
+
 /// How long a restart keeps trying to bind the old ports.
 const RESTART_BIND_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 

@@ -106,22 +106,9 @@ fn new_group_with_default_consume_from_last_offset_gets_existing_messages() {
 #[test]
 fn new_group_behind_deleted_messages_starts_at_the_end() {
     let dir = tempfile::tempdir().expect("a data directory");
-    // Every full segment is deleted at once: the disk is always above a clean-forcibly ratio
-    // of 0 and never above a warning level of 1.
-    let conf = dir.path().join("broker.toml");
-    std::fs::write(
-        &conf,
-        "diskSpaceCleanForciblyRatio = 0.0\n\
-         diskSpaceWarningLevelRatio = 1.0\n\
-         cleanResourceInterval = 100\n\
-         deleteCommitLogFilesInterval = 0\n",
-    )
-    .expect("write the broker config");
-    let mut config = StandaloneConfig::ephemeral(dir.path().join("data"));
     // 400 messages of 1 KB fill one segment and part of the next, so every queue loses its
     // first messages while the later ones (a few KB) rarely roll the current segment.
-    config.commit_log_file_size = 256 * 1024;
-    config.broker_config_file = Some(conf);
+    let config = petrel_tests::config_deleting_full_segments(dir.path(), 256 * 1024);
     let run = run_on(config, "Durability.firstStartBehindDeletedMessages");
     let kept: i64 = result(&run, "kept").parse().unwrap();
     assert!(kept > 0, "{kept} messages kept");

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use petrel::standalone::StandaloneConfig;
 use petrel_client::admin::Admin;
 use petrel_client::MessageQueue;
 use petrel_client::{ClientConfig, Message, Producer};
@@ -36,20 +35,8 @@ fn queue(broker_name: &str, queue_id: i32) -> MessageQueue {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_consumer_behind_deleted_segments_moves_to_the_minimum_and_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    // Every segment but the current one is due as soon as the disk holds anything: the real
-    // statvfs is above a clean-forcibly ratio of 0, and never above a warning level of 1.
-    let conf = dir.path().join("broker.toml");
-    std::fs::write(
-        &conf,
-        "diskSpaceCleanForciblyRatio = 0.0\n\
-         diskSpaceWarningLevelRatio = 1.0\n\
-         cleanResourceInterval = 100\n\
-         deleteCommitLogFilesInterval = 0\n",
-    )
-    .unwrap();
-    let mut config = StandaloneConfig::ephemeral(dir.path().join("data"));
-    config.commit_log_file_size = 64 * 1024;
-    config.broker_config_file = Some(conf);
+    // Every segment but the current one is due as soon as the disk holds anything.
+    let config = petrel_tests::config_deleting_full_segments(dir.path(), 64 * 1024);
     let petrel = Standalone::start_with(config).await.unwrap();
     let ns = petrel.namesrv_addr.clone();
     petrel.create_topic(TOPIC, QUEUES).await.unwrap();
