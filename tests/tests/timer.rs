@@ -1,6 +1,7 @@
 //! Delivery at any time (RocketMQ 5.x timer properties `TIMER_DELIVER_MS`, `TIMER_DELAY_SEC`,
-//! `TIMER_DELAY_MS`) against a real broker: never early, late by at most the shortest delay
-//! level, across a broker restart, and a clear error for a time too far ahead.
+//! `TIMER_DELAY_MS`, and the older `__STARTDELIVERTIME`) against a real broker: never early,
+//! stored in its topic within 100 ms of its time, across a broker restart, and a clear error
+//! for a time too far ahead. (kill -9 is in crates/cli/tests/timer_crash.rs.)
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,18 +12,31 @@ use petrel_client::{
     ClientConfig, ClientError, ConsumeFromWhere, ConsumeStatus, Message, MessageExt, PushConsumer,
 };
 use petrel_common::msg_id::now_ms;
-use petrel_common::properties::{TIMER_DELAY_MS, TIMER_DELAY_SEC, TIMER_DELIVER_MS};
+use petrel_common::properties::{
+    START_DELIVER_TIME, TIMER_DELAY_MS, TIMER_DELAY_SEC, TIMER_DELIVER_MS,
+};
 use petrel_remoting::code::response;
 use petrel_tests::{wait_for, Standalone};
 
-/// Short levels keep the test fast; the shortest (100 ms) bounds how late a timer may be.
+/// Timers do not use the levels; short ones keep a delay-level send in these tests fast.
 const LEVELS: &str = "100ms 300ms 1s 3s";
-/// How late a delivery may be on a loaded machine: the shortest level, the schedule scan, the
-/// consumer's pull, plus slack for a busy CI runner.
+/// How late the broker may store a timer message in its topic (the promise).
+const STORED_LATE: i64 = 100;
+/// How late a consumer may see it on a loaded machine: the above plus the consumer's pull and
+/// slack for a busy CI runner.
 const LATE: i64 = 1_500;
 
-/// Arrival time (epoch ms) of each key, and how often it came.
-type Arrivals = Arc<Mutex<HashMap<String, (i64, u32)>>>;
+/// Per key: arrival time (epoch ms), how often it came, its store time and its
+/// `TIMER_DELIVER_MS` as delivered.
+type Arrivals = Arc<Mutex<HashMap<String, Arrival>>>;
+
+#[derive(Debug, Clone, Copy)]
+struct Arrival {
+    at: i64,
+    times: u32,
+    stored: i64,
+    deliver_ms: Option<i64>,
+}
 
 /// A standalone with the short levels and `topic` created, so consumers find its route at once.
 async fn start(dir: &std::path::Path, topic: &str) -> Standalone {
@@ -43,8 +57,13 @@ fn consumer(ns: &str, group: &str, topic: &str, arrivals: Arrivals) -> PushConsu
         for m in msgs {
             let e = a
                 .entry(m.keys().unwrap_or_default().to_owned())
-                .or_insert((now, 0));
-            e.1 += 1;
+                .or_insert(Arrival {
+                    at: now,
+                    times: 0,
+                    stored: m.store_timestamp,
+                    deliver_ms: m.property(TIMER_DELIVER_MS).and_then(|v| v.parse().ok()),
+                });
+            e.times += 1;
         }
         ConsumeStatus::Success
     });
@@ -74,6 +93,12 @@ async fn timer_messages_arrive_at_their_time_never_early() {
         ("in-500ms", TIMER_DELAY_MS, "500".to_owned(), now + 500),
         ("in-2s", TIMER_DELAY_SEC, "2".to_owned(), now + 2_000),
         (
+            "legacy-at-2500",
+            START_DELIVER_TIME,
+            (now + 2_500).to_string(),
+            now + 2_500,
+        ),
+        (
             "in-the-past",
             TIMER_DELIVER_MS,
             (now - 5_000).to_string(),
@@ -93,19 +118,48 @@ async fn timer_messages_arrive_at_their_time_never_early() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let arrivals = arrivals.lock().unwrap().clone();
     for (key, _, _, due) in &cases {
-        let (at, times) = arrivals[*key];
-        eprintln!("{key}: delivered {} ms after its time", at - due);
-        assert_eq!(times, 1, "{key} arrived {times} times");
-        assert!(at >= *due, "{key} arrived {} ms early", due - at);
-        assert!(at <= due + LATE, "{key} arrived {} ms late", at - due);
+        let a = arrivals[*key];
+        eprintln!(
+            "{key}: stored {} ms and consumed {} ms after its time",
+            a.stored - due,
+            a.at - due
+        );
+        assert_eq!(a.times, 1, "{key} arrived {} times", a.times);
+        if *key == "in-the-past" {
+            assert_eq!(
+                a.deliver_ms,
+                Some(now - 5_000),
+                "a past time is not a timer"
+            );
+            continue;
+        }
+        // The broker's own time for relative asks: at or after the client's estimate.
+        let due = a
+            .deliver_ms
+            .expect("TIMER_DELIVER_MS on the delivered message");
+        assert!(due >= now, "{key}: due {due}");
+        assert!(a.stored >= due, "{key} stored {} ms early", due - a.stored);
+        assert!(
+            a.stored <= due + STORED_LATE,
+            "{key} stored {} ms late",
+            a.stored - due
+        );
+        assert!(a.at >= due, "{key} arrived {} ms early", due - a.at);
+        assert!(a.at <= due + LATE, "{key} arrived {} ms late", a.at - due);
     }
-    let mut order: Vec<_> = arrivals
-        .iter()
-        .map(|(k, (at, _))| (*at, k.clone()))
-        .collect();
+    let mut order: Vec<_> = arrivals.iter().map(|(k, a)| (a.at, k.clone())).collect();
     order.sort();
     let order: Vec<_> = order.into_iter().map(|(_, k)| k).collect();
-    assert_eq!(order, ["in-the-past", "in-500ms", "at-1200", "in-2s"]);
+    assert_eq!(
+        order,
+        [
+            "in-the-past",
+            "in-500ms",
+            "at-1200",
+            "in-2s",
+            "legacy-at-2500"
+        ]
+    );
 
     // Further ahead than timerMaxDelaySec (3 days): refused, with the reason.
     let far = Message::new(topic, b"far".to_vec())
@@ -134,7 +188,7 @@ async fn a_timer_message_survives_a_broker_restart_while_it_waits() {
         .with_keys("later")
         .with_property(TIMER_DELIVER_MS, due.to_string());
     producer.send(msg).await.unwrap();
-    // Mid-way through its hops (3 s level, then 1 s, then 300 ms ...).
+    // While it waits in the wheel; the clean stop checkpoints the wheel and the start trusts it.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     petrel.restart().await.unwrap();
 
@@ -146,9 +200,14 @@ async fn a_timer_message_survives_a_broker_restart_while_it_waits() {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (at, times) = arrivals.lock().unwrap()["later"];
-    assert_eq!(times, 1);
-    assert!(at >= due, "arrived {} ms early", due - at);
+    let a = arrivals.lock().unwrap()["later"];
+    assert_eq!(a.times, 1);
+    assert!(a.at >= due, "arrived {} ms early", due - a.at);
+    assert!(
+        a.stored >= due && a.stored <= due + STORED_LATE,
+        "stored {} ms after its time",
+        a.stored - due
+    );
     c.shutdown().await;
     producer.shutdown().await;
     petrel.shutdown().await.unwrap();

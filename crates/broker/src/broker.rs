@@ -2,7 +2,7 @@
 //!
 //! Start: parse the delay levels, open the store (recovering if needed), load
 //! topics/groups/offsets and pending transactions, bind the remoting server, start housekeeping,
-//! the schedule service and the transaction checker, register with the name servers.
+//! the schedule and timer services and the transaction checker, register with the name servers.
 //! Stop: stop accepting, unregister from the name servers, persist offsets, shut the store down
 //! (flush, checkpoint, remove the abort marker).
 
@@ -55,6 +55,8 @@ pub struct Broker {
     pub delay_levels: DelayLevels,
     /// Transactional half messages waiting for their outcome.
     pub transactions: TransactionTable,
+    /// What the timer service reports of the timing wheel.
+    pub timer_stats: crate::timer::TimerStats,
     /// The address written into stored records and message ids: `broker_ip` and the bound port.
     pub store_host: SocketAddr,
     pub stats: BrokerStats,
@@ -160,6 +162,7 @@ async fn start(
         uniq_ids: UniqIdGenerator::new(config.broker_ip),
         delay_levels,
         transactions: TransactionTable::default(),
+        timer_stats: crate::timer::TimerStats::default(),
         config,
         store,
         topics,
@@ -179,6 +182,7 @@ async fn start(
     });
 
     let schedule = ScheduleMessageService::load(broker.clone())?;
+    let timers = crate::timer::TimerService::open(broker.clone()).await?;
     broker.recover_transactions();
     let processor = Arc::new(BrokerProcessor::new(broker.clone()));
     let mut tasks = Vec::new();
@@ -192,6 +196,7 @@ async fn start(
     tasks.push(tokio::spawn(serve(listener, processor, shutdown.clone())));
     tasks.push(tokio::spawn(housekeeping(broker.clone(), shutdown.clone())));
     tasks.push(tokio::spawn(schedule.run(shutdown.clone())));
+    tasks.push(tokio::spawn(timers.run(shutdown.clone())));
     tasks.push(tokio::spawn(crate::transaction::run_checker(
         broker.clone(),
         shutdown.clone(),

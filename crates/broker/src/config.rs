@@ -55,6 +55,9 @@ pub struct BrokerConfig {
     /// `timerMaxDelaySec`: the furthest ahead a 5.x timer message (`TIMER_DELIVER_MS`,
     /// `TIMER_DELAY_SEC`, `TIMER_DELAY_MS`) may ask to be delivered; further is refused.
     pub timer_max_delay: Duration,
+    /// `timerPrecisionMs`: the width of one slot of the timing wheel (1 s). Delivery is exact to
+    /// the millisecond whatever the width; it sets how much of the wheel is read ahead.
+    pub timer_precision: Duration,
     /// `transactionTimeout`: a half message unresolved this long is checked back with its
     /// producer group (60 s; RocketMQ's 6 s is too short for real local transactions). A
     /// message's `CHECK_IMMUNITY_TIME_IN_SECONDS` overrides it for the first check.
@@ -94,6 +97,7 @@ impl BrokerConfig {
             timer_max_delay: Duration::from_millis(
                 crate::schedule::DEFAULT_TIMER_MAX_DELAY_MS as u64,
             ),
+            timer_precision: Duration::from_secs(1),
             transaction_timeout: Duration::from_secs(60),
             transaction_check_interval: Duration::from_secs(30),
             transaction_check_max: 15,

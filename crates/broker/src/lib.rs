@@ -14,6 +14,7 @@ mod pull_hold;
 mod rebalance_lock;
 pub mod schedule;
 mod subscription_group;
+pub mod timer;
 mod topic_config;
 pub mod transaction;
 

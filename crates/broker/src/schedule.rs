@@ -9,14 +9,10 @@
 //! service never trusts the tags code: it reads each due candidate and uses the record's own
 //! store timestamp, so both values lead to the same delivery.
 //!
-//! Delivery at any time (RocketMQ 5.x's `TIMER_DELIVER_MS`, `TIMER_DELAY_SEC`, `TIMER_DELAY_MS`)
-//! rides on the same levels: a timer message goes to the longest level that does not pass its
-//! delivery time, and each time that level comes due it hops again, until less than the
-//! shortest level is left; then it hops once more into the shortest level and is delivered.
-//! So it is delivered at most one shortest level (1 s by default, RocketMQ's default timer
-//! precision) after its time, never before, and a 3-day delay costs about 40 re-writes with the
-//! default levels. The target time rides along in `TIMER_DELIVER_MS`; relative forms are turned
-//! into it at send time.
+//! Delivery at any time (RocketMQ 5.x's `TIMER_DELIVER_MS`, `TIMER_DELAY_SEC`, `TIMER_DELAY_MS`,
+//! and the older `__STARTDELIVERTIME`) does not use the levels: such a message is stored on
+//! `rmq_sys_wheel_timer` queue 0 with its absolute time in `TIMER_DELIVER_MS` (also its tags
+//! code) and the timing wheel delivers it (see [`crate::timer`]).
 //!
 //! The service scans the head of every level's queue at least every [`SCAN_INTERVAL_MS`] and
 //! re-posts due messages to their real topic and queue through the ordinary store put. Progress
@@ -31,12 +27,13 @@ use std::sync::Arc;
 use petrel_common::duration;
 use petrel_common::msg_id::now_ms;
 use petrel_common::properties::{
-    Properties, DELAY, REAL_QID, REAL_TOPIC, TIMER_DELAY_MS, TIMER_DELAY_SEC, TIMER_DELIVER_MS,
+    Properties, DELAY, REAL_QID, REAL_TOPIC, START_DELIVER_TIME, TIMER_DELAY_MS, TIMER_DELAY_SEC,
+    TIMER_DELIVER_MS,
 };
 use petrel_common::record::{
     self, SYSFLAG_TRANSACTION_MASK, SYSFLAG_TRANSACTION_PREPARED, SYSFLAG_TRANSACTION_ROLLBACK,
 };
-use petrel_common::topic::SCHEDULE_TOPIC;
+use petrel_common::topic::{SCHEDULE_TOPIC, TIMER_TOPIC};
 use petrel_remoting::CancellationToken;
 use petrel_store::{metadata, GetStatus, TagsCodeFn};
 use serde::{Deserialize, Serialize};
@@ -88,30 +85,6 @@ impl DelayLevels {
         self
     }
 
-    /// The level a timer message with `remaining_ms` to go waits in next: the longest one that
-    /// does not pass its time, else the shortest.
-    pub fn level_for(&self, remaining_ms: i64) -> i32 {
-        let level_of = |i: usize| i as i32 + 1;
-        let fitting = self
-            .delays_ms
-            .iter()
-            .enumerate()
-            .filter(|(_, &d)| d <= remaining_ms)
-            .max_by_key(|(_, &d)| d);
-        match fitting {
-            Some((i, _)) => level_of(i),
-            None => {
-                let (i, _) = self
-                    .delays_ms
-                    .iter()
-                    .enumerate()
-                    .min_by_key(|(_, &d)| d)
-                    .expect("parse refuses an empty level list");
-                level_of(i)
-            }
-        }
-    }
-
     pub fn max_level(&self) -> i32 {
         self.delays_ms.len() as i32
     }
@@ -123,12 +96,17 @@ impl DelayLevels {
     }
 
     /// Recovery's tags code: `store timestamp + delay` for schedule records (queue id = level − 1),
-    /// the `TAGS` hash otherwise.
+    /// the delivery time for timer records, the `TAGS` hash otherwise.
     pub fn tags_code_fn(&self) -> TagsCodeFn {
         let levels = self.clone();
         TagsCodeFn::new(move |r| {
             if r.topic == SCHEDULE_TOPIC {
                 r.store_timestamp + levels.delay_ms(r.queue_id + 1)
+            } else if r.topic == TIMER_TOPIC {
+                petrel_common::properties::find_encoded(r.properties, TIMER_DELIVER_MS)
+                    .and_then(|v| std::str::from_utf8(v).ok())
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(r.store_timestamp)
             } else {
                 petrel_store::config::tags_code_from_properties(r)
             }
@@ -136,7 +114,7 @@ impl DelayLevels {
     }
 
     /// Where a message asking for a delay is stored instead: appends `REAL_TOPIC`/`REAL_QID` to
-    /// `props` and returns the schedule queue and its tags code. `None` (and `props` untouched)
+    /// `props` and returns the schedule or timer queue and its tags code. `None` (and `props` untouched)
     /// for messages without `DELAY > 0` or a future timer time, and for transactional
     /// prepared/rollback records. `DELAY` wins over the timer properties, as in RocketMQ (a
     /// consumer retry of a timer message must not wait for the old time). An unreadable or
@@ -154,14 +132,26 @@ impl DelayLevels {
         }
         let asked = DelayAsk::scan(props);
         let now = now_ms() as i64;
-        let level = match asked.level {
+        match asked.level {
             Some(level) if level > 0 => {
                 if asked.has_timer() {
-                    for name in [TIMER_DELIVER_MS, TIMER_DELAY_SEC, TIMER_DELAY_MS] {
+                    for name in [
+                        TIMER_DELIVER_MS,
+                        TIMER_DELAY_SEC,
+                        TIMER_DELAY_MS,
+                        START_DELIVER_TIME,
+                    ] {
                         props.remove(name);
                     }
                 }
-                level.min(self.max_level())
+                let level = level.min(self.max_level());
+                props.insert(REAL_TOPIC, topic);
+                props.insert(REAL_QID, queue_id.to_string());
+                Ok(Some(Scheduled {
+                    topic: SCHEDULE_TOPIC,
+                    queue_id: level - 1,
+                    tags_code: now + self.delay_ms(level),
+                }))
             }
             _ => {
                 let Some(at) = asked.deliver_at(now)? else {
@@ -178,21 +168,21 @@ impl DelayLevels {
                         self.timer_max_delay_ms / 1000
                     ));
                 }
-                if asked.timer_deliver_ms.is_none() {
-                    // Hops must aim at a fixed time, not at "n seconds from whenever".
-                    props.remove(TIMER_DELAY_SEC);
-                    props.remove(TIMER_DELAY_MS);
-                    props.insert(TIMER_DELIVER_MS, at.to_string());
-                }
-                self.level_for(at - now)
+                // One absolute time, whatever form was asked: the wheel files by it, recovery
+                // reads it back, and the delivered message still says when it was due.
+                props.remove(TIMER_DELAY_SEC);
+                props.remove(TIMER_DELAY_MS);
+                props.remove(START_DELIVER_TIME);
+                props.insert(TIMER_DELIVER_MS, at.to_string());
+                props.insert(REAL_TOPIC, topic);
+                props.insert(REAL_QID, queue_id.to_string());
+                Ok(Some(Scheduled {
+                    topic: TIMER_TOPIC,
+                    queue_id: 0,
+                    tags_code: at,
+                }))
             }
-        };
-        props.insert(REAL_TOPIC, topic);
-        props.insert(REAL_QID, queue_id.to_string());
-        Ok(Some(Scheduled {
-            queue_id: level - 1,
-            tags_code: now + self.delay_ms(level),
-        }))
+        }
     }
 }
 
@@ -204,6 +194,7 @@ struct DelayAsk<'a> {
     timer_deliver_ms: Option<&'a str>,
     timer_delay_sec: Option<&'a str>,
     timer_delay_ms: Option<&'a str>,
+    start_deliver_time: Option<&'a str>,
 }
 
 impl<'a> DelayAsk<'a> {
@@ -215,6 +206,7 @@ impl<'a> DelayAsk<'a> {
                 TIMER_DELIVER_MS => ask.timer_deliver_ms = Some(value),
                 TIMER_DELAY_SEC => ask.timer_delay_sec = Some(value),
                 TIMER_DELAY_MS => ask.timer_delay_ms = Some(value),
+                START_DELIVER_TIME => ask.start_deliver_time = Some(value),
                 _ => {}
             }
         }
@@ -225,6 +217,7 @@ impl<'a> DelayAsk<'a> {
         self.timer_deliver_ms.is_some()
             || self.timer_delay_sec.is_some()
             || self.timer_delay_ms.is_some()
+            || self.start_deliver_time.is_some()
     }
 
     /// The asked delivery time, in RocketMQ's order of precedence.
@@ -240,15 +233,19 @@ impl<'a> DelayAsk<'a> {
             Some(now.saturating_add(number(TIMER_DELAY_MS, v)?))
         } else if let Some(v) = self.timer_deliver_ms {
             Some(number(TIMER_DELIVER_MS, v)?)
+        } else if let Some(v) = self.start_deliver_time {
+            Some(number(START_DELIVER_TIME, v)?)
         } else {
             None
         })
     }
 }
 
-/// Where [`DelayLevels::redirect`] sends a message: `SCHEDULE_TOPIC_XXXX` queue `queue_id`.
+/// Where [`DelayLevels::redirect`] sends a message: `SCHEDULE_TOPIC_XXXX` queue `level − 1`, or
+/// `rmq_sys_wheel_timer` queue 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scheduled {
+    pub topic: &'static str,
     pub queue_id: i32,
     pub tags_code: i64,
 }
@@ -409,12 +406,9 @@ impl ScheduleMessageService {
             .get(TIMER_DELIVER_MS)
             .and_then(|v| v.trim().parse::<i64>().ok());
         if let Some(at) = timer_at.filter(|&at| at > now) {
-            // A timer message not yet due moves on to its next level, REAL_* kept.
-            let level = self.broker.delay_levels.level_for(at - now);
-            let tags_code = now + self.broker.delay_levels.delay_ms(level);
-            return self
-                .repost(rec, SCHEDULE_TOPIC, level - 1, &props, tags_code)
-                .await;
+            // Written by a Petrel that hopped timer messages through the levels: the rest of
+            // the wait is the wheel's.
+            return self.repost(rec, TIMER_TOPIC, 0, &props, at).await;
         }
         let topic = props
             .remove(REAL_TOPIC)
@@ -477,7 +471,7 @@ mod tests {
         let mut props = Properties::new();
         props.insert(DELAY, "7");
         let s = d.redirect(0, "T", 3, &mut props).unwrap().unwrap();
-        assert_eq!(s.queue_id, 2);
+        assert_eq!((s.topic, s.queue_id), (SCHEDULE_TOPIC, 2));
         assert!(s.tags_code >= now_ms() as i64 + 2_900);
         assert_eq!(props.get(REAL_TOPIC), Some("T"));
         assert_eq!(props.get(REAL_QID), Some("3"));
@@ -495,30 +489,16 @@ mod tests {
     }
 
     #[test]
-    fn a_timer_waits_in_the_longest_level_that_fits() {
-        let d = DelayLevels::parse("1s 5s 10s 1m").unwrap();
-        assert_eq!(d.level_for(90_000), 4);
-        assert_eq!(d.level_for(60_000), 4);
-        assert_eq!(d.level_for(59_999), 3);
-        assert_eq!(d.level_for(7_000), 2);
-        assert_eq!(d.level_for(1_000), 1);
-        // Less than the shortest level left: the shortest, delivered at most that late.
-        assert_eq!(d.level_for(300), 1);
-        let unsorted = DelayLevels::parse("10s 1s 5s").unwrap();
-        assert_eq!(unsorted.level_for(7_000), 3);
-        assert_eq!(unsorted.level_for(200), 2);
-    }
-
-    #[test]
     fn timer_properties_redirect_to_a_fixed_time() {
         let d = DelayLevels::parse("1s 5s 10s").unwrap();
         let before = now_ms() as i64;
         let mut props = Properties::new();
         props.insert(TIMER_DELAY_SEC, "7");
         let s = d.redirect(0, "T", 2, &mut props).unwrap().unwrap();
-        assert_eq!(s.queue_id, 1, "7 s waits in the 5 s level first");
+        assert_eq!((s.topic, s.queue_id), (TIMER_TOPIC, 0));
         let at: i64 = props.get(TIMER_DELIVER_MS).unwrap().parse().unwrap();
         assert!(at >= before + 7_000 && at <= now_ms() as i64 + 7_000);
+        assert_eq!(s.tags_code, at, "the wheel files by the delivery time");
         assert_eq!(
             props.get(TIMER_DELAY_SEC),
             None,
@@ -531,12 +511,23 @@ mod tests {
         past.insert(TIMER_DELIVER_MS, (before - 1).to_string());
         assert!(d.redirect(0, "T", 0, &mut past).unwrap().is_none());
 
+        // The older clients' name, absolute like TIMER_DELIVER_MS.
+        let mut legacy = Properties::new();
+        legacy.insert(START_DELIVER_TIME, (before + 90_000).to_string());
+        let s = d.redirect(0, "T", 1, &mut legacy).unwrap().unwrap();
+        assert_eq!((s.topic, s.tags_code), (TIMER_TOPIC, before + 90_000));
+        assert_eq!(legacy.get(START_DELIVER_TIME), None);
+        assert_eq!(
+            legacy.get(TIMER_DELIVER_MS),
+            Some((before + 90_000).to_string().as_str())
+        );
+
         // DELAY wins and drops the timer properties.
         let mut both = Properties::new();
         both.insert(TIMER_DELIVER_MS, (before + 60_000).to_string());
         both.insert(DELAY, "1");
         let s = d.redirect(0, "T", 0, &mut both).unwrap().unwrap();
-        assert_eq!(s.queue_id, 0);
+        assert_eq!((s.topic, s.queue_id), (SCHEDULE_TOPIC, 0));
         assert_eq!(both.get(TIMER_DELIVER_MS), None);
     }
 

@@ -40,6 +40,10 @@ pub struct BrokerConfigFile {
     pub rebalance_lock_max_live_time: Option<u64>,
     /// Delay of each level, e.g. `1s 5s 10s 30s 1m …` (units ms/s/m/h/d).
     pub message_delay_level: Option<String>,
+    /// Seconds: the furthest ahead a timer message may be delivered (3 days).
+    pub timer_max_delay_sec: Option<u64>,
+    /// Milliseconds: the width of one timing-wheel slot (1000).
+    pub timer_precision_ms: Option<u64>,
     /// Hours a commit-log segment is kept after its last write.
     pub file_reserved_time: Option<u64>,
     /// Local hours, `;`-separated, in which expired segments are deleted.
@@ -154,6 +158,18 @@ impl BrokerConfigFile {
         }
         if let Some(v) = self.message_delay_level {
             c.message_delay_level = v;
+        }
+        if let Some(v) = self.timer_max_delay_sec {
+            if v == 0 {
+                bail!("timerMaxDelaySec must be positive");
+            }
+            c.timer_max_delay = Duration::from_secs(v);
+        }
+        if let Some(v) = self.timer_precision_ms {
+            if !(1..=60_000).contains(&v) {
+                bail!("timerPrecisionMs must be 1..=60000, got {v}");
+            }
+            c.timer_precision = Duration::from_millis(v);
         }
         Ok(())
     }

@@ -13,6 +13,9 @@ pub const TIMER_DELIVER_MS: &str = "TIMER_DELIVER_MS";
 pub const TIMER_DELAY_SEC: &str = "TIMER_DELAY_SEC";
 /// 5.x delivery after a chosen delay, in milliseconds.
 pub const TIMER_DELAY_MS: &str = "TIMER_DELAY_MS";
+/// Delivery at a chosen time, epoch milliseconds: the name older clients (and Aliyun's ONS
+/// SDK) use; the weakest of the four.
+pub const START_DELIVER_TIME: &str = "__STARTDELIVERTIME";
 pub const RETRY_TOPIC: &str = "RETRY_TOPIC";
 pub const REAL_TOPIC: &str = "REAL_TOPIC";
 pub const REAL_QID: &str = "REAL_QID";

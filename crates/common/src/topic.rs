@@ -9,6 +9,8 @@ pub const AUTO_CREATE_TOPIC_KEY: &str = "TBW102";
 pub const RETRY_GROUP_TOPIC_PREFIX: &str = "%RETRY%";
 pub const DLQ_GROUP_TOPIC_PREFIX: &str = "%DLQ%";
 pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
+/// Where timer messages wait for the timing wheel (RocketMQ 5's name), queue 0.
+pub const TIMER_TOPIC: &str = "rmq_sys_wheel_timer";
 pub const DEFAULT_CLUSTER: &str = "DefaultCluster";
 /// Where transactional half messages wait for their outcome (one queue).
 pub const TRANS_HALF_TOPIC: &str = "RMQ_SYS_TRANS_HALF_TOPIC";

@@ -16,6 +16,7 @@ pub mod message_store;
 pub mod metadata;
 mod recovery;
 mod retention;
+pub mod timer_wheel;
 mod warm;
 
 pub use config::{DiskUsageFn, FlushDiskType, StoreConfig, TagsCodeFn};

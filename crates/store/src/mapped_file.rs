@@ -123,6 +123,26 @@ impl MappedFile {
         }
     }
 
+    /// Rewrites `data` at `pos`, anywhere in the file, for files with one owner that both reads
+    /// and writes them (the timer wheel's slots), never shared with concurrent readers.
+    pub(crate) fn overwrite(&mut self, pos: usize, data: &[u8]) {
+        assert!(pos + data.len() <= self.file_size, "write past file end");
+        // SAFETY: in bounds (asserted); `&mut self` means no slice of this file is borrowed.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                data.as_ptr(),
+                self.map.as_mut_ptr().add(pos),
+                data.len(),
+            );
+        }
+    }
+
+    /// Writes every dirty page of the file back (msync of the whole mapping), for files
+    /// rewritten in place.
+    pub(crate) fn flush_whole(&self) -> io::Result<()> {
+        self.map.flush()
+    }
+
     /// Publishes bytes up to `pos` to readers and the flusher.
     pub(crate) fn publish(&self, pos: usize) {
         debug_assert!(pos >= self.wrote_pos() && pos <= self.file_size);

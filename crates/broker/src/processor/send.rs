@@ -1,6 +1,7 @@
 //! SEND_MESSAGE, SEND_MESSAGE_V2 and SEND_BATCH_MESSAGE: validate, encode once into the stored
 //! record format, append, answer with the offsetMsgId. A single message to a `%RETRY%` topic past
-//! its max reconsume times goes to `%DLQ%<group>`; one with `DELAY > 0` to `SCHEDULE_TOPIC_XXXX`.
+//! its max reconsume times goes to `%DLQ%<group>`; one with `DELAY > 0` to `SCHEDULE_TOPIC_XXXX`;
+//! one with a future timer time to `rmq_sys_wheel_timer`.
 //!
 //! This is the hot path the official benchmark drives (binary headers, one message per
 //! request): one header decode, one properties scan, one encode into a buffer the store copies
@@ -15,7 +16,7 @@ use petrel_common::record::{
     self, java_string_hash, RecordFields, SYSFLAG_TRANSACTION_MASK, SYSFLAG_TRANSACTION_PREPARED,
 };
 use petrel_common::topic::{
-    dlq_topic, perm, validate_topic, TopicConfig, RETRY_GROUP_TOPIC_PREFIX, SCHEDULE_TOPIC,
+    dlq_topic, perm, validate_topic, TopicConfig, RETRY_GROUP_TOPIC_PREFIX,
     TRANS_HALF_TOPIC,
 };
 use petrel_remoting::code::{request, response};
@@ -106,7 +107,7 @@ pub async fn send_message(
                 }
             };
         if let Some(s) = scheduled {
-            store_topic = SCHEDULE_TOPIC.to_owned();
+            store_topic = s.topic.to_owned();
             store_queue_id = s.queue_id;
             tags_code = s.tags_code;
         }
@@ -182,7 +183,7 @@ pub async fn send_batch(
             Err(remark) => return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, remark),
         };
         if let Some(s) = scheduled {
-            topic = SCHEDULE_TOPIC;
+            topic = s.topic;
             store_queue_id = s.queue_id;
             tags_code = s.tags_code;
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use petrel_common::msg_id::offset_msg_id;
 use petrel_common::properties::{Properties, DELAY, ORIGIN_MESSAGE_ID, RETRY_TOPIC};
 use petrel_common::record;
-use petrel_common::topic::{perm, retry_topic, TopicConfig, SCHEDULE_TOPIC};
+use petrel_common::topic::{perm, retry_topic, TopicConfig};
 use petrel_remoting::code::response;
 use petrel_remoting::headers::ConsumerSendMsgBackRequestHeader;
 use petrel_remoting::RemotingCommand;
@@ -116,7 +116,7 @@ pub async fn consumer_send_msg_back(b: &Arc<Broker>, req: &RemotingCommand) -> R
             Err(remark) => return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, remark),
         };
     if let Some(s) = scheduled {
-        store_topic = SCHEDULE_TOPIC.to_owned();
+        store_topic = s.topic.to_owned();
         store_queue_id = s.queue_id;
         tags_code = s.tags_code;
     }

@@ -97,16 +97,25 @@ fn runtime_info(b: &Broker, now_ms: u64) -> BTreeMap<&'static str, String> {
     ] {
         t.insert(key, "0".to_owned());
     }
-    // No timer wheel: Java reports these values when its timer wheel is disabled.
-    for (key, value) in [
-        ("timerReadBehind", "0"),
-        ("timerOffsetBehind", "0"),
-        ("timerCongestNum", "0"),
-        ("timerEnqueueTps", "0.0"),
-        ("timerDequeueTps", "0.0"),
-    ] {
-        t.insert(key, value.to_owned());
-    }
+    // RocketMQ 5's timer figures: read behind in seconds, the timer topic's unfiled entries,
+    // every pending timer, and filing/delivery rates over the last 10 s.
+    let timers = &b.timer_stats;
+    let filed = timers.filed_offset.load(Ordering::Relaxed);
+    let timer_queue_end = store.max_offset(petrel_common::topic::TIMER_TOPIC, 0);
+    t.insert(
+        "timerReadBehind",
+        (timers.read_behind_ms.load(Ordering::Relaxed) / 1000).to_string(),
+    );
+    t.insert(
+        "timerOffsetBehind",
+        (timer_queue_end - filed).max(0).to_string(),
+    );
+    t.insert(
+        "timerCongestNum",
+        timers.pending.load(Ordering::Relaxed).to_string(),
+    );
+    t.insert("timerEnqueueTps", format!("{:.1}", timers.enqueue_tps()));
+    t.insert("timerDequeueTps", format!("{:.1}", timers.dequeue_tps()));
     // The commit log's end is published only once its records are dispatched to the queues.
     t.insert("dispatchBehindBytes", "0".to_owned());
     // As measured by the store's retention; -1 is Java's value for "unknown".
