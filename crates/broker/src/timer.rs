@@ -30,7 +30,7 @@ use petrel_common::properties::{self, Properties, REAL_QID, REAL_TOPIC, TIMER_DE
 use petrel_common::record;
 use petrel_common::topic::TIMER_TOPIC;
 use petrel_remoting::CancellationToken;
-use petrel_store::timer_wheel::{TimerEntry, TimerWheel, TimerWheelConfig};
+use petrel_store::timer_wheel::{Progress, TimerEntry, TimerWheel, TimerWheelConfig};
 use petrel_store::{AppendRequest, GetStatus};
 
 use crate::broker::Broker;
@@ -98,6 +98,9 @@ pub struct TimerService {
     due: BinaryHeap<Reverse<Due>>,
     /// Timers in `due` per slot they are filed under.
     due_slots: BTreeMap<i64, u32>,
+    /// Until the first load after a start: timers of the checkpoint due before this were
+    /// delivered before the stop, and are skipped.
+    skip_due_before: Option<i64>,
     dirty: bool,
     last_persist: Instant,
     filed_total: u64,
@@ -133,6 +136,7 @@ impl TimerService {
             wheel,
             due: BinaryHeap::new(),
             due_slots: BTreeMap::new(),
+            skip_due_before: Some(cp.delivered_due_before_ms),
             dirty: false,
             last_persist: Instant::now(),
             filed_total: 0,
@@ -176,9 +180,9 @@ impl TimerService {
                 _ = tokio::time::sleep(wait) => {}
             }
         }
-        let (filed, cursor) = (self.filed_offset, self.safe_cursor());
+        let progress = self.progress();
         let wheel = self.wheel;
-        let closed = tokio::task::spawn_blocking(move || wheel.close(filed, cursor)).await;
+        let closed = tokio::task::spawn_blocking(move || wheel.close(progress)).await;
         match closed {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!("timer wheel close failed; next start rebuilds: {e}"),
@@ -188,20 +192,38 @@ impl TimerService {
 
     /// Reads every slot starting before `now + precision` into the heap; true if it stopped
     /// early (catching up).
+    ///
+    /// The first call after a start runs before anything new is filed, so every timer it
+    /// reads is one the checkpoint accounts for; those due before the checkpoint's
+    /// `delivered_due_before_ms` were delivered already and are skipped. Later calls skip
+    /// nothing: a timer filed again after a crash may be due that early and not delivered.
     fn load_due_slots(&mut self, now: i64) -> bool {
         let precision = self.wheel.precision_ms();
+        let skip_below = self.skip_due_before.take().unwrap_or(i64::MIN);
+        let mut skipped = 0;
         for _ in 0..LOAD_SLOTS_PER_LOOP {
             if self.next_load_slot > now + precision {
-                return false;
+                break;
             }
             let slot_ms = self.next_load_slot;
             for e in self.wheel.slot_entries(slot_ms) {
-                self.push_due(e, slot_ms);
+                if e.deliver_ms < skip_below {
+                    skipped += 1;
+                } else {
+                    self.push_due(e, slot_ms);
+                }
             }
             self.next_load_slot += precision;
             self.dirty = true;
         }
-        true
+        if skipped > 0 {
+            tracing::info!(
+                skipped,
+                "timers delivered before the stop are not delivered again"
+            );
+            self.wheel.delivered(skipped);
+        }
+        self.next_load_slot <= now + precision
     }
 
     fn push_due(&mut self, e: TimerEntry, slot_ms: i64) {
@@ -408,17 +430,26 @@ impl TimerService {
         Ok(())
     }
 
-    /// The slot a restart must read from: the earliest with a timer not yet delivered.
-    fn safe_cursor(&self) -> i64 {
+    /// What a restart must start from: the filing offset; the earliest slot with a timer not
+    /// yet delivered; and the time before which every filed timer was delivered (the heap is
+    /// delivered in time order, and slots not read yet hold only later times).
+    fn progress(&self) -> Progress {
         let waiting = self.due_slots.keys().next().copied();
-        waiting.map_or(self.next_load_slot, |s| s.min(self.next_load_slot))
+        let cursor = waiting.map_or(self.next_load_slot, |s| s.min(self.next_load_slot));
+        let next_due = self.due.peek().map(|Reverse(d)| d.deliver_ms);
+        Progress {
+            enqueued_queue_offset: self.filed_offset,
+            delivered_before_ms: cursor,
+            delivered_due_before_ms: next_due
+                .map_or(self.next_load_slot, |d| d.min(self.next_load_slot)),
+        }
     }
 
     fn persist(&mut self) {
-        let cursor = self.safe_cursor();
+        let progress = self.progress();
         let result = self
             .wheel
-            .persist(self.filed_offset, cursor)
+            .persist(progress)
             .and_then(|()| self.wheel.delete_delivered_segments());
         match result {
             Ok(deleted) => {

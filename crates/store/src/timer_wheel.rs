@@ -81,6 +81,17 @@ impl TimerWheelConfig {
     }
 }
 
+/// What the wheel's owner has done, as [`TimerWheel::persist`] records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// The timer topic's consume queue is filed up to here.
+    pub enqueued_queue_offset: i64,
+    /// Every timer filed under an earlier slot was delivered (slot-aligned).
+    pub delivered_before_ms: i64,
+    /// Every timer filed so far and due before this time was delivered.
+    pub delivered_due_before_ms: i64,
+}
+
 /// `config/timerCheckpoint.json`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -89,6 +100,10 @@ pub struct TimerCheckpoint {
     pub enqueued_queue_offset: i64,
     /// Every timer filed under an earlier slot has been delivered.
     pub delivered_before_ms: i64,
+    /// Of the timers this checkpoint accounts for, every one due before this time has been
+    /// delivered too (so a restart skips them instead of delivering them again).
+    #[serde(default)]
+    pub delivered_due_before_ms: i64,
     /// Timer-log bytes that the two values above account for.
     pub log_end: i64,
     /// The wheel's layout when written; another layout rebuilds the wheel.
@@ -275,19 +290,14 @@ impl TimerWheel {
         self.pending = (self.pending - n).max(0);
     }
 
-    /// Flushes log and wheel, then records the owner's progress: the timer topic was filed up
-    /// to `enqueued_queue_offset`, and every slot before `delivered_before_ms` was delivered.
-    pub fn persist(
-        &mut self,
-        enqueued_queue_offset: i64,
-        delivered_before_ms: i64,
-    ) -> io::Result<()> {
-        self.persist_as(enqueued_queue_offset, delivered_before_ms, false)
+    /// Flushes log and wheel, then records the owner's progress (see [`Progress`]).
+    pub fn persist(&mut self, progress: Progress) -> io::Result<()> {
+        self.persist_as(progress, false)
     }
 
     /// [`Self::persist`], marked clean: the next open trusts the wheel.
-    pub fn close(mut self, enqueued_queue_offset: i64, delivered_before_ms: i64) -> io::Result<()> {
-        self.persist_as(enqueued_queue_offset, delivered_before_ms, true)
+    pub fn close(mut self, progress: Progress) -> io::Result<()> {
+        self.persist_as(progress, true)
     }
 
     /// Deletes full timer-log segments whose every record was filed under a slot before the
@@ -333,18 +343,14 @@ impl TimerWheel {
         self.log.files().len()
     }
 
-    fn persist_as(
-        &mut self,
-        enqueued: i64,
-        delivered_before_ms: i64,
-        clean: bool,
-    ) -> io::Result<()> {
-        assert_eq!(delivered_before_ms, self.slot_of(delivered_before_ms));
+    fn persist_as(&mut self, p: Progress, clean: bool) -> io::Result<()> {
+        assert_eq!(p.delivered_before_ms, self.slot_of(p.delivered_before_ms));
         self.log.flush()?;
         self.wheel.flush_whole()?;
         let checkpoint = TimerCheckpoint {
-            enqueued_queue_offset: enqueued,
-            delivered_before_ms,
+            enqueued_queue_offset: p.enqueued_queue_offset,
+            delivered_before_ms: p.delivered_before_ms,
+            delivered_due_before_ms: p.delivered_due_before_ms,
             log_end: self.log_end,
             precision_ms: self.config.precision_ms,
             slots: self.config.slots,
@@ -529,6 +535,14 @@ mod tests {
         }
     }
 
+    fn progress(enqueued: i64, delivered_before_ms: i64) -> Progress {
+        Progress {
+            enqueued_queue_offset: enqueued,
+            delivered_before_ms,
+            delivered_due_before_ms: delivered_before_ms,
+        }
+    }
+
     fn entry(deliver_ms: i64, offset: i64) -> TimerEntry {
         TimerEntry {
             deliver_ms,
@@ -567,7 +581,7 @@ mod tests {
         for i in 0..20 {
             w.add(1000 * (i % 3), entry(1000 * (i % 3) + i, i)).unwrap();
         }
-        w.close(20, 0).unwrap();
+        w.close(progress(20, 0)).unwrap();
         let mut w = TimerWheel::open(config(dir.path()), 50_000).unwrap();
         assert_eq!(w.checkpoint().enqueued_queue_offset, 20);
         assert_eq!(w.slot_count(1000), 7);
@@ -576,7 +590,7 @@ mod tests {
 
         // Filed after the last persist, then a crash (no close): those records are cut and
         // the wheel is rebuilt from what the checkpoint accounts for.
-        w.persist(20, 1000).unwrap();
+        w.persist(progress(20, 1000)).unwrap();
         w.add(1000, entry(1999, 100)).unwrap();
         w.add(5000, entry(5000, 101)).unwrap();
         drop(w);
@@ -609,11 +623,11 @@ mod tests {
         }
         w.add(4000, entry(4000, 99)).unwrap();
         assert_eq!(w.log_segments(), 3);
-        w.persist(17, 2000).unwrap();
+        w.persist(progress(17, 2000)).unwrap();
         assert_eq!(w.delete_delivered_segments().unwrap(), 1);
         assert_eq!(w.log_segments(), 2);
         assert_eq!(w.slot_entries(3000).len(), 8, "later slots untouched");
-        w.persist(17, 4000).unwrap();
+        w.persist(progress(17, 4000)).unwrap();
         assert_eq!(w.delete_delivered_segments().unwrap(), 1);
         assert_eq!(w.slot_entries(4000), vec![entry(4000, 99)]);
         // After a crash the rebuild starts from the first segment left.
@@ -628,7 +642,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut w = TimerWheel::open(config(dir.path()), 0).unwrap();
         w.add(7000, entry(7300, 1)).unwrap();
-        w.close(1, 0).unwrap();
+        w.close(progress(1, 0)).unwrap();
         let mut wider = config(dir.path());
         wider.slots *= 2;
         let w = TimerWheel::open(wider, 0).unwrap();
