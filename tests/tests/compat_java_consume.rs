@@ -69,7 +69,6 @@ fn orderly_consumers_keep_each_keys_order_across_a_rebalance() {
 /// queue's later messages wait) until maxReconsumeTimes, then hands it over with a plain send
 /// to `%RETRY%<group>` that the broker must dead-letter; the queue then moves on in order.
 #[test]
-#[ignore = "flaky: failed once in four fresh-clone runs (a delivery of m1 differed); run with --ignored while it is investigated"]
 fn orderly_suspend_retries_in_place_then_dead_letters() {
     let run = with_short_levels("Ordering.orderlySuspendThenDeadLetter");
     assert_eq!(run.result("dead_letter_reconsume_times"), Some("2"));

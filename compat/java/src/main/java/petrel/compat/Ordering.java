@@ -207,6 +207,10 @@ final class Ordering {
         ids.put("m0", sendTo(producer, first, topic, "m0"));
 
         List<String> deliveries = Collections.synchronizedList(new ArrayList<>());
+        // The message id of each delivery, checked against ids once every send has returned:
+        // the listener must not read ids, which this thread is still filling (m1 arrives while
+        // m2 is being sent, and a TreeMap read during a put can miss a key that is there).
+        List<Map.Entry<String, String>> deliveredIds = Collections.synchronizedList(new ArrayList<>());
         List<Long> m1Arrivals = Collections.synchronizedList(new ArrayList<>());
         List<String> problems = Collections.synchronizedList(new ArrayList<>());
         DefaultMQPushConsumer c = Clients.pushConsumer(args, group);
@@ -219,11 +223,12 @@ final class Ordering {
                 String key = String.valueOf(m.getKeys());
                 String body = new String(m.getBody(), StandardCharsets.UTF_8);
                 if (!topic.equals(m.getTopic()) || !("body of " + key).equals(body) || !"O".equals(m.getTags())
-                        || !key.equals(m.getUserProperty("who")) || !ids.getOrDefault(key, "").equals(m.getMsgId())) {
-                    problems.add("message " + key + ": topic <" + m.getTopic() + ">, body <" + body + ">, tags <" + m.getTags()
-                            + ">, id " + m.getMsgId() + ", properties " + m.getProperties());
+                        || !key.equals(m.getUserProperty("who"))) {
+                    problems.add("message " + key + "@" + m.getReconsumeTimes() + ": topic <" + m.getTopic() + ">, body <"
+                            + body + ">, tags <" + m.getTags() + ">, id " + m.getMsgId() + ", properties " + m.getProperties());
                 }
                 deliveries.add(key + "@" + m.getReconsumeTimes());
+                deliveredIds.add(Map.entry(key + "@" + m.getReconsumeTimes(), m.getMsgId()));
                 if (key.equals("m1")) {
                     m1Arrivals.add(System.nanoTime());
                     suspend = true;
@@ -253,6 +258,12 @@ final class Ordering {
             got = new ArrayList<>(deliveries);
         }
         Check.equal(List.of("m0@0", "m1@0", "m1@1", "m1@2", "m2@0", "m3@0", "m4@0"), got, "deliveries in order");
+        synchronized (deliveredIds) {
+            for (Map.Entry<String, String> d : deliveredIds) {
+                String key = d.getKey().substring(0, d.getKey().indexOf('@'));
+                Check.equal(ids.get(key), d.getValue(), "message id of delivery " + d.getKey());
+            }
+        }
         for (int i = 1; i < m1Arrivals.size(); i++) {
             long waited = (m1Arrivals.get(i) - m1Arrivals.get(i - 1)) / 1_000_000;
             Check.that(waited >= suspendMs, "attempt " + i + " of m1 came " + waited + " ms after the one before, suspended "
