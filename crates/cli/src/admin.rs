@@ -1,5 +1,5 @@
 //! `petrel admin`: operations on a running cluster (offset resets, pausing and throttling
-//! consumer groups), through the name server like `mqadmin`.
+//! consumer groups, pending transactions), through the name server like `mqadmin`.
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
@@ -38,6 +38,12 @@ pub enum AdminCommand {
     Resume {
         #[arg(long)]
         group: String,
+    },
+    /// List the transactional half messages still waiting for their commit or rollback.
+    HalfMessages {
+        /// Only this producer group's.
+        #[arg(long)]
+        group: Option<String>,
     },
     /// Cap the messages each broker hands a consumer group per second (0 lifts the cap).
     RateLimit {
@@ -84,6 +90,32 @@ async fn execute(admin: &Admin, command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Resume { group } => {
             let n = admin.resume_group(&group).await?;
             println!("resumed group {group} on {n} broker(s)");
+        }
+        AdminCommand::HalfMessages { group } => {
+            let halves = admin
+                .half_messages(group.as_deref())
+                .await
+                .context("cannot list the half messages")?;
+            let now = now_ms() as i64;
+            println!(
+                "{:<16} {:<24} {:<32} {:<24} {:>6} {:>8} {:>7} {:>10}  keys",
+                "broker", "group", "msgId", "topic", "queue", "age s", "checks", "next check"
+            );
+            for (broker, h) in &halves {
+                println!(
+                    "{:<16} {:<24} {:<32} {:<24} {:>6} {:>8} {:>7} {:>9}s  {}",
+                    broker,
+                    h.producer_group,
+                    h.msg_id,
+                    h.topic,
+                    h.queue_id,
+                    (now - h.store_timestamp) / 1000,
+                    h.check_times,
+                    (h.next_check_timestamp - now).max(0) / 1000,
+                    h.keys
+                );
+            }
+            println!("{} pending half message(s)", halves.len());
         }
         AdminCommand::RateLimit { group, per_second } => {
             if !per_second.is_finite() || per_second < 0.0 {

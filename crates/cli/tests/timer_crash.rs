@@ -4,6 +4,7 @@
 //! before its time; only one due before the kill may arrive twice (the crash window); the ones
 //! due after the restart arrive within 100 ms of their time (p99, as the broker stores them).
 
+#[allow(dead_code)] // each test binary uses part of the helpers
 mod common;
 
 use std::collections::HashMap;

@@ -6,13 +6,17 @@ use std::sync::Arc;
 use std::collections::BTreeMap;
 
 use petrel_common::object_map::parse_object_key_map;
-use petrel_common::protocol::{from_fastjson, ClusterInfo, MessageQueue, TopicRouteData};
+use petrel_common::protocol::{
+    from_fastjson, ClusterInfo, HalfMessageInfo, HalfMessageList, MessageQueue, TopicRouteData,
+};
 use petrel_common::topic::{
     group_attribute as flow, perm, validate_group, validate_topic, SubscriptionGroupConfig,
     AUTO_CREATE_TOPIC_KEY,
 };
 use petrel_remoting::code::request;
-use petrel_remoting::headers::{CreateTopicRequestHeader, ResetOffsetRequestHeader};
+use petrel_remoting::headers::{
+    CreateTopicRequestHeader, ListHalfMessagesRequestHeader, ResetOffsetRequestHeader,
+};
 use petrel_remoting::RemotingCommand;
 
 use crate::config::ClientConfig;
@@ -231,6 +235,32 @@ impl Admin {
             }
         })
         .await
+    }
+
+    /// The pending transactional half messages of `group` (of every group if `None`) on every
+    /// master broker, with the broker's name; a Petrel request, not RocketMQ's.
+    pub async fn half_messages(
+        &self,
+        group: Option<&str>,
+    ) -> Result<Vec<(String, HalfMessageInfo)>> {
+        let info = self.cluster_info().await?;
+        let timeout = self.instance.config().request_timeout;
+        let mut all = Vec::new();
+        for (name, broker) in &info.broker_addr_table {
+            let Some(addr) = broker.master_addr() else {
+                continue;
+            };
+            let header = ListHalfMessagesRequestHeader {
+                producer_group: group.map(str::to_owned),
+            };
+            let cmd =
+                RemotingCommand::request_with_header(request::PETREL_LIST_HALF_MESSAGES, &header);
+            let resp = self.instance.invoke_ok(addr, cmd, timeout).await?;
+            let list: HalfMessageList = serde_json::from_slice(&resp.body_bytes())
+                .map_err(|e| ClientError::Decode(format!("half messages: {e}")))?;
+            all.extend(list.half_messages.into_iter().map(|h| (name.clone(), h)));
+        }
+        Ok(all)
     }
 
     /// Reads `group`'s config from every master broker, changes its attributes and writes it

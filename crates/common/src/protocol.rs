@@ -403,3 +403,32 @@ mod tests {
         assert!(serde_json::from_slice::<SubscriptionData>(bad).is_err());
     }
 }
+
+/// Body of Petrel's PETREL_LIST_HALF_MESSAGES answer: a broker's pending half messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct HalfMessageList {
+    pub half_messages: Vec<HalfMessageInfo>,
+}
+
+/// One transactional half message waiting for END_TRANSACTION or its check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct HalfMessageInfo {
+    pub producer_group: String,
+    /// The message id (UNIQ_KEY) the producer was given.
+    pub msg_id: String,
+    pub transaction_id: String,
+    /// Where the message goes once committed.
+    pub topic: String,
+    pub queue_id: i32,
+    pub keys: String,
+    /// Offset in RMQ_SYS_TRANS_HALF_TOPIC, and in the commit log.
+    pub half_queue_offset: i64,
+    pub commit_log_offset: i64,
+    pub store_timestamp: i64,
+    /// When the broker next checks it back with the producer group.
+    pub next_check_timestamp: i64,
+    /// Checks sent since the broker started.
+    pub check_times: u32,
+}

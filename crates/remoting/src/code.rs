@@ -66,6 +66,10 @@ pub mod request {
     pub const GET_TOPIC_CONFIG: i32 = 351;
     pub const GET_SUBSCRIPTIONGROUP_CONFIG: i32 = 352;
     pub const LITE_PULL_MESSAGE: i32 = 361;
+
+    /// Petrel's own: the pending transactional half messages of a broker (RocketMQ has no
+    /// request for it). Far above RocketMQ's codes, so a future one does not collide.
+    pub const PETREL_LIST_HALF_MESSAGES: i32 = 90_001;
 }
 
 /// Response codes.

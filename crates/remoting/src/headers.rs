@@ -360,6 +360,14 @@ command_header! {
 }
 
 command_header! {
+    /// PETREL_LIST_HALF_MESSAGES: the pending half messages of `producerGroup` (every group
+    /// without it).
+    pub struct ListHalfMessagesRequestHeader {
+        producer_group: Option<String> => "producerGroup",
+    }
+}
+
+command_header! {
     /// CHECK_TRANSACTION_STATE (39), broker to producer: asks for the outcome of a half message;
     /// the body is the half message with its real topic and queue.
     pub struct CheckTransactionStateRequestHeader {

@@ -41,6 +41,7 @@ impl RequestHandler for BrokerProcessor {
             request::SEND_BATCH_MESSAGE => send::send_batch(b, conn, &req).await,
             request::CONSUMER_SEND_MSG_BACK => send_back::consumer_send_msg_back(b, &req).await,
             request::END_TRANSACTION => transaction::end_transaction(b, &req).await,
+            request::PETREL_LIST_HALF_MESSAGES => transaction::list_half_messages(b, &req),
             request::PULL_MESSAGE | request::LITE_PULL_MESSAGE => {
                 return pull::pull_message(b, conn, &req).await
             }
