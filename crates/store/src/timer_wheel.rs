@@ -150,16 +150,36 @@ impl TimerWheel {
             ..TimerCheckpoint::default()
         });
         if checkpoint.precision_ms != config.precision_ms {
-            // Records are filed under slots of the old width; re-filing them is not supported.
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "the timer wheel under {} was built with timerPrecisionMs {}, not {}",
-                    config.root_dir.display(),
-                    checkpoint.precision_ms,
-                    config.precision_ms
-                ),
-            ));
+            // Records are filed under slots of the old width: only an empty wheel can change it.
+            let pending = Self::pending_in_log(&config, &checkpoint)?;
+            if pending > 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "the timer wheel under {} holds {pending} pending timers filed with \
+                         timerPrecisionMs {}; start with that value until they are delivered, \
+                         not {}",
+                        config.root_dir.display(),
+                        checkpoint.precision_ms,
+                        config.precision_ms
+                    ),
+                ));
+            }
+            std::fs::remove_dir_all(config.root_dir.join("timerlog")).or_else(ignore_missing)?;
+            std::fs::remove_dir_all(config.root_dir.join("timerwheel")).or_else(ignore_missing)?;
+            let cursor = checkpoint
+                .delivered_before_ms
+                .div_euclid(config.precision_ms)
+                * config.precision_ms;
+            checkpoint = TimerCheckpoint {
+                enqueued_queue_offset: checkpoint.enqueued_queue_offset,
+                delivered_before_ms: cursor,
+                delivered_due_before_ms: cursor,
+                log_end: 0,
+                precision_ms: config.precision_ms,
+                slots: config.slots,
+                clean: true,
+            };
         }
         let same_layout = checkpoint.slots == config.slots;
 
@@ -202,6 +222,29 @@ impl TimerWheel {
         checkpoint.log_end = timers.log_end;
         timers.write_checkpoint(checkpoint)?;
         Ok(timers)
+    }
+
+    /// Records in the timer log that `checkpoint` accounts for and has not delivered.
+    fn pending_in_log(config: &TimerWheelConfig, checkpoint: &TimerCheckpoint) -> io::Result<u64> {
+        let log = MappedFileQueue::load(
+            &config.root_dir.join("timerlog"),
+            config.log_segment_bytes(),
+        )?;
+        let mut pending = 0;
+        for file in log.files() {
+            let mut at = 0;
+            while at + TIMER_RECORD_SIZE <= file.file_size()
+                && file.file_from_offset() + ((at + TIMER_RECORD_SIZE) as i64) <= checkpoint.log_end
+            {
+                if let Some((_, slot, _)) = decode_record(file.slice(at, TIMER_RECORD_SIZE)) {
+                    if slot >= checkpoint.delivered_before_ms {
+                        pending += 1;
+                    }
+                }
+                at += TIMER_RECORD_SIZE;
+            }
+        }
+        Ok(pending)
     }
 
     /// The checkpoint the wheel was opened from or last persisted.
@@ -494,6 +537,14 @@ impl TimerWheel {
     }
 }
 
+fn ignore_missing(e: io::Error) -> io::Result<()> {
+    if e.kind() == io::ErrorKind::NotFound {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
 fn decode_record(b: &[u8]) -> Option<(i64, i64, TimerEntry)> {
     if be_i32(&b[36..40]) != RECORD_MAGIC {
         return None;
@@ -635,6 +686,24 @@ mod tests {
         let w = TimerWheel::open(config(dir.path()), 0).unwrap();
         assert_eq!(w.slot_entries(4000), vec![entry(4000, 99)]);
         assert_eq!(w.pending(), 1);
+    }
+
+    #[test]
+    fn the_precision_changes_only_with_nothing_pending() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = TimerWheel::open(config(dir.path()), 0).unwrap();
+        w.add(7000, entry(7300, 1)).unwrap();
+        w.close(progress(1, 0)).unwrap();
+        let mut finer = config(dir.path());
+        finer.precision_ms = 100;
+        let err = TimerWheel::open(finer.clone(), 0).err().expect("refused");
+        assert!(err.to_string().contains("1 pending timers"), "{err}");
+        let w = TimerWheel::open(config(dir.path()), 0).unwrap();
+        w.close(progress(1, 8000)).unwrap();
+        let w = TimerWheel::open(finer, 0).unwrap();
+        assert_eq!(w.precision_ms(), 100);
+        assert_eq!(w.checkpoint().enqueued_queue_offset, 1);
+        assert_eq!(w.pending(), 0);
     }
 
     #[test]
