@@ -4,6 +4,7 @@
 
 use std::io::Read;
 use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use petrel_common::msg_id::offset_msg_id;
@@ -62,6 +63,59 @@ impl Message {
         self
     }
 
+    /// Delivery at `at` (a RocketMQ 5.x timer message): sets `TIMER_DELIVER_MS` to `at` in
+    /// epoch milliseconds, rounded up so it is never before `at`. A time already past is
+    /// delivered at once; the broker refuses one further ahead than its `timerMaxDelaySec`.
+    /// Replaces any delay or delivery time set before (`DELAY` included, which the broker
+    /// would otherwise let win).
+    pub fn with_deliver_at(self, at: SystemTime) -> Self {
+        let epoch_ms = at
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| ceil_ms(d).min(i64::MAX as u128) as i64);
+        self.with_deliver_at_ms(epoch_ms)
+    }
+
+    /// [`Message::with_deliver_at`] with the time in epoch milliseconds.
+    pub fn with_deliver_at_ms(mut self, epoch_ms: i64) -> Self {
+        self.clear_delivery_time();
+        self.properties
+            .insert(properties::TIMER_DELIVER_MS, epoch_ms.to_string());
+        self
+    }
+
+    /// Delivery `delay` after the broker receives the message (rounded up to whole
+    /// milliseconds). Replaces any delay or delivery time set before.
+    ///
+    /// This sets the relative `TIMER_DELAY_MS`, not `TIMER_DELIVER_MS = now + delay`: the broker
+    /// adds the delay to its own clock when the message arrives, so a client whose clock is off
+    /// from the broker's still gets the delay it asked for, as with the Java 5.x client's
+    /// `setDelayTimeMs`. The broker stores the absolute time it computed in `TIMER_DELIVER_MS`,
+    /// so the delivered message carries it all the same. (A send the producer retries counts
+    /// from the attempt that was stored.)
+    pub fn with_delay(mut self, delay: Duration) -> Self {
+        self.clear_delivery_time();
+        let ms = ceil_ms(delay).min(i64::MAX as u128);
+        self.properties
+            .insert(properties::TIMER_DELAY_MS, ms.to_string());
+        self
+    }
+
+    /// The delivery time asked for with [`Message::with_deliver_at`], in epoch milliseconds.
+    pub fn deliver_at_ms(&self) -> Option<i64> {
+        deliver_at_ms(&self.properties)
+    }
+
+    fn clear_delivery_time(&mut self) {
+        for name in [
+            properties::DELAY,
+            properties::TIMER_DELIVER_MS,
+            properties::TIMER_DELAY_SEC,
+            properties::TIMER_DELAY_MS,
+        ] {
+            self.properties.remove(name);
+        }
+    }
+
     pub fn tags(&self) -> Option<&str> {
         self.properties.get(properties::TAGS)
     }
@@ -116,6 +170,21 @@ impl MessageExt {
     pub fn property(&self, name: &str) -> Option<&str> {
         self.properties.get(name)
     }
+
+    /// When a timer message was due, in epoch milliseconds: the broker keeps `TIMER_DELIVER_MS`
+    /// on the delivered message (relative delays are turned into it when it is stored).
+    pub fn deliver_at_ms(&self) -> Option<i64> {
+        deliver_at_ms(&self.properties)
+    }
+}
+
+fn deliver_at_ms(props: &Properties) -> Option<i64> {
+    props.get(properties::TIMER_DELIVER_MS)?.trim().parse().ok()
+}
+
+/// Whole milliseconds in `d`, rounded up: a delivery time must never come before the one asked.
+fn ceil_ms(d: Duration) -> u128 {
+    d.as_nanos().div_ceil(1_000_000)
 }
 
 /// Decodes a pull (or query) body: records back to back, no other framing. A body that does not
@@ -244,6 +313,81 @@ mod tests {
             properties::find(m.properties.as_str(), properties::TAGS),
             Some("TagA")
         );
+    }
+
+    #[test]
+    fn deliver_at_sets_the_absolute_time_in_epoch_ms() {
+        let at = UNIX_EPOCH + Duration::from_millis(1_767_225_600_123);
+        let m = Message::new("T", "x").with_deliver_at(at);
+        assert_eq!(
+            m.property(properties::TIMER_DELIVER_MS),
+            Some("1767225600123")
+        );
+        assert_eq!(m.deliver_at_ms(), Some(1_767_225_600_123));
+        let m = Message::new("T", "x").with_deliver_at_ms(42);
+        assert_eq!(m.property(properties::TIMER_DELIVER_MS), Some("42"));
+    }
+
+    #[test]
+    fn deliver_at_rounds_up_and_clamps_before_the_epoch() {
+        let at = UNIX_EPOCH + Duration::from_micros(1_500);
+        let m = Message::new("T", "x").with_deliver_at(at);
+        assert_eq!(m.deliver_at_ms(), Some(2));
+        let before_epoch = UNIX_EPOCH - Duration::from_secs(1);
+        let m = Message::new("T", "x").with_deliver_at(before_epoch);
+        assert_eq!(m.deliver_at_ms(), Some(0));
+    }
+
+    #[test]
+    fn delay_sets_the_relative_milliseconds_rounded_up() {
+        let m = Message::new("T", "x").with_delay(Duration::from_secs(10));
+        assert_eq!(m.property(properties::TIMER_DELAY_MS), Some("10000"));
+        assert_eq!(m.property(properties::TIMER_DELIVER_MS), None);
+        assert_eq!(m.deliver_at_ms(), None);
+        let m = Message::new("T", "x").with_delay(Duration::from_micros(2_001));
+        assert_eq!(m.property(properties::TIMER_DELAY_MS), Some("3"));
+        let m = Message::new("T", "x").with_delay(Duration::ZERO);
+        assert_eq!(m.property(properties::TIMER_DELAY_MS), Some("0"));
+        let m = Message::new("T", "x").with_delay(Duration::MAX);
+        assert_eq!(
+            m.property(properties::TIMER_DELAY_MS),
+            Some(i64::MAX.to_string().as_str())
+        );
+    }
+
+    #[test]
+    fn the_last_delivery_time_asked_wins() {
+        let m = Message::new("T", "x")
+            .with_property(properties::DELAY, "3")
+            .with_property(properties::TIMER_DELAY_SEC, "5")
+            .with_delay(Duration::from_millis(250));
+        assert_eq!(m.property(properties::DELAY), None);
+        assert_eq!(m.property(properties::TIMER_DELAY_SEC), None);
+        assert_eq!(m.property(properties::TIMER_DELAY_MS), Some("250"));
+        let m = m.with_deliver_at_ms(1_000);
+        assert_eq!(m.property(properties::TIMER_DELAY_MS), None);
+        assert_eq!(m.deliver_at_ms(), Some(1_000));
+        let m = m.with_delay(Duration::from_secs(1));
+        assert_eq!(m.deliver_at_ms(), None);
+        assert_eq!(m.property(properties::TIMER_DELAY_MS), Some("1000"));
+    }
+
+    #[test]
+    fn a_delivered_timer_message_tells_its_due_time() {
+        let mut buf = BytesMut::new();
+        encode(
+            "T",
+            b"due",
+            "TIMER_DELIVER_MS\u{1}1767225600000\u{2}UNIQ_KEY\u{1}ABC\u{2}",
+            0,
+            0,
+            0,
+            &mut buf,
+        );
+        encode("T", b"plain", "", 1, 100, 0, &mut buf);
+        let msgs = decode_messages(&buf).unwrap();
+        assert_eq!(msgs[0].deliver_at_ms(), Some(1_767_225_600_000));
+        assert_eq!(msgs[1].deliver_at_ms(), None);
     }
 
     #[test]
