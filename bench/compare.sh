@@ -8,12 +8,15 @@
 #   options: --flush "ASYNC_FLUSH SYNC_FLUSH" (which, in that order); --only "official petrel"
 #   (which brokers, in that order); --size BYTES; --tmp DIR (where the stores go); --keep
 #   (leave the temporary directory and its logs); --no-cargo (use the petrel binary already in
-#   target/release); BENCH_JAVA_HOME (default: the JDK 17 in /usr/lib/jvm)
+#   target/release); --no-tx (skip the transactional cases); BENCH_JAVA_HOME (default: the
+#   JDK 17 in /usr/lib/jvm)
 #
 # For ASYNC_FLUSH and then SYNC_FLUSH, each broker in turn (the official name server + broker
 # 4.9.7, then `petrel standalone`), each on a fresh store in a temporary directory:
 #   - the producer at 1 and 32 threads, 1 KiB bodies, synchronous sends, measured after a
 #     warm-up: TPS, average / p50 / p99 / max RT;
+#   - the same with a TransactionMQProducer whose local transaction commits at once (the
+#     official TransactionProducer's default): a half message, then END_TRANSACTION;
 #   - ASYNC_FLUSH only: a fill (64 threads, not measured) to a backlog of at least --backlog
 #     messages, then one push consumer (20 threads) draining it from the first offset:
 #     messages per second.
@@ -35,6 +38,7 @@ only="official petrel"
 flushes="ASYNC_FLUSH SYNC_FLUSH"
 cargo_build=1
 keep=0
+tx=1
 tmp_parent="${TMPDIR:-/tmp}"
 java_home="${BENCH_JAVA_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}"
 while [ $# -gt 0 ]; do
@@ -49,7 +53,8 @@ while [ $# -gt 0 ]; do
     --tmp) tmp_parent="$2"; shift ;;
     --no-cargo) cargo_build=0 ;;
     --keep) keep=1 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    --no-tx) tx=0 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -281,6 +286,14 @@ for flush in $flushes; do
       echo "produce, $threads threads: $r"
       record "$sys" "$flush" "produce $threads threads" "$r"
     done
+    if [ "$tx" = 1 ]; then
+      for threads in 1 32; do
+        run_client "$sys-$flush-tx$threads" produce topic="$topic" threads="$threads" size="$size" \
+          warmup="$warmup" duration="$duration" queues=8 transactional=true
+        echo "transactional produce, $threads threads: $r"
+        record "$sys" "$flush" "transactional $threads threads" "$r"
+      done
+    fi
     if [ "$flush" = ASYNC_FLUSH ]; then
       run_client "$sys-fill" produce topic="$topic" threads=64 size="$size" until="$backlog" queues=8
       echo "fill: $r"
@@ -318,3 +331,20 @@ awk -F'\t' '
         r(scpu[k], pscpu[k]), r(ccpu[k], pccpu[k])
     }
   }' "$results"
+if [ "$tx" = 1 ]; then
+  echo
+  echo "Transactional TPS against plain TPS, each broker on its own (higher is better):"
+  echo
+  echo "| broker | flush | threads | plain TPS | transactional TPS | transactional / plain |"
+  echo "|---|---|---|---|---|---|"
+  awk -F'\t' '
+    $3 ~ /^produce / { split($3, w, " "); plain[$1 SUBSEP $2 SUBSEP w[2]] = $4 }
+    $3 ~ /^transactional / { split($3, w, " "); k = $1 SUBSEP $2 SUBSEP w[2]; txt[k] = $4; order[++n] = k }
+    END {
+      for (i = 1; i <= n; i++) {
+        k = order[i]; split(k, kk, SUBSEP)
+        ratio = (plain[k] > 0) ? sprintf("%.2f", txt[k] / plain[k]) : "n/a"
+        printf "| %s | %s | %s | %s | %s | %s |\n", kk[1], kk[2], kk[3], plain[k], txt[k], ratio
+      }
+    }' "$results"
+fi

@@ -22,8 +22,12 @@ import org.apache.rocketmq.client.consumer.listener.ConsumeConcurrentlyStatus;
 import org.apache.rocketmq.client.consumer.listener.MessageListenerConcurrently;
 import org.apache.rocketmq.client.exception.MQBrokerException;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
+import org.apache.rocketmq.client.producer.LocalTransactionState;
 import org.apache.rocketmq.client.producer.SendResult;
 import org.apache.rocketmq.client.producer.SendStatus;
+import org.apache.rocketmq.client.producer.TransactionListener;
+import org.apache.rocketmq.client.producer.TransactionMQProducer;
+import org.apache.rocketmq.common.message.MessageExt;
 import org.apache.rocketmq.common.consumer.ConsumeFromWhere;
 import org.apache.rocketmq.common.message.Message;
 import org.apache.rocketmq.common.message.MessageQueue;
@@ -40,6 +44,9 @@ import org.apache.rocketmq.remoting.protocol.SerializeType;
  *       synchronously in a loop; binary (ROCKETMQ) headers; TPS, average and max RT printed
  *       each second. Unlike the original, RT is taken with nanoTime into a histogram, so the
  *       result also has p50/p99, and the result covers only the window after a warm-up.
+ *       With {@code transactional=true}, as the official TransactionProducer: one
+ *       TransactionMQProducer whose local transaction commits at once, each send a half
+ *       message, then END_TRANSACTION (commit).
  *   <li>{@code consume}: one DefaultMQPushConsumer with 20 consume threads and the default
  *       batch of one message per listener call, draining the topic's backlog from the first
  *       offset; prints msg/s each second and the drain rate at the end.
@@ -122,7 +129,29 @@ public final class Bench {
     }
 
     private static DefaultMQProducer producer(String namesrv, String group) throws Exception {
-        DefaultMQProducer p = new DefaultMQProducer(group);
+        return producer(namesrv, group, false);
+    }
+
+    private static DefaultMQProducer producer(String namesrv, String group, boolean transactional)
+            throws Exception {
+        DefaultMQProducer p;
+        if (transactional) {
+            TransactionMQProducer t = new TransactionMQProducer(group);
+            t.setTransactionListener(new TransactionListener() {
+                @Override
+                public LocalTransactionState executeLocalTransaction(Message msg, Object arg) {
+                    return LocalTransactionState.COMMIT_MESSAGE;
+                }
+
+                @Override
+                public LocalTransactionState checkLocalTransaction(MessageExt msg) {
+                    return LocalTransactionState.COMMIT_MESSAGE;
+                }
+            });
+            p = t;
+        } else {
+            p = new DefaultMQProducer(group);
+        }
         p.setNamesrvAddr(namesrv);
         p.setInstanceName(group + "_" + System.nanoTime());
         // Petrel has no VIP port (listen port - 2); the official broker has one, but a plain
@@ -145,6 +174,7 @@ public final class Bench {
         long until = a.num("until", 0);
         int queues = (int) a.num("queues", 0);
         long hz = a.num("hz", 100);
+        boolean transactional = Boolean.parseBoolean(a.str("transactional", "false"));
         List<String> cpuPids = a.pids("cpuPids");
         List<String> rssPids = a.pids("rssPids");
 
@@ -157,7 +187,8 @@ public final class Bench {
         }
         byte[] body = sb.toString().getBytes(StandardCharsets.UTF_8);
 
-        DefaultMQProducer producer = producer(namesrv, "benchmark_producer");
+        DefaultMQProducer producer = producer(
+                namesrv, transactional ? "benchmark_tx_producer" : "benchmark_producer", transactional);
         if (queues > 0) {
             // Same queue count on both brokers instead of each one's auto-create default.
             producer.createTopic("TBW102", topic, queues);
@@ -188,7 +219,9 @@ public final class Bench {
                     Message msg = new Message(topic, body);
                     long begin = System.nanoTime();
                     try {
-                        SendResult r = producer.send(msg);
+                        SendResult r = transactional
+                                ? ((TransactionMQProducer) producer).sendMessageInTransaction(msg, null)
+                                : producer.send(msg);
                         long micros = (System.nanoTime() - begin) / 1000;
                         if (r.getSendStatus() != SendStatus.SEND_OK) {
                             notOk.increment();
@@ -263,9 +296,9 @@ public final class Bench {
         }
         double secs = (to.nanos - from.nanos) / 1e9;
         System.out.printf(
-                "RESULT mode=produce threads=%d size=%d window_s=%.2f sent=%d tps=%.0f avg_ms=%.3f"
+                "RESULT mode=produce transactional=%b threads=%d size=%d window_s=%.2f sent=%d tps=%.0f avg_ms=%.3f"
                         + " p50_ms=%.3f p99_ms=%.3f max_ms=%.3f failed=%d not_ok=%d %s%n",
-                threads, size, secs, sent, sent / secs, all.meanMicros() / 1000,
+                transactional, threads, size, secs, sent, sent / secs, all.meanMicros() / 1000,
                 all.quantileMicros(0.50) / 1000.0, all.quantileMicros(0.99) / 1000.0,
                 all.maxMicros() / 1000.0, failed.sum() - failedFrom, notOk.sum(), mem);
         producer.shutdown();
