@@ -43,6 +43,11 @@ impl Petrel {
     /// Starts `petrel standalone --data <data> --flush <flush>` on free loopback ports and waits
     /// for its "is up" line.
     pub fn start(data: &Path, flush: &str) -> Petrel {
+        Self::start_with(data, flush, &[])
+    }
+
+    /// [`Petrel::start`] with more `petrel standalone` arguments (`--config FILE`, …).
+    pub fn start_with(data: &Path, flush: &str, extra: &[&std::ffi::OsStr]) -> Petrel {
         let mut child = Command::new(env!("CARGO_BIN_EXE_petrel"))
             .arg("standalone")
             .arg("--data")
@@ -50,6 +55,7 @@ impl Petrel {
             .args(["--namesrv-listen", "127.0.0.1:0"])
             .args(["--broker-listen", "127.0.0.1:0"])
             .args(["--flush", flush])
+            .args(extra)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
