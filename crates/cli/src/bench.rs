@@ -3,7 +3,10 @@
 //! producer (as the Java benchmark's threads share one producer), a report every few seconds
 //! and a summary. With `--broker-pid` it also reports the broker's CPU time per message.
 //! `bench consume` drains a backlog, optionally failing a share of messages into the retry
-//! topic; `bench store` drives the message store in process, against the raw disk under it.
+//! topic; `bench store` drives the message store in process, against the raw disk under it;
+//! `bench timer` ([`timer`]) loads timer messages and measures how late they are delivered.
+
+pub mod timer;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

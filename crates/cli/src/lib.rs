@@ -1,9 +1,10 @@
 //! The `petrel` binary's library side: running the server roles in one process (standalone) or
-//! apart, the commands for humans (send, consume) and the benchmarks. Tests start Petrel through
-//! [`standalone::Standalone`] exactly as the binary does.
+//! apart, the commands for humans (send, consume), the times and delays they take, and the
+//! benchmarks. Tests start Petrel through [`standalone::Standalone`] exactly as the binary does.
 
 pub mod admin;
 pub mod bench;
 pub mod config_file;
 pub mod standalone;
+pub mod time_arg;
 pub mod tools;

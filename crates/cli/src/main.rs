@@ -27,6 +27,10 @@ struct Cli {
     command: Command,
 }
 
+/// `bench timer --quick`: timers and window of a run small enough to try.
+const QUICK_TIMERS: usize = 20_000;
+const QUICK_WINDOW: Duration = Duration::from_secs(10);
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Flush {
     Async,
@@ -104,6 +108,15 @@ enum Command {
         keys: Option<String>,
         #[arg(long, default_value_t = 1)]
         count: u64,
+        /// Deliver at this time: epoch milliseconds or RFC 3339 (2026-12-24T18:00:00Z,
+        /// 2026-12-24T19:00:00.250+01:00). Sets TIMER_DELIVER_MS.
+        #[arg(long, value_name = "TIME", value_parser = petrel::time_arg::parse_epoch_ms,
+              conflicts_with = "delay")]
+        deliver_at: Option<i64>,
+        /// Deliver this long after the broker receives each message: 500ms, 10s, 2m, 1h, 1d.
+        /// Sets TIMER_DELAY_MS.
+        #[arg(long, value_name = "DURATION", value_parser = petrel::time_arg::parse_duration)]
+        delay: Option<Duration>,
     },
     /// Consume and print messages.
     Consume {
@@ -183,6 +196,52 @@ enum BenchCommand {
         /// the retry topic.
         #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100))]
         fail_percent: u32,
+    },
+    /// Timer messages: load N pending timers, measure the broker's extra memory while they
+    /// wait and how late each is delivered (docs/benchmarks.md).
+    Timer {
+        #[arg(long, default_value = "127.0.0.1:9876", conflicts_with = "in_process")]
+        namesrv: String,
+        /// The broker's pid: its RssAnon is read before and while the timers are pending.
+        #[arg(long, conflicts_with = "in_process")]
+        broker_pid: Option<u32>,
+        /// Start a standalone broker in this process (on loopback ports) instead; RSS is then
+        /// this process's, client included.
+        #[arg(long)]
+        in_process: bool,
+        /// The in-process broker's data directory (default: a fresh one under the current
+        /// directory, removed afterwards).
+        #[arg(long, requires = "in_process")]
+        data: Option<PathBuf>,
+        #[arg(long, default_value = "BenchTimer")]
+        topic: String,
+        #[arg(long, default_value = "petrel_bench_timer")]
+        group: String,
+        /// Timer messages to load.
+        #[arg(long, default_value_t = 1_000_000)]
+        timers: usize,
+        /// Due times are spread uniformly over this window: 10s, 1m, ...
+        #[arg(long, default_value = "60s", value_parser = petrel::time_arg::parse_duration)]
+        window: Duration,
+        /// The window opens this long after the first send (default: twice the send time the
+        /// warm-up's rate predicts, plus 5 s).
+        #[arg(long, value_parser = petrel::time_arg::parse_duration)]
+        delay: Option<Duration>,
+        /// A small run to try it: 20,000 timers in a 10 s window.
+        #[arg(long, conflicts_with_all = ["timers", "window"])]
+        quick: bool,
+        /// Sends in flight at once.
+        #[arg(long, default_value_t = 512)]
+        in_flight: usize,
+        /// Message body size in bytes (at least 48: the run id, index and due time).
+        #[arg(long, default_value_t = 128)]
+        size: usize,
+        /// Seconds between reports.
+        #[arg(long, default_value_t = 5)]
+        interval: u64,
+        /// How long after the last due time to wait for timers that have not arrived.
+        #[arg(long, default_value = "30s", value_parser = petrel::time_arg::parse_duration)]
+        grace: Duration,
     },
     /// The message store alone, in process, against the raw disk under it.
     Store {
@@ -306,6 +365,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tags,
             keys,
             count,
+            deliver_at,
+            delay,
         } => {
             petrel::tools::send(petrel::tools::SendOptions {
                 namesrv,
@@ -314,6 +375,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 tags,
                 keys,
                 count,
+                deliver_at_ms: deliver_at,
+                delay,
             })
             .await?
         }
@@ -378,6 +441,49 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     fail_percent,
                 })
                 .await?
+            }
+            BenchCommand::Timer {
+                namesrv,
+                broker_pid,
+                in_process,
+                data,
+                topic,
+                group,
+                timers,
+                window,
+                delay,
+                quick,
+                in_flight,
+                size,
+                interval,
+                grace,
+            } => {
+                use petrel::bench::timer::{TimerBroker, TimerOptions};
+                let (timers, window) = if quick {
+                    (QUICK_TIMERS, QUICK_WINDOW)
+                } else {
+                    (timers, window)
+                };
+                petrel::bench::timer::timer(TimerOptions {
+                    broker: if in_process {
+                        TimerBroker::InProcess { data }
+                    } else {
+                        TimerBroker::Namesrv {
+                            addr: namesrv,
+                            broker_pid,
+                        }
+                    },
+                    topic,
+                    group,
+                    timers,
+                    window,
+                    delay,
+                    in_flight,
+                    message_bytes: size,
+                    report_interval: Duration::from_secs(interval.max(1)),
+                    grace,
+                })
+                .await?;
             }
             BenchCommand::Store {
                 data,

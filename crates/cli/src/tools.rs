@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use petrel_client::{
@@ -15,6 +16,10 @@ pub struct SendOptions {
     pub tags: Option<String>,
     pub keys: Option<String>,
     pub count: u64,
+    /// Deliver at this time, epoch milliseconds (`TIMER_DELIVER_MS`).
+    pub deliver_at_ms: Option<i64>,
+    /// Deliver this long after the broker receives each message (`TIMER_DELAY_MS`).
+    pub delay: Option<Duration>,
 }
 
 pub async fn send(opts: SendOptions) -> anyhow::Result<()> {
@@ -36,12 +41,23 @@ pub async fn send(opts: SendOptions) -> anyhow::Result<()> {
         if let Some(k) = &opts.keys {
             msg = msg.with_keys(k);
         }
+        if let Some(at) = opts.deliver_at_ms {
+            msg = msg.with_deliver_at_ms(at);
+        }
+        if let Some(delay) = opts.delay {
+            msg = msg.with_delay(delay);
+        }
         let r = producer
             .send(msg)
             .await
             .with_context(|| format!("send {i} to {} failed", opts.topic))?;
+        let deliver = match (opts.deliver_at_ms, opts.delay) {
+            (Some(at), _) => format!(" deliverAt={}", crate::time_arg::format_rfc3339(at)),
+            (None, Some(delay)) => format!(" delay={}ms", delay.as_millis()),
+            (None, None) => String::new(),
+        };
         println!(
-            "{:?} msgId={} offsetMsgId={} queue={}:{} queueOffset={}",
+            "{:?} msgId={} offsetMsgId={} queue={}:{} queueOffset={}{deliver}",
             r.status,
             r.msg_id,
             r.offset_msg_id,
