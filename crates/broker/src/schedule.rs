@@ -27,8 +27,7 @@ use std::sync::Arc;
 use petrel_common::duration;
 use petrel_common::msg_id::now_ms;
 use petrel_common::properties::{
-    Properties, DELAY, REAL_QID, REAL_TOPIC, START_DELIVER_TIME, TIMER_DELAY_MS, TIMER_DELAY_SEC,
-    TIMER_DELIVER_MS,
+    Properties, DELAY, START_DELIVER_TIME, TIMER_DELAY_MS, TIMER_DELAY_SEC, TIMER_DELIVER_MS,
 };
 use petrel_common::record::{
     self, SYSFLAG_TRANSACTION_MASK, SYSFLAG_TRANSACTION_PREPARED, SYSFLAG_TRANSACTION_ROLLBACK,
@@ -145,8 +144,7 @@ impl DelayLevels {
                     }
                 }
                 let level = level.min(self.max_level());
-                props.insert(REAL_TOPIC, topic);
-                props.insert(REAL_QID, queue_id.to_string());
+                props.set_real_destination(topic, queue_id);
                 Ok(Some(Scheduled {
                     topic: SCHEDULE_TOPIC,
                     queue_id: level - 1,
@@ -174,8 +172,7 @@ impl DelayLevels {
                 props.remove(TIMER_DELAY_MS);
                 props.remove(START_DELIVER_TIME);
                 props.insert(TIMER_DELIVER_MS, at.to_string());
-                props.insert(REAL_TOPIC, topic);
-                props.insert(REAL_QID, queue_id.to_string());
+                props.set_real_destination(topic, queue_id);
                 Ok(Some(Scheduled {
                     topic: TIMER_TOPIC,
                     queue_id: 0,
@@ -410,13 +407,9 @@ impl ScheduleMessageService {
             // the wait is the wheel's.
             return self.repost(rec, TIMER_TOPIC, 0, &props, at).await;
         }
-        let topic = props
-            .remove(REAL_TOPIC)
-            .ok_or("the schedule record has no REAL_TOPIC")?;
-        let queue_id: i32 = props
-            .remove(REAL_QID)
-            .and_then(|q| q.parse().ok())
-            .ok_or("the schedule record has no valid REAL_QID")?;
+        let (topic, queue_id) = props
+            .take_real_destination()
+            .map_err(|e| format!("the schedule record has {e}"))?;
         let tags_code = crate::processor::send::tags_code_of(&props);
         self.repost(rec, &topic, queue_id, &props, tags_code)
             .await?;
@@ -448,6 +441,7 @@ impl ScheduleMessageService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use petrel_common::properties::{REAL_QID, REAL_TOPIC};
 
     #[test]
     fn parses_the_default_and_short_levels() {

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use petrel_common::msg_id::now_ms;
-use petrel_common::properties::{self, Properties, REAL_QID, REAL_TOPIC, TIMER_DELIVER_MS};
+use petrel_common::properties::{self, Properties, TIMER_DELIVER_MS};
 use petrel_common::record;
 use petrel_common::topic::TIMER_TOPIC;
 use petrel_remoting::CancellationToken;
@@ -341,13 +341,9 @@ impl TimerService {
             ));
         }
         let mut props = Properties::from_stored(rec.properties);
-        let topic = props
-            .remove(REAL_TOPIC)
-            .ok_or("the timer record has no REAL_TOPIC")?;
-        let queue_id: i32 = props
-            .remove(REAL_QID)
-            .and_then(|q| q.parse().ok())
-            .ok_or("the timer record has no valid REAL_QID")?;
+        let (topic, queue_id) = props
+            .take_real_destination()
+            .map_err(|e| format!("the timer record has {e}"))?;
         let tags_code = crate::processor::send::tags_code_of(&props);
         let fields =
             crate::processor::send::copy_fields(&rec, &topic, queue_id, &props, b.store_host);

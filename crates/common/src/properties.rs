@@ -112,6 +112,23 @@ impl Properties {
         Some(value)
     }
 
+    /// Records where a message parked on a system topic (schedule, timer, transaction half)
+    /// really goes: `REAL_TOPIC` and `REAL_QID`.
+    pub fn set_real_destination(&mut self, topic: &str, queue_id: i32) {
+        self.insert(REAL_TOPIC, topic);
+        self.insert(REAL_QID, queue_id.to_string());
+    }
+
+    /// Takes `REAL_TOPIC` and `REAL_QID` out again; the error names what is missing or bad.
+    pub fn take_real_destination(&mut self) -> Result<(String, i32), &'static str> {
+        let topic = self.remove(REAL_TOPIC).ok_or("no REAL_TOPIC")?;
+        let queue_id = self
+            .remove(REAL_QID)
+            .and_then(|q| q.trim().parse().ok())
+            .ok_or("no valid REAL_QID")?;
+        Ok((topic, queue_id))
+    }
+
     /// The well-formed pairs, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.wire.split(PROPERTY_SEPARATOR).filter_map(|segment| {
