@@ -60,6 +60,8 @@ pub struct Broker {
     /// The address written into stored records and message ids: `broker_ip` and the bound port.
     pub store_host: SocketAddr,
     pub stats: BrokerStats,
+    /// What `/metrics` serves (RocketMQ 5's names).
+    pub metrics: crate::metrics::BrokerMetrics,
     pub started_at_ms: u64,
     /// Wakes the registrar to tell the name servers about a topic change now.
     pub topics_changed: Notify,
@@ -92,6 +94,7 @@ const SHUTDOWN_DRAIN: std::time::Duration = std::time::Duration::from_millis(50)
 pub struct BrokerHandle {
     pub broker: Arc<Broker>,
     local_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -99,6 +102,11 @@ pub struct BrokerHandle {
 impl BrokerHandle {
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where `/metrics` and `/health` are served, if they are.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// Stops the broker in order; everything acknowledged is on disk when this returns.
@@ -156,6 +164,16 @@ async fn start(
         }));
     }
 
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) if config.metrics_enable => crate::http::bind(addr).await,
+        _ => None,
+    };
+    let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
+    let metrics = crate::metrics::BrokerMetrics::new(
+        config.metrics_enable,
+        &config.cluster_name,
+        &config.broker_name,
+    );
     let config_namesrv_addr = config.namesrv_addr.clone();
     let rebalance_locks = RebalanceLockManager::new(config.rebalance_lock_max_live);
     let broker = Arc::new(Broker {
@@ -175,6 +193,7 @@ async fn start(
         rebalance_locks,
         store_host,
         stats: BrokerStats::default(),
+        metrics,
         started_at_ms: now_ms(),
         topics_changed: Notify::new(),
         stopping: CancellationToken::new(),
@@ -195,6 +214,13 @@ async fn start(
     }
     tasks.push(tokio::spawn(serve(listener, processor, shutdown.clone())));
     tasks.push(tokio::spawn(housekeeping(broker.clone(), shutdown.clone())));
+    if let Some(listener) = metrics_listener {
+        tasks.push(tokio::spawn(crate::http::serve(
+            listener,
+            broker.clone(),
+            shutdown.clone(),
+        )));
+    }
     tasks.push(tokio::spawn(schedule.run(shutdown.clone())));
     tasks.push(tokio::spawn(timers.run(shutdown.clone())));
     tasks.push(tokio::spawn(crate::transaction::run_checker(
@@ -215,12 +241,14 @@ async fn start(
         broker = %broker.config.broker_name,
         addr = %local_addr,
         advertised = %store_host,
+        metrics = ?metrics_addr,
         data = %broker.config.store.root_dir.display(),
         "broker started"
     );
     Ok(BrokerHandle {
         broker,
         local_addr,
+        metrics_addr,
         shutdown,
         tasks,
     })

@@ -209,6 +209,29 @@ impl ConsumerManager {
         self.groups.read().keys().cloned().collect()
     }
 
+    /// Calls `f` with each group, its consume type and each of its clients (metrics).
+    pub fn for_each_channel(&self, mut f: impl FnMut(&str, &str, &ClientChannel)) {
+        for (group, info) in self.groups.read().iter() {
+            for c in info.channels.values() {
+                f(group, &info.consume_type, c);
+            }
+        }
+    }
+
+    /// Every (group, topic) with a live subscription.
+    pub fn subscriptions(&self) -> Vec<(String, String)> {
+        let groups = self.groups.read();
+        let mut v = Vec::new();
+        for (group, info) in groups.iter() {
+            v.extend(
+                info.subscriptions
+                    .keys()
+                    .map(|t| (group.clone(), t.clone())),
+            );
+        }
+        v
+    }
+
     /// Groups with a live subscription to `topic`.
     pub fn groups_subscribing(&self, topic: &str) -> Vec<String> {
         self.groups
@@ -260,6 +283,15 @@ impl ProducerManager {
             g.retain(|_, c| keep(c));
             !g.is_empty()
         });
+    }
+
+    /// Calls `f` with each producer group and each of its clients (metrics).
+    pub fn for_each_channel(&self, mut f: impl FnMut(&str, &ClientChannel)) {
+        for (group, channels) in self.groups.read().iter() {
+            for c in channels.values() {
+                f(group, c);
+            }
+        }
     }
 
     pub fn channels(&self, group: &str) -> Vec<ClientChannel> {

@@ -66,8 +66,17 @@ pub struct BrokerConfig {
     pub transaction_check_interval: Duration,
     /// `transactionCheckMax`: checks before a half message goes to TRANS_CHECK_MAX_TIME_TOPIC.
     pub transaction_check_max: u32,
+    /// `metricsExporterType` other than `DISABLE`: count metrics (RocketMQ's default is
+    /// DISABLE; Petrel's is PROM, on).
+    pub metrics_enable: bool,
+    /// Where `/metrics` and `/health` are served (`metricsPromExporterHost`,
+    /// `metricsPromExporterPort`: 0.0.0.0:5557); `None` serves nothing. Port 0 picks a free port.
+    pub metrics_listen: Option<SocketAddr>,
     pub store: StoreConfig,
 }
+
+/// RocketMQ's `metricsPromExporterPort` default.
+pub const DEFAULT_METRICS_PROM_EXPORTER_PORT: u16 = 5557;
 
 impl BrokerConfig {
     pub fn new(store: StoreConfig) -> Self {
@@ -101,6 +110,11 @@ impl BrokerConfig {
             transaction_timeout: Duration::from_secs(60),
             transaction_check_interval: Duration::from_secs(30),
             transaction_check_max: 15,
+            metrics_enable: true,
+            metrics_listen: Some(SocketAddr::from((
+                [0, 0, 0, 0],
+                DEFAULT_METRICS_PROM_EXPORTER_PORT,
+            ))),
             store,
         }
     }

@@ -122,6 +122,18 @@ impl ConsumerOffsetManager {
             .unwrap_or_default()
     }
 
+    /// Every (group, topic) with committed offsets, and its offsets by queue.
+    pub fn all(&self) -> Vec<(String, String, HashMap<i32, i64>)> {
+        self.table
+            .read()
+            .iter()
+            .filter_map(|(k, queues)| {
+                let (topic, group) = k.split_once('@')?;
+                Some((group.to_owned(), topic.to_owned(), queues.clone()))
+            })
+            .collect()
+    }
+
     /// Topics a group has committed offsets for.
     pub fn topics_of_group(&self, group: &str) -> Vec<String> {
         let suffix = format!("@{group}");

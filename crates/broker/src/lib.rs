@@ -8,6 +8,8 @@ mod config;
 mod consumer_offset;
 mod error;
 pub mod flow_control;
+mod http;
+pub mod metrics;
 mod namesrv_client;
 pub mod processor;
 mod pull_hold;
@@ -20,7 +22,7 @@ pub mod transaction;
 
 pub use broker::{Broker, BrokerHandle};
 pub use client_manager::{ClientChannel, ConsumerGroupInfo, ConsumerManager, ProducerManager};
-pub use config::BrokerConfig;
+pub use config::{BrokerConfig, DEFAULT_METRICS_PROM_EXPORTER_PORT};
 pub use consumer_offset::ConsumerOffsetManager;
 pub use error::BrokerError;
 pub use pull_hold::PullRequestHold;

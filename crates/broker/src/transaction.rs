@@ -230,6 +230,11 @@ impl Broker {
             );
         }
         self.advance_progress();
+        if self.metrics.enabled() {
+            let topic = crate::metrics::real_topic_at(self, half.commit_log_offset);
+            self.metrics
+                .transaction_ended(&topic, outcome == Outcome::Commit);
+        }
         Ok(())
     }
 

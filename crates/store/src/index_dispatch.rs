@@ -38,6 +38,11 @@ pub(crate) struct IndexProgress {
 }
 
 impl IndexProgress {
+    /// Every record below this commit-log offset is indexed.
+    pub(crate) fn indexed_to(&self) -> i64 {
+        self.indexed_to.load(Ordering::Acquire)
+    }
+
     /// Called after each append has published the log end. One atomic load unless the thread
     /// is in its deep sleep (no append for a second).
     pub(crate) fn notify_appended(&self) {

@@ -640,6 +640,25 @@ impl MessageStore {
         self.shared.commit_log.min_offset()
     }
 
+    /// Commit-log offset below which every byte is flushed to disk.
+    pub fn flushed_physical_offset(&self) -> i64 {
+        let queue = self.shared.commit_log.files();
+        let files = queue.files();
+        files
+            .iter()
+            .find(|f| f.flushed_pos() < f.wrote_pos())
+            .or(files.last())
+            .map_or(queue.min_offset(), |f| {
+                f.file_from_offset() + f.flushed_pos() as i64
+            })
+    }
+
+    /// Bytes appended but not yet dispatched. Consume queues are written inside the append, so
+    /// this is what the index dispatcher still has to read (RocketMQ's `dispatchBehindBytes`).
+    pub fn dispatch_behind_bytes(&self) -> i64 {
+        (self.max_physical_offset() - self.index_progress.indexed_to()).max(0)
+    }
+
     pub fn set_arrival_listener(&self, f: ArrivalListener) {
         *self.arrival_listener.write() = Some(f);
     }

@@ -15,6 +15,7 @@ pub mod stats;
 pub mod transaction;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use petrel_remoting::code::{request, response};
 use petrel_remoting::{not_supported, Connection, HeaderError, RemotingCommand, RequestHandler};
@@ -33,6 +34,26 @@ impl BrokerProcessor {
 
 impl RequestHandler for BrokerProcessor {
     async fn handle(&self, conn: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
+        let started = Instant::now();
+        let code = req.code;
+        let resp = self.dispatch(conn, req).await;
+        if let Some(r) = &resp {
+            self.broker.metrics.rpc(code, r.code, started.elapsed());
+        }
+        resp
+    }
+
+    fn on_close(&self, conn: &Connection) {
+        self.broker.producers.connection_closed(conn.id());
+        for group in self.broker.consumers.connection_closed(conn.id()) {
+            client::notify_consumer_ids_changed(&self.broker, &group);
+        }
+    }
+}
+
+impl BrokerProcessor {
+    /// Routes a request to its processor.
+    async fn dispatch(&self, conn: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
         let b = &self.broker;
         let resp = match req.code {
             request::SEND_MESSAGE | request::SEND_MESSAGE_V2 => {
@@ -72,13 +93,6 @@ impl RequestHandler for BrokerProcessor {
             },
         };
         Some(resp)
-    }
-
-    fn on_close(&self, conn: &Connection) {
-        self.broker.producers.connection_closed(conn.id());
-        for group in self.broker.consumers.connection_closed(conn.id()) {
-            client::notify_consumer_ids_changed(&self.broker, &group);
-        }
     }
 }
 

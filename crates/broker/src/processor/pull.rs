@@ -135,7 +135,7 @@ pub async fn pull_message(
             }
             continue;
         }
-        return Some(answer(b, req, result, code));
+        return Some(answer(b, req, &h, result, code));
     }
 }
 
@@ -305,7 +305,13 @@ fn response_code(r: &GetResult, requested: i64) -> i32 {
     }
 }
 
-fn answer(b: &Broker, req: &RemotingCommand, r: GetResult, code: i32) -> RemotingCommand {
+fn answer(
+    b: &Broker,
+    req: &RemotingCommand,
+    h: &PullMessageRequestHeader,
+    r: GetResult,
+    code: i32,
+) -> RemotingCommand {
     let header = PullMessageResponseHeader {
         suggest_which_broker_id: 0,
         next_begin_offset: r.next_begin_offset,
@@ -316,6 +322,13 @@ fn answer(b: &Broker, req: &RemotingCommand, r: GetResult, code: i32) -> Remotin
     let mut resp = RemotingCommand::response_to(req, code, Some(remark)).with_header(&header);
     if code == response::SUCCESS {
         b.count_get(r.messages.len() as u64);
+        b.metrics.messages_out(
+            &h.consumer_group,
+            &h.topic,
+            h.queue_id,
+            &r.messages,
+            r.next_begin_offset,
+        );
         resp.body = Body::Chunks(r.messages);
     }
     resp

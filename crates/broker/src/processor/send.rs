@@ -11,13 +11,12 @@ use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
 use petrel_common::msg_id::offset_msg_id;
-use petrel_common::properties::{Properties, CLUSTER, DELAY, TAGS, UNIQ_KEY};
+use petrel_common::properties::{Properties, CLUSTER, DELAY, RETRY_TOPIC, TAGS, UNIQ_KEY};
 use petrel_common::record::{
     self, java_string_hash, RecordFields, SYSFLAG_TRANSACTION_MASK, SYSFLAG_TRANSACTION_PREPARED,
 };
 use petrel_common::topic::{
-    dlq_topic, perm, validate_topic, TopicConfig, RETRY_GROUP_TOPIC_PREFIX,
-    TRANS_HALF_TOPIC,
+    dlq_topic, perm, validate_topic, TopicConfig, RETRY_GROUP_TOPIC_PREFIX, TRANS_HALF_TOPIC,
 };
 use petrel_remoting::code::{request, response};
 use petrel_remoting::headers::{
@@ -28,6 +27,7 @@ use petrel_store::{AppendRequest, AppendResult, AppendStatus, StoreError};
 
 use super::{bad_header, io_failure};
 use crate::broker::Broker;
+use crate::metrics::MessageType;
 use crate::topic_config::TopicLookup;
 use crate::transaction;
 
@@ -57,6 +57,8 @@ pub async fn send_message(
         Err(resp) => return resp,
     };
     let mut props = Properties::from_wire(h.properties.take().unwrap_or_default());
+    let message_type = b.metrics.enabled().then(|| MessageType::of(&props));
+    let mut dead_lettered = None;
     let uniq_key = stamp_properties(b, &mut props);
     let mut tags_code = tags_code_of(&props);
 
@@ -84,6 +86,7 @@ pub async fn send_message(
                 Err(e) => return io_failure(req, e),
             };
             props.insert(DELAY, "-1");
+            dead_lettered = Some(group);
             store_topic = dlq;
             store_queue_id = 0;
         }
@@ -134,6 +137,13 @@ pub async fn send_message(
         Err(e) => return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, e.to_string()),
     };
     let result = b.store.put_message(append).await;
+    if let (Some(message_type), Ok(_)) = (message_type, &result) {
+        b.metrics.message_in(&h.topic, message_type, body.len());
+        if let Some(group) = dead_lettered {
+            let topic = props.get(RETRY_TOPIC).unwrap_or(h.topic.as_str());
+            b.metrics.send_to_dlq(group, topic);
+        }
+    }
     if let (true, Ok(r)) = (half, &result) {
         b.half_stored(
             r.first_queue_offset,
@@ -167,11 +177,16 @@ pub async fn send_batch(
     // atomic batch. (RocketMQ's broker silently ignores DELAY inside a batch.)
     let mut batch = Vec::with_capacity(inner.len());
     let mut delayed = Vec::new();
+    // (body bytes, type) of each message, for the metrics once the batch is stored.
+    let mut counted = Vec::with_capacity(if b.metrics.enabled() { inner.len() } else { 0 });
     for (i, m) in inner.into_iter().enumerate() {
         if let Err(remark) = check_body_size(b, m.body.len()) {
             return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, remark);
         }
         let mut props = Properties::from_stored(m.properties);
+        if b.metrics.enabled() {
+            counted.push((m.body.len(), MessageType::of(&props)));
+        }
         stamp_properties(b, &mut props);
         let mut tags_code = tags_code_of(&props);
         let (mut topic, mut store_queue_id) = (h.topic.as_str(), queue_id);
@@ -214,6 +229,11 @@ pub async fn send_batch(
     } else {
         put_split_batch(b, batch, delayed).await
     };
+    if result.is_ok() {
+        for (body_bytes, message_type) in counted {
+            b.metrics.message_in(&h.topic, message_type, body_bytes);
+        }
+    }
     respond(b, req, result, queue_id, None)
 }
 

@@ -74,8 +74,8 @@ pub async fn consumer_send_msg_back(b: &Arc<Broker>, req: &RemotingCommand) -> R
         Some(m) if m >= 0 => m,
         _ => group.retry_max_times,
     };
-    let (topic, queue_id) = if original.reconsume_times >= max_reconsume_times || h.delay_level < 0
-    {
+    let to_dlq = original.reconsume_times >= max_reconsume_times || h.delay_level < 0;
+    let (topic, queue_id) = if to_dlq {
         match dead_letter_topic(b, &h.group) {
             Ok(t) => (t, 0),
             Err(e) => return io_failure(req, e),
@@ -136,6 +136,10 @@ pub async fn consumer_send_msg_back(b: &Arc<Broker>, req: &RemotingCommand) -> R
     match b.store.put_message(append).await {
         Ok(_) => {
             b.count_put(1);
+            if to_dlq {
+                let origin = props.get(RETRY_TOPIC).unwrap_or(original.topic);
+                b.metrics.send_to_dlq(&h.group, origin);
+            }
             RemotingCommand::success(req)
         }
         Err(e) => RemotingCommand::error(

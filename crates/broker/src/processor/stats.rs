@@ -666,6 +666,7 @@ mod tests {
         store.commit_log_file_size = 1024 * 1024;
         let mut config = BrokerConfig::new(store);
         config.listen_addr = "127.0.0.1:0".parse().unwrap();
+        config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
         config.vip_channel_enable = false;
         Broker::start(config, CancellationToken::new())
             .await

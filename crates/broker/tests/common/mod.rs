@@ -30,6 +30,7 @@ pub async fn start_broker_with(
     store.commit_log_file_size = 1024 * 1024;
     let mut config = BrokerConfig::new(store);
     config.listen_addr = "127.0.0.1:0".parse().unwrap();
+    config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
     configure(&mut config);
     Broker::start(config, CancellationToken::new())
         .await
