@@ -1,7 +1,10 @@
 package petrel.compat;
 
 import java.time.Duration;
+import java.util.Collection;
+import java.util.List;
 import java.util.function.BooleanSupplier;
+import java.util.function.Predicate;
 import org.apache.rocketmq.client.consumer.DefaultMQPushConsumer;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
 import org.apache.rocketmq.common.consumer.ConsumeFromWhere;
@@ -34,6 +37,15 @@ public final class Clients {
         c.setVipChannelEnabled(false);
         c.setConsumeFromWhere(ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET);
         return c;
+    }
+
+    /**
+     * Waits until every one of {@code items} has {@code arrived}, or a problem was recorded
+     * (which the caller then reports).
+     */
+    public static <T> void waitForEach(String what, Collection<T> items, Predicate<T> arrived, List<String> problems)
+            throws InterruptedException {
+        waitFor(what, () -> !problems.isEmpty() || items.stream().allMatch(arrived));
     }
 
     /** Polls until {@code done} holds; fails naming {@code what} after {@link #WAIT}. */

@@ -85,17 +85,7 @@ final class Delay {
                 send(producer, topic, "d" + level + "-" + n, level, timings);
             }
         }
-        Clients.waitFor("every delayed message", () -> {
-            if (!problems.isEmpty()) {
-                return true;
-            }
-            for (Timing t : timings.values()) {
-                if (t.arrivals.isEmpty()) {
-                    return false;
-                }
-            }
-            return true;
-        });
+        Clients.waitForEach("every delayed message", timings.values(), t -> !t.arrivals.isEmpty(), problems);
         // A second delivery would come soon after the first.
         Thread.sleep(1000);
         c.shutdown();

@@ -87,17 +87,7 @@ final class Timers {
         }
         long waitMs = last - System.currentTimeMillis() + Retry.LATE_MS;
         Thread.sleep(Math.max(0, waitMs));
-        Clients.waitFor("every timer message", () -> {
-            if (!problems.isEmpty()) {
-                return true;
-            }
-            for (Timer t : timers.values()) {
-                if (t.arrivals.isEmpty()) {
-                    return false;
-                }
-            }
-            return true;
-        });
+        Clients.waitForEach("every timer message", timers.values(), t -> !t.arrivals.isEmpty(), problems);
         // A second delivery would come soon after the first.
         Thread.sleep(1000);
         c.shutdown();
