@@ -66,6 +66,13 @@ pub struct BrokerConfigFile {
     pub transaction_check_interval: Option<u64>,
     /// Checks before a half message goes to TRANS_CHECK_MAX_TIME_TOPIC.
     pub transaction_check_max: Option<u32>,
+    /// `PROM` (default: count, and serve `/metrics`) or `DISABLE` (count nothing, serve
+    /// nothing).
+    pub metrics_exporter_type: Option<String>,
+    /// The address `/metrics` and `/health` listen on (0.0.0.0).
+    pub metrics_prom_exporter_host: Option<IpAddr>,
+    /// Their port (5557; 0 picks a free one).
+    pub metrics_prom_exporter_port: Option<u16>,
 }
 
 impl BrokerConfigFile {
@@ -152,6 +159,30 @@ impl BrokerConfigFile {
         }
         if let Some(v) = self.transaction_check_max {
             c.transaction_check_max = v;
+        }
+        if let Some(v) = self.metrics_exporter_type {
+            match v.as_str() {
+                "PROM" => c.metrics_enable = true,
+                "DISABLE" => {
+                    c.metrics_enable = false;
+                    c.metrics_listen = None;
+                }
+                other => bail!("metricsExporterType must be PROM or DISABLE, got {other:?}"),
+            }
+        }
+        if c.metrics_enable
+            && (self.metrics_prom_exporter_host.is_some()
+                || self.metrics_prom_exporter_port.is_some())
+        {
+            let default = SocketAddr::from((
+                [0, 0, 0, 0],
+                petrel_broker::DEFAULT_METRICS_PROM_EXPORTER_PORT,
+            ));
+            let at = c.metrics_listen.unwrap_or(default);
+            c.metrics_listen = Some(SocketAddr::new(
+                self.metrics_prom_exporter_host.unwrap_or(at.ip()),
+                self.metrics_prom_exporter_port.unwrap_or(at.port()),
+            ));
         }
         if let Some(v) = self.rebalance_lock_max_live_time {
             c.rebalance_lock_max_live = Duration::from_millis(v);
@@ -268,5 +299,35 @@ mod tests {
         assert_eq!(s.delete_commit_log_files_interval_ms, 50);
         assert_eq!(s.destroy_mapped_file_interval_forcibly_ms, 60000);
         assert_eq!(s.delete_file_batch_max, 4);
+    }
+
+    #[test]
+    fn metrics_keys_use_rocketmq_names() {
+        let mut config = BrokerConfig::new(petrel_store::StoreConfig::new("/tmp/x"));
+        assert_eq!(
+            config.metrics_listen,
+            Some("0.0.0.0:5557".parse().unwrap()),
+            "RocketMQ's metricsPromExporterPort by default"
+        );
+        let file: BrokerConfigFile = toml::from_str(
+            r#"
+            metricsExporterType = "PROM"
+            metricsPromExporterHost = "127.0.0.1"
+            metricsPromExporterPort = 15557
+            "#,
+        )
+        .unwrap();
+        file.apply(&mut config).unwrap();
+        assert!(config.metrics_enable);
+        assert_eq!(
+            config.metrics_listen,
+            Some("127.0.0.1:15557".parse().unwrap())
+        );
+        let off: BrokerConfigFile = toml::from_str("metricsExporterType = \"DISABLE\"").unwrap();
+        off.apply(&mut config).unwrap();
+        assert!(!config.metrics_enable);
+        assert_eq!(config.metrics_listen, None);
+        let bad: BrokerConfigFile = toml::from_str("metricsExporterType = \"OTLP_GRPC\"").unwrap();
+        assert!(bad.apply(&mut config).is_err());
     }
 }

@@ -62,6 +62,10 @@ enum Command {
         broker_ip: IpAddr,
         #[arg(long, value_enum, default_value = "async")]
         flush: Flush,
+        /// Where the broker serves Prometheus `/metrics` and `/health` (RocketMQ's
+        /// metricsPromExporterPort, 5557).
+        #[arg(long, default_value = "0.0.0.0:5557")]
+        metrics_listen: SocketAddr,
         /// Broker settings in a TOML file with RocketMQ's key names (docs/configuration.md);
         /// its keys win over the flags above.
         #[arg(long)]
@@ -301,10 +305,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             broker_listen,
             broker_ip,
             flush,
+            metrics_listen,
             config: config_file,
         } => {
             let mut config = StandaloneConfig::new(data);
             config.broker_config_file = config_file;
+            config.metrics_listen = Some(metrics_listen);
             config.namesrv_listen = namesrv_listen;
             config.broker_listen = broker_listen;
             config.broker_ip = broker_ip;
@@ -313,6 +319,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(
                 namesrv = %standalone.namesrv_addr(),
                 broker = %standalone.broker_addr(),
+                metrics = ?standalone.metrics_addr(),
                 "petrel standalone is up; Ctrl-C to stop"
             );
             wait_for_signal().await;

@@ -23,6 +23,8 @@ pub struct StandaloneConfig {
     pub broker_config_file: Option<PathBuf>,
     /// The broker's `messageDelayLevel`; `None` keeps RocketMQ's default.
     pub message_delay_level: Option<String>,
+    /// Where the broker serves `/metrics` and `/health` (0.0.0.0:5557); `None` serves nothing.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl StandaloneConfig {
@@ -36,6 +38,10 @@ impl StandaloneConfig {
             commit_log_file_size: 1024 * 1024 * 1024,
             broker_config_file: None,
             message_delay_level: None,
+            metrics_listen: Some(SocketAddr::from((
+                [0, 0, 0, 0],
+                petrel_broker::DEFAULT_METRICS_PROM_EXPORTER_PORT,
+            ))),
         }
     }
 
@@ -44,6 +50,7 @@ impl StandaloneConfig {
         let mut c = Self::new(data_dir);
         c.namesrv_listen = "127.0.0.1:0".parse().expect("static address");
         c.broker_listen = "127.0.0.1:0".parse().expect("static address");
+        c.metrics_listen = Some("127.0.0.1:0".parse().expect("static address"));
         c.commit_log_file_size = 64 * 1024 * 1024;
         c
     }
@@ -54,6 +61,7 @@ impl StandaloneConfig {
         store.commit_log_file_size = self.commit_log_file_size;
         let mut b = BrokerConfig::new(store);
         b.listen_addr = self.broker_listen;
+        b.metrics_listen = self.metrics_listen;
         b.broker_ip = self.broker_ip;
         let ns_ip = if namesrv_addr.ip().is_unspecified() {
             IpAddr::from([127, 0, 0, 1])
@@ -109,6 +117,11 @@ impl Standalone {
 
     pub fn broker_addr(&self) -> SocketAddr {
         self.broker.broker.store_host
+    }
+
+    /// Where `/metrics` and `/health` are served, if they are (loopback for an unspecified IP).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.broker.metrics_addr().map(loopback_if_unspecified)
     }
 
     pub fn broker(&self) -> &BrokerHandle {
