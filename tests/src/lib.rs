@@ -159,6 +159,11 @@ impl Standalone {
         })
     }
 
+    /// Where the broker serves `/metrics` and `/health`, if it does.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.inner.as_ref().and_then(|s| s.metrics_addr())
+    }
+
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         if let Some(inner) = self.inner.take() {
             inner.shutdown().await;
