@@ -1,21 +1,29 @@
-//! Small admin helpers over the client instance: create a topic on a broker or a whole cluster,
-//! read routes and queue offsets. What `petrel admin` and tests need, nothing more.
+//! The admin API over the client instance, what `petrel admin` (and later a dashboard) builds on:
+//! one method per request of RocketMQ's admin protocol, each returning the typed body of the
+//! answer (`petrel_common::protocol`), and a few helpers that run one request on every master.
+//! It never prints and never retries: errors carry the broker's code and remark.
 
-use std::sync::Arc;
+mod message;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use petrel_common::object_map::parse_object_key_map;
 use petrel_common::protocol::{
-    from_fastjson, ClusterInfo, HalfMessageInfo, HalfMessageList, MessageQueue, TopicRouteData,
+    from_fastjson, parse_properties, ClusterInfo, ConsumeStats, ConsumerConnection,
+    HalfMessageInfo, HalfMessageList, KvTable, MessageQueue, ProducerConnection, TopicList,
+    TopicRouteData, TopicStatsTable,
 };
 use petrel_common::topic::{
     group_attribute as flow, perm, validate_group, validate_topic, SubscriptionGroupConfig,
-    AUTO_CREATE_TOPIC_KEY,
+    TopicConfig, AUTO_CREATE_TOPIC_KEY,
 };
 use petrel_remoting::code::request;
 use petrel_remoting::headers::{
-    CreateTopicRequestHeader, ListHalfMessagesRequestHeader, ResetOffsetRequestHeader,
+    CloneGroupOffsetRequestHeader, CreateTopicRequestHeader, GetConsumeStatsRequestHeader,
+    GetConsumerConnectionListRequestHeader, GetProducerConnectionListRequestHeader,
+    GetSubscriptionGroupConfigRequestHeader, ListHalfMessagesRequestHeader,
+    ResetOffsetRequestHeader, TopicRequestHeader,
 };
 use petrel_remoting::RemotingCommand;
 
@@ -44,27 +52,238 @@ impl Admin {
 
     /// UPDATE_AND_CREATE_TOPIC on one broker: `queues` read and write queues, read-write.
     pub async fn create_topic(&self, broker_addr: &str, topic: &str, queues: i32) -> Result<()> {
-        validate_topic(topic).map_err(ClientError::InvalidArgument)?;
-        if queues <= 0 {
+        let config = TopicConfig::new(topic, queues, perm::READ | perm::WRITE);
+        self.update_topic(broker_addr, &config).await
+    }
+
+    /// UPDATE_AND_CREATE_TOPIC on one broker: creates `config.topic_name` or replaces its
+    /// queue numbers, permission, order flag and filter type.
+    pub async fn update_topic(&self, broker_addr: &str, config: &TopicConfig) -> Result<()> {
+        validate_topic(&config.topic_name).map_err(ClientError::InvalidArgument)?;
+        if config.read_queue_nums <= 0 || config.write_queue_nums <= 0 {
             return Err(ClientError::InvalidArgument(format!(
-                "queue count {queues} must be positive"
+                "queue numbers must be positive, got read {} write {}",
+                config.read_queue_nums, config.write_queue_nums
             )));
         }
         let header = CreateTopicRequestHeader {
-            topic: topic.to_owned(),
+            topic: config.topic_name.clone(),
             default_topic: Some(AUTO_CREATE_TOPIC_KEY.to_owned()),
-            read_queue_nums: queues,
-            write_queue_nums: queues,
-            perm: perm::READ | perm::WRITE,
-            topic_filter_type: Some("SINGLE_TAG".to_owned()),
-            topic_sys_flag: Some(0),
-            order: Some(false),
+            read_queue_nums: config.read_queue_nums,
+            write_queue_nums: config.write_queue_nums,
+            perm: config.perm,
+            topic_filter_type: Some(config.topic_filter_type.clone()),
+            topic_sys_flag: Some(config.topic_sys_flag),
+            order: Some(config.order),
         };
         let cmd = RemotingCommand::request_with_header(request::UPDATE_AND_CREATE_TOPIC, &header);
+        self.call(broker_addr, cmd).await.map(|_| ())
+    }
+
+    /// Sends `cmd` to `addr` with the configured timeout; a non-SUCCESS answer is an error
+    /// with the broker's code and remark.
+    async fn call(&self, addr: &str, cmd: RemotingCommand) -> Result<RemotingCommand> {
         self.instance
-            .invoke_ok(broker_addr, cmd, self.instance.config().request_timeout)
+            .invoke_ok(addr, cmd, self.instance.config().request_timeout)
+            .await
+    }
+
+    /// Sends `cmd` to a name server; a non-SUCCESS answer is an error with its remark.
+    async fn call_namesrv(&self, cmd: RemotingCommand) -> Result<RemotingCommand> {
+        let resp = self.instance.invoke_namesrv(cmd).await?;
+        if resp.code != petrel_remoting::code::response::SUCCESS {
+            return Err(ClientError::broker(resp.code, resp.remark));
+        }
+        Ok(resp)
+    }
+
+    /// `(broker name, master address)` of every broker group the name server knows, sorted by
+    /// name; groups without a live master are left out.
+    pub async fn master_brokers(&self) -> Result<Vec<(String, String)>> {
+        let info = self.cluster_info().await?;
+        Ok(info
+            .broker_addr_table
+            .iter()
+            .filter_map(|(name, b)| Some((name.clone(), b.master_addr()?.to_owned())))
+            .collect())
+    }
+
+    /// GET_BROKER_RUNTIME_INFO: the broker's runtime figures (`mqadmin brokerStatus`).
+    pub async fn broker_runtime_info(&self, broker_addr: &str) -> Result<KvTable> {
+        let resp = self
+            .call(
+                broker_addr,
+                RemotingCommand::request(request::GET_BROKER_RUNTIME_INFO),
+            )
+            .await?;
+        decode(&resp, "broker runtime info")
+    }
+
+    /// GET_BROKER_CONFIG: the broker's settings, key by key (`mqadmin getBrokerConfig`).
+    pub async fn broker_config(&self, broker_addr: &str) -> Result<BTreeMap<String, String>> {
+        let resp = self
+            .call(
+                broker_addr,
+                RemotingCommand::request(request::GET_BROKER_CONFIG),
+            )
+            .await?;
+        Ok(parse_properties(&String::from_utf8_lossy(
+            &resp.body_bytes(),
+        )))
+    }
+
+    /// GET_ALL_TOPIC_LIST_FROM_NAMESERVER: every topic the name server routes.
+    pub async fn topic_list(&self) -> Result<TopicList> {
+        let resp = self
+            .call_namesrv(RemotingCommand::request(
+                request::GET_ALL_TOPIC_LIST_FROM_NAMESERVER,
+            ))
+            .await?;
+        decode(&resp, "topic list")
+    }
+
+    /// GET_TOPIC_CONFIG: one topic's config on one broker.
+    pub async fn topic_config(&self, broker_addr: &str, topic: &str) -> Result<TopicConfig> {
+        let resp = self
+            .call(broker_addr, topic_request(request::GET_TOPIC_CONFIG, topic))
+            .await?;
+        decode(&resp, "topic config")
+    }
+
+    /// GET_TOPIC_STATS_INFO: min and max offset and last store time of each of the topic's
+    /// queues on one broker (`mqadmin topicStatus`).
+    pub async fn topic_stats(&self, broker_addr: &str, topic: &str) -> Result<TopicStatsTable> {
+        let resp = self
+            .call(
+                broker_addr,
+                topic_request(request::GET_TOPIC_STATS_INFO, topic),
+            )
+            .await?;
+        TopicStatsTable::from_fastjson(&resp.body_bytes())
+            .map_err(|e| ClientError::Decode(format!("topic stats of {topic}: {e}")))
+    }
+
+    /// DELETE_TOPIC_IN_BROKER: the broker forgets the topic's config (its messages age out).
+    pub async fn delete_topic_in_broker(&self, broker_addr: &str, topic: &str) -> Result<()> {
+        self.call(
+            broker_addr,
+            topic_request(request::DELETE_TOPIC_IN_BROKER, topic),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// DELETE_TOPIC_IN_NAMESRV: the name server drops the topic's route.
+    pub async fn delete_topic_in_namesrv(&self, topic: &str) -> Result<()> {
+        self.call_namesrv(topic_request(request::DELETE_TOPIC_IN_NAMESRV, topic))
             .await
             .map(|_| ())
+    }
+
+    /// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP on one broker.
+    pub async fn update_subscription_group(
+        &self,
+        broker_addr: &str,
+        config: &SubscriptionGroupConfig,
+    ) -> Result<()> {
+        validate_group(&config.group_name).map_err(ClientError::InvalidArgument)?;
+        let body = serde_json::to_vec(config)
+            .map_err(|e| ClientError::Decode(format!("subscription group: {e}")))?;
+        let cmd =
+            RemotingCommand::request(request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP).with_body(body);
+        self.call(broker_addr, cmd).await.map(|_| ())
+    }
+
+    /// GET_SUBSCRIPTIONGROUP_CONFIG: one group's config on one broker.
+    pub async fn subscription_group(
+        &self,
+        broker_addr: &str,
+        group: &str,
+    ) -> Result<SubscriptionGroupConfig> {
+        let header = GetSubscriptionGroupConfigRequestHeader {
+            group: group.to_owned(),
+        };
+        let cmd =
+            RemotingCommand::request_with_header(request::GET_SUBSCRIPTIONGROUP_CONFIG, &header);
+        let resp = self.call(broker_addr, cmd).await?;
+        decode(&resp, "subscription group")
+    }
+
+    /// DELETE_SUBSCRIPTIONGROUP on one broker.
+    pub async fn delete_subscription_group(&self, broker_addr: &str, group: &str) -> Result<()> {
+        let mut cmd = RemotingCommand::request(request::DELETE_SUBSCRIPTIONGROUP);
+        cmd.ext_fields.insert("groupName", group);
+        self.call(broker_addr, cmd).await.map(|_| ())
+    }
+
+    /// GET_CONSUME_STATS: `group`'s offsets on each queue of `topic` (of every topic it
+    /// consumes when `None`) on one broker (`mqadmin consumerProgress`).
+    pub async fn consume_stats(
+        &self,
+        broker_addr: &str,
+        group: &str,
+        topic: Option<&str>,
+    ) -> Result<ConsumeStats> {
+        let header = GetConsumeStatsRequestHeader {
+            consumer_group: group.to_owned(),
+            topic: topic.map(str::to_owned),
+        };
+        let cmd = RemotingCommand::request_with_header(request::GET_CONSUME_STATS, &header);
+        let resp = self.call(broker_addr, cmd).await?;
+        ConsumeStats::from_fastjson(&resp.body_bytes())
+            .map_err(|e| ClientError::Decode(format!("consume stats of {group}: {e}")))
+    }
+
+    /// GET_CONSUMER_CONNECTION_LIST: the online clients of a consumer group on one broker.
+    pub async fn consumer_connection(
+        &self,
+        broker_addr: &str,
+        group: &str,
+    ) -> Result<ConsumerConnection> {
+        let header = GetConsumerConnectionListRequestHeader {
+            consumer_group: group.to_owned(),
+        };
+        let cmd =
+            RemotingCommand::request_with_header(request::GET_CONSUMER_CONNECTION_LIST, &header);
+        let resp = self.call(broker_addr, cmd).await?;
+        decode(&resp, "consumer connection")
+    }
+
+    /// GET_PRODUCER_CONNECTION_LIST: the online clients of a producer group on one broker.
+    pub async fn producer_connection(
+        &self,
+        broker_addr: &str,
+        group: &str,
+    ) -> Result<ProducerConnection> {
+        let header = GetProducerConnectionListRequestHeader {
+            producer_group: group.to_owned(),
+        };
+        let cmd =
+            RemotingCommand::request_with_header(request::GET_PRODUCER_CONNECTION_LIST, &header);
+        let resp = self.call(broker_addr, cmd).await?;
+        decode(&resp, "producer connection")
+    }
+
+    /// CLONE_GROUP_OFFSET on one broker: `dest_group` takes `src_group`'s committed offsets on
+    /// `topic` (every topic of the source when `None`). Without `offline` the broker skips topics
+    /// an online source group does not subscribe to.
+    pub async fn clone_group_offset(
+        &self,
+        broker_addr: &str,
+        src_group: &str,
+        dest_group: &str,
+        topic: Option<&str>,
+        offline: bool,
+    ) -> Result<()> {
+        validate_group(dest_group).map_err(ClientError::InvalidArgument)?;
+        let header = CloneGroupOffsetRequestHeader {
+            src_group: src_group.to_owned(),
+            dest_group: dest_group.to_owned(),
+            topic: topic.map(str::to_owned),
+            offline: Some(offline),
+        };
+        let cmd = RemotingCommand::request_with_header(request::CLONE_GROUP_OFFSET, &header);
+        self.call(broker_addr, cmd).await.map(|_| ())
     }
 
     /// GET_BROKER_CLUSTER_INFO from a name server.
@@ -307,6 +526,20 @@ impl Admin {
     pub fn shutdown(&self) {
         self.instance.shutdown();
     }
+}
+
+fn topic_request(code: i32, topic: &str) -> RemotingCommand {
+    RemotingCommand::request_with_header(
+        code,
+        &TopicRequestHeader {
+            topic: topic.to_owned(),
+        },
+    )
+}
+
+/// An answer's JSON body (fastjson's unquoted integer keys allowed) as `T`.
+fn decode<T: serde::de::DeserializeOwned>(resp: &RemotingCommand, what: &str) -> Result<T> {
+    from_fastjson(&resp.body_bytes()).map_err(|e| ClientError::Decode(format!("{what}: {e}")))
 }
 
 /// The part of GET_ALL_SUBSCRIPTIONGROUP_CONFIG's body we read.

@@ -432,3 +432,213 @@ pub struct HalfMessageInfo {
     /// Checks sent since the broker started.
     pub check_times: u32,
 }
+
+/// GET_BROKER_RUNTIME_INFO's KVTable: `{"table":{"putTps":"..",...}}`, every value text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct KvTable {
+    #[serde(default)]
+    pub table: BTreeMap<String, String>,
+}
+
+/// Java properties text (GET_BROKER_CONFIG's body) as a map: `key=value` lines, comments and
+/// blank lines skipped.
+pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
+        .filter_map(|l| {
+            let (k, v) = l.split_once(['=', ':'])?;
+            Some((k.trim().to_owned(), v.trim().to_owned()))
+        })
+        .collect()
+}
+
+/// One queue's offsets in a TopicStatsTable (Java's `TopicOffset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicOffset {
+    pub min_offset: i64,
+    pub max_offset: i64,
+    /// Store time of the queue's newest message, 0 when it is empty.
+    #[serde(default)]
+    pub last_update_timestamp: i64,
+}
+
+/// One row of a TopicStatsTable: a queue and its offsets, flattened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicQueueStats {
+    #[serde(flatten)]
+    pub queue: MessageQueue,
+    #[serde(flatten)]
+    pub offset: TopicOffset,
+}
+
+/// GET_TOPIC_STATS_INFO's TopicStatsTable. On the wire its `offsetTable` is a fastjson map with
+/// MessageQueue keys (see [`crate::object_map`]); here it is a list sorted by queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicStatsTable {
+    pub offset_table: Vec<TopicQueueStats>,
+    #[serde(default)]
+    pub topic_put_tps: f64,
+}
+
+impl TopicStatsTable {
+    /// Reads the broker's fastjson body.
+    pub fn from_fastjson(text: &[u8]) -> Result<Self, String> {
+        let mut offset_table: Vec<TopicQueueStats> = crate::object_map::parse_object_key_map::<
+            MessageQueue,
+            TopicOffset,
+        >(text, "offsetTable")?
+        .into_iter()
+        .map(|(queue, offset)| TopicQueueStats { queue, offset })
+        .collect();
+        offset_table.sort_by(|a, b| a.queue.cmp(&b.queue));
+        Ok(TopicStatsTable {
+            offset_table,
+            topic_put_tps: number_field(text, "topicPutTps").unwrap_or(0.0),
+        })
+    }
+}
+
+/// One queue of a ConsumeStats (Java's `OffsetWrapper`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct OffsetWrapper {
+    /// The queue's max offset: where the next message goes.
+    pub broker_offset: i64,
+    /// The group's committed offset.
+    pub consumer_offset: i64,
+    #[serde(default)]
+    pub pull_offset: i64,
+    /// Store time of the last message the group consumed, 0 when unknown.
+    #[serde(default)]
+    pub last_timestamp: i64,
+}
+
+impl OffsetWrapper {
+    /// Messages stored and not yet consumed: broker offset − consumer offset.
+    pub fn diff(&self) -> i64 {
+        self.broker_offset - self.consumer_offset
+    }
+}
+
+/// One row of a ConsumeStats: a queue and the group's offsets on it, flattened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueConsumeStats {
+    #[serde(flatten)]
+    pub queue: MessageQueue,
+    #[serde(flatten)]
+    pub offset: OffsetWrapper,
+}
+
+/// GET_CONSUME_STATS's ConsumeStats, its object-keyed `offsetTable` as a list sorted by queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumeStats {
+    pub offset_table: Vec<QueueConsumeStats>,
+    #[serde(default)]
+    pub consume_tps: f64,
+}
+
+impl ConsumeStats {
+    /// Reads the broker's fastjson body.
+    pub fn from_fastjson(text: &[u8]) -> Result<Self, String> {
+        let mut offset_table: Vec<QueueConsumeStats> = crate::object_map::parse_object_key_map::<
+            MessageQueue,
+            OffsetWrapper,
+        >(text, "offsetTable")?
+        .into_iter()
+        .map(|(queue, offset)| QueueConsumeStats { queue, offset })
+        .collect();
+        offset_table.sort_by(|a, b| a.queue.cmp(&b.queue));
+        Ok(ConsumeStats {
+            offset_table,
+            consume_tps: number_field(text, "consumeTps").unwrap_or(0.0),
+        })
+    }
+}
+
+/// The number after `"field":` at the top of a fastjson body that serde cannot read whole.
+fn number_field(text: &[u8], field: &str) -> Option<f64> {
+    let needle = format!("\"{field}\":");
+    let at = text
+        .windows(needle.len())
+        .rposition(|w| w == needle.as_bytes())?
+        + needle.len();
+    let rest = std::str::from_utf8(&text[at..]).ok()?.trim_start();
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E')))
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+/// One client connection, as ConsumerConnection and ProducerConnection list them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Connection {
+    pub client_id: String,
+    pub client_addr: String,
+    #[serde(default)]
+    pub language: String,
+    /// The client's version code (RocketMQ's `MQVersion` ordinal).
+    #[serde(default)]
+    pub version: i32,
+}
+
+/// GET_CONSUMER_CONNECTION_LIST's ConsumerConnection: who is online in a group, and how it
+/// consumes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerConnection {
+    #[serde(default)]
+    pub connection_set: Vec<Connection>,
+    #[serde(default)]
+    pub subscription_table: BTreeMap<String, SubscriptionData>,
+    #[serde(default)]
+    pub consume_type: String,
+    #[serde(default)]
+    pub message_model: String,
+    #[serde(default)]
+    pub consume_from_where: String,
+}
+
+/// GET_PRODUCER_CONNECTION_LIST's ProducerConnection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ProducerConnection {
+    #[serde(default)]
+    pub connection_set: Vec<Connection>,
+}
+
+#[cfg(test)]
+mod admin_body_tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_topic_stats_table_with_object_keys() {
+        let text = br#"{"offsetTable":{{"brokerName":"b","queueId":1,"topic":"T"}:{"lastUpdateTimestamp":5,"maxOffset":3,"minOffset":0},{"brokerName":"b","queueId":0,"topic":"T"}:{"lastUpdateTimestamp":0,"maxOffset":0,"minOffset":0}},"topicPutTps":0.05}"#;
+        let t = TopicStatsTable::from_fastjson(text).unwrap();
+        assert_eq!(t.offset_table.len(), 2);
+        assert_eq!(t.offset_table[0].queue.queue_id, 0);
+        assert_eq!(t.offset_table[1].offset.max_offset, 3);
+        assert_eq!(t.topic_put_tps, 0.05);
+        let json = serde_json::to_value(&t.offset_table[1]).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"topic":"T","brokerName":"b","queueId":1,"minOffset":0,"maxOffset":3,"lastUpdateTimestamp":5})
+        );
+    }
+
+    #[test]
+    fn reads_consume_stats_and_properties() {
+        let text = br#"{"consumeTps":0.0,"offsetTable":{{"brokerName":"b","queueId":0,"topic":"T"}:{"brokerOffset":9,"consumerOffset":4,"lastTimestamp":1,"pullOffset":4}}}"#;
+        let s = ConsumeStats::from_fastjson(text).unwrap();
+        assert_eq!(s.offset_table[0].offset.diff(), 5);
+        let props = parse_properties("brokerName=broker-a\n# note\nlistenPort = 10911\n");
+        assert_eq!(props.len(), 2);
+        assert_eq!(props["listenPort"], "10911");
+    }
+}
