@@ -1,15 +1,300 @@
-//! `petrel admin`: operations on a running cluster (offset resets, pausing and throttling
-//! consumer groups, pending transactions), through the name server like `mqadmin`.
+//! `petrel admin`: operations on a running cluster through the name server, like `mqadmin`,
+//! under mqadmin's command names (as aliases): the cluster and its brokers, topics, subscription
+//! groups and their progress, connections, finding messages, offset resets, pausing and
+//! throttling groups, pending transactions. Each command prints a table, or its answer as JSON
+//! with `--json`. The requests themselves live in `petrel_client::admin`; this only parses
+//! arguments, combines brokers' answers and prints.
+
+mod cluster;
+mod group;
+mod message;
+mod table;
+mod topic;
+
+use table::out;
 
 use anyhow::{bail, Context};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use petrel_client::admin::Admin;
-use petrel_client::ClientConfig;
+use petrel_client::{ClientConfig, MessageQueue};
 use petrel_common::duration;
 use petrel_common::msg_id::now_ms;
+use petrel_common::topic::TopicConfig;
+use serde::Serialize;
+
+/// `--json`: print the answer as JSON instead of a table.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Format {
+    /// Print the answer as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Which brokers a command goes to: one address, the masters of one cluster, or (neither) the
+/// master of every broker the name server knows.
+#[derive(Debug, Clone, Default, Args)]
+pub struct BrokerTarget {
+    /// Only the broker at this address (`mqadmin -b`).
+    #[arg(long, conflicts_with = "cluster")]
+    pub broker_addr: Option<String>,
+    /// Only the masters of this cluster (`mqadmin -c`).
+    #[arg(long)]
+    pub cluster: Option<String>,
+}
+
+impl BrokerTarget {
+    /// `(broker name, address)` of each targeted broker.
+    async fn resolve(&self, admin: &Admin) -> anyhow::Result<Vec<(String, String)>> {
+        let info = admin
+            .cluster_info()
+            .await
+            .context("cannot read the cluster info from the name server")?;
+        if let Some(addr) = &self.broker_addr {
+            let name = info
+                .broker_addr_table
+                .values()
+                .find(|b| b.broker_addrs.values().any(|a| a == addr))
+                .map(|b| b.broker_name.clone())
+                .with_context(|| format!("the name server knows no broker at {addr}"))?;
+            return Ok(vec![(name, addr.clone())]);
+        }
+        let names: Vec<&String> = match &self.cluster {
+            Some(c) => info
+                .cluster_addr_table
+                .get(c)
+                .with_context(|| format!("the name server knows no cluster {c}"))?
+                .iter()
+                .collect(),
+            None => info.broker_addr_table.keys().collect(),
+        };
+        let targets: Vec<(String, String)> = names
+            .into_iter()
+            .filter_map(|n| {
+                let addr = info.broker_addr_table.get(n)?.master_addr()?;
+                Some((n.clone(), addr.to_owned()))
+            })
+            .collect();
+        if targets.is_empty() {
+            bail!("no master broker is registered with the name server");
+        }
+        Ok(targets)
+    }
+}
+
+/// A broker a command went to.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BrokerRef {
+    pub broker_name: String,
+    pub addr: String,
+}
 
 #[derive(Subcommand)]
 pub enum AdminCommand {
+    /// The brokers of every cluster with their version and message rates (`clusterList`).
+    #[command(alias = "clusterList")]
+    ClusterList {
+        #[command(flatten)]
+        format: Format,
+    },
+    /// A broker's runtime figures (`brokerStatus`).
+    #[command(alias = "brokerStatus")]
+    BrokerStatus {
+        #[command(flatten)]
+        target: BrokerTarget,
+        #[command(flatten)]
+        format: Format,
+    },
+    /// A broker's settings (`getBrokerConfig`).
+    #[command(alias = "getBrokerConfig")]
+    GetBrokerConfig {
+        #[command(flatten)]
+        target: BrokerTarget,
+        #[command(flatten)]
+        format: Format,
+    },
+    /// Every topic the name server routes (`topicList`).
+    #[command(alias = "topicList")]
+    TopicList {
+        #[command(flatten)]
+        format: Format,
+    },
+    /// A topic's brokers and queues (`topicRoute`).
+    #[command(alias = "topicRoute")]
+    TopicRoute {
+        #[arg(long)]
+        topic: String,
+        #[command(flatten)]
+        format: Format,
+    },
+    /// Min and max offset and last store time of each queue of a topic (`topicStatus`).
+    #[command(alias = "topicStatus")]
+    TopicStatus {
+        #[arg(long)]
+        topic: String,
+        #[command(flatten)]
+        format: Format,
+    },
+    /// Create a topic, or change its queue numbers and permission (`updateTopic`).
+    #[command(alias = "updateTopic")]
+    UpdateTopic {
+        #[arg(long)]
+        topic: String,
+        #[arg(long, default_value_t = 8)]
+        read_queue_nums: i32,
+        #[arg(long, default_value_t = 8)]
+        write_queue_nums: i32,
+        /// 2 (write only), 4 (read only) or 6 (read and write).
+        #[arg(long, default_value_t = 6)]
+        perm: i32,
+        /// Mark the topic ordered.
+        #[arg(long)]
+        order: bool,
+        #[command(flatten)]
+        target: BrokerTarget,
+        #[command(flatten)]
+        format: Format,
+    },
+    /// Delete a topic on its brokers and from the name server (`deleteTopic`).
+    #[command(alias = "deleteTopic")]
+    DeleteTopic {
+        #[arg(long)]
+        topic: String,
+        #[command(flatten)]
+        target: BrokerTarget,
+        #[command(flatten)]
+        format: Format,
+    },
+    /// Create a subscription group or change its settings (`updateSubGroup`); its other
+    /// settings and attributes are kept.
+    #[command(alias = "updateSubGroup")]
+    UpdateSubGroup {
+        #[arg(long)]
+        group: String,
+        #[command(flatten)]
+        settings: group::GroupSettings,
+        #[command(flatten)]
+        target: BrokerTarget,
+        #[command(flatten)]
+        format: Format,
+    },
+    /// Delete a subscription group's config (`deleteSubGroup`).
+    #[command(alias = "deleteSubGroup")]
+    DeleteSubGroup {
+        #[arg(long)]
+        group: String,
+        #[command(flatten)]
+        target: BrokerTarget,
+        #[command(flatten)]
+        format: Format,
+    },
+    /// A consumer group's offsets against each queue's end, and the backlog
+    /// (`consumerProgress`).
+    #[command(alias = "consumerProgress")]
+    ConsumerProgress {
+        #[arg(long)]
+        group: String,
+        /// Only this topic (default: every topic the group consumes).
+        #[arg(long)]
+        topic: Option<String>,
+        #[command(flatten)]
+        format: Format,
+    },
+    /// The online clients of a consumer group and what they subscribe to
+    /// (`consumerConnection`).
+    #[command(alias = "consumerConnection")]
+    ConsumerConnection {
+        #[arg(long)]
+        group: String,
+        #[command(flatten)]
+        format: Format,
+    },
+    /// The online clients of a producer group (`producerConnection`).
+    #[command(alias = "producerConnection")]
+    ProducerConnection {
+        #[arg(long)]
+        group: String,
+        #[command(flatten)]
+        format: Format,
+    },
+    /// A message by offsetMsgId, or by msgId (then `--topic` is needed) (`queryMsgById`).
+    #[command(alias = "queryMsgById")]
+    QueryMsgById {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        topic: Option<String>,
+        #[command(flatten)]
+        format: Format,
+    },
+    /// Messages of a topic by key (`queryMsgByKey`).
+    #[command(alias = "queryMsgByKey")]
+    QueryMsgByKey {
+        #[arg(long)]
+        topic: String,
+        #[arg(long)]
+        key: String,
+        /// Most messages from each broker.
+        #[arg(long, default_value_t = 64)]
+        max: i32,
+        /// Stored at or after (epoch ms, RFC 3339, `now` or an age like `2h`; default: ever).
+        #[arg(long)]
+        begin: Option<String>,
+        /// Stored before (same forms; default: now and on).
+        #[arg(long)]
+        end: Option<String>,
+        #[command(flatten)]
+        format: Format,
+    },
+    /// The message at one offset of one queue (`queryMsgByOffset`).
+    #[command(alias = "queryMsgByOffset")]
+    QueryMsgByOffset {
+        #[arg(long)]
+        topic: String,
+        /// The broker's name (as `topic-route` shows it).
+        #[arg(long)]
+        broker: String,
+        #[arg(long)]
+        queue: i32,
+        #[arg(long)]
+        offset: i64,
+        #[command(flatten)]
+        format: Format,
+    },
+    /// The messages of every queue of a topic stored between two times (`printMsg`,
+    /// `queryMsgByTime`).
+    #[command(alias = "printMsg", alias = "queryMsgByTime")]
+    PrintMsg {
+        #[arg(long)]
+        topic: String,
+        /// From (epoch ms, RFC 3339, `now` or an age like `2h`; default: the beginning).
+        #[arg(long)]
+        begin: Option<String>,
+        /// Until, exclusive (same forms; default: now).
+        #[arg(long)]
+        end: Option<String>,
+        /// Most messages read from each queue.
+        #[arg(long, default_value_t = message::DEFAULT_MAX_PER_QUEUE)]
+        max_per_queue: usize,
+        #[command(flatten)]
+        format: Format,
+    },
+    /// Give a group the committed offsets of another (`cloneGroupOffset`).
+    #[command(alias = "cloneGroupOffset")]
+    CloneGroupOffset {
+        #[arg(long)]
+        src_group: String,
+        #[arg(long)]
+        dest_group: String,
+        /// Only this topic (default: every topic of the source group).
+        #[arg(long)]
+        topic: Option<String>,
+        /// Also topics an online source group does not subscribe to.
+        #[arg(long)]
+        offline: bool,
+        #[command(flatten)]
+        format: Format,
+    },
     /// Move a consumer group's offsets on a topic to a point in time (`resetOffsetByTime`).
     #[command(alias = "resetOffsetByTime")]
     ResetOffset {
@@ -67,6 +352,120 @@ pub async fn run(namesrv: &str, command: AdminCommand) -> anyhow::Result<()> {
 
 async fn execute(admin: &Admin, command: AdminCommand) -> anyhow::Result<()> {
     match command {
+        AdminCommand::ClusterList { format } => cluster::cluster_list(admin, format.json).await?,
+        AdminCommand::BrokerStatus { target, format } => {
+            cluster::broker_status(admin, &target, format.json).await?
+        }
+        AdminCommand::GetBrokerConfig { target, format } => {
+            cluster::broker_config(admin, &target, format.json).await?
+        }
+        AdminCommand::TopicList { format } => topic::topic_list(admin, format.json).await?,
+        AdminCommand::TopicRoute { topic, format } => {
+            topic::topic_route(admin, &topic, format.json).await?
+        }
+        AdminCommand::TopicStatus { topic, format } => {
+            topic::topic_status(admin, &topic, format.json).await?
+        }
+        AdminCommand::UpdateTopic {
+            topic,
+            read_queue_nums,
+            write_queue_nums,
+            perm,
+            order,
+            target,
+            format,
+        } => {
+            let mut config = TopicConfig::new(topic, write_queue_nums, perm);
+            config.read_queue_nums = read_queue_nums;
+            config.order = order;
+            topic::update_topic(admin, config, &target, format.json).await?
+        }
+        AdminCommand::DeleteTopic {
+            topic,
+            target,
+            format,
+        } => topic::delete_topic(admin, &topic, &target, format.json).await?,
+        AdminCommand::UpdateSubGroup {
+            group,
+            settings,
+            target,
+            format,
+        } => group::update_sub_group(admin, &group, &settings, &target, format.json).await?,
+        AdminCommand::DeleteSubGroup {
+            group,
+            target,
+            format,
+        } => group::delete_sub_group(admin, &group, &target, format.json).await?,
+        AdminCommand::ConsumerProgress {
+            group,
+            topic,
+            format,
+        } => group::consumer_progress(admin, &group, topic.as_deref(), format.json).await?,
+        AdminCommand::ConsumerConnection { group, format } => {
+            group::consumer_connection(admin, &group, format.json).await?
+        }
+        AdminCommand::ProducerConnection { group, format } => {
+            group::producer_connection(admin, &group, format.json).await?
+        }
+        AdminCommand::QueryMsgById { id, topic, format } => {
+            message::query_by_id(admin, &id, topic.as_deref(), format.json).await?
+        }
+        AdminCommand::QueryMsgByKey {
+            topic,
+            key,
+            max,
+            begin,
+            end,
+            format,
+        } => {
+            let now = now_ms() as i64;
+            let begin = instant_or(begin.as_deref(), 0, now)?;
+            let end = instant_or(end.as_deref(), i64::MAX, now)?;
+            message::query_by_key(admin, &topic, &key, max, begin, end, format.json).await?
+        }
+        AdminCommand::QueryMsgByOffset {
+            topic,
+            broker,
+            queue,
+            offset,
+            format,
+        } => {
+            let mq = MessageQueue {
+                topic,
+                broker_name: broker,
+                queue_id: queue,
+            };
+            message::query_by_offset(admin, &mq, offset, format.json).await?
+        }
+        AdminCommand::PrintMsg {
+            topic,
+            begin,
+            end,
+            max_per_queue,
+            format,
+        } => {
+            let now = now_ms() as i64;
+            let begin = instant_or(begin.as_deref(), 0, now)?;
+            let end = instant_or(end.as_deref(), now + 1, now)?;
+            message::print_msg(admin, &topic, begin, end, max_per_queue, format.json).await?
+        }
+        AdminCommand::CloneGroupOffset {
+            src_group,
+            dest_group,
+            topic,
+            offline,
+            format,
+        } => {
+            group::clone_group_offset(
+                admin,
+                &src_group,
+                &dest_group,
+                topic.as_deref(),
+                offline,
+                format.json,
+            )
+            .await?
+        }
         AdminCommand::ResetOffset {
             topic,
             group,
@@ -78,18 +477,18 @@ async fn execute(admin: &Admin, command: AdminCommand) -> anyhow::Result<()> {
                 .reset_offset_by_time(&topic, &group, timestamp, !backwards_only)
                 .await
                 .with_context(|| format!("cannot reset group {group} on topic {topic}"))?;
-            println!("{:<24} {:>6} {:>14}", "broker", "queue", "new offset");
+            out!("{:<24} {:>6} {:>14}", "broker", "queue", "new offset");
             for (mq, offset) in rows {
-                println!("{:<24} {:>6} {:>14}", mq.broker_name, mq.queue_id, offset);
+                out!("{:<24} {:>6} {:>14}", mq.broker_name, mq.queue_id, offset);
             }
         }
         AdminCommand::Pause { group, clients } => {
             let n = admin.pause_group(&group, &clients).await?;
-            println!("paused {} on {n} broker(s)", who(&group, &clients));
+            out!("paused {} on {n} broker(s)", who(&group, &clients));
         }
         AdminCommand::Resume { group } => {
             let n = admin.resume_group(&group).await?;
-            println!("resumed group {group} on {n} broker(s)");
+            out!("resumed group {group} on {n} broker(s)");
         }
         AdminCommand::HalfMessages { group } => {
             let halves = admin
@@ -97,12 +496,19 @@ async fn execute(admin: &Admin, command: AdminCommand) -> anyhow::Result<()> {
                 .await
                 .context("cannot list the half messages")?;
             let now = now_ms() as i64;
-            println!(
+            out!(
                 "{:<16} {:<24} {:<32} {:<24} {:>6} {:>8} {:>7} {:>10}  keys",
-                "broker", "group", "msgId", "topic", "queue", "age s", "checks", "next check"
+                "broker",
+                "group",
+                "msgId",
+                "topic",
+                "queue",
+                "age s",
+                "checks",
+                "next check"
             );
             for (broker, h) in &halves {
-                println!(
+                out!(
                     "{:<16} {:<24} {:<32} {:<24} {:>6} {:>8} {:>7} {:>9}s  {}",
                     broker,
                     h.producer_group,
@@ -115,14 +521,14 @@ async fn execute(admin: &Admin, command: AdminCommand) -> anyhow::Result<()> {
                     h.keys
                 );
             }
-            println!("{} pending half message(s)", halves.len());
+            out!("{} pending half message(s)", halves.len());
         }
         AdminCommand::RateLimit { group, per_second } => {
             if !per_second.is_finite() || per_second < 0.0 {
                 bail!("--per-second must be 0 (no limit) or more");
             }
             let n = admin.set_consume_rate_limit(&group, per_second).await?;
-            println!("group {group}: {per_second} messages/s per broker, set on {n} broker(s)");
+            out!("group {group}: {per_second} messages/s per broker, set on {n} broker(s)");
         }
     }
     Ok(())
@@ -134,6 +540,37 @@ fn who(group: &str, clients: &[String]) -> String {
     } else {
         format!("client(s) {} of group {group}", clients.join(", "))
     }
+}
+
+/// Epoch milliseconds as RFC 3339 UTC, `-` for 0 (never).
+fn time_text(epoch_ms: i64) -> String {
+    if epoch_ms <= 0 {
+        "-".to_owned()
+    } else {
+        crate::time_arg::format_rfc3339(epoch_ms)
+    }
+}
+
+/// A point in time for a search: epoch milliseconds, RFC 3339, `now` or an age like `10m`;
+/// `default` when absent.
+fn instant_or(text: Option<&str>, default: i64, now_ms: i64) -> anyhow::Result<i64> {
+    let Some(text) = text else {
+        return Ok(default);
+    };
+    if let Ok(ms) = crate::time_arg::parse_epoch_ms(text) {
+        return Ok(ms);
+    }
+    let t = text.trim();
+    if t == "now" {
+        return Ok(now_ms);
+    }
+    let age = duration::parse_ms(t).map_err(|_| {
+        anyhow::anyhow!(
+            "`{t}` is not a time: give epoch milliseconds, an RFC 3339 time, now, or an age \
+             like 10m"
+        )
+    })?;
+    Ok(now_ms - age)
 }
 
 /// A reset time: epoch milliseconds, `now`, `end` (-1 on the wire), or an age like `10m`.
@@ -158,7 +595,24 @@ fn parse_time(text: &str, now_ms: i64) -> anyhow::Result<i64> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_time;
+    use super::{instant_or, parse_time};
+
+    #[test]
+    fn search_times_are_epoch_ms_rfc3339_now_or_ages() {
+        let now = 1_700_000_000_000;
+        assert_eq!(instant_or(None, 7, now).unwrap(), 7);
+        assert_eq!(
+            instant_or(Some("1699999999999"), 0, now).unwrap(),
+            1_699_999_999_999
+        );
+        assert_eq!(
+            instant_or(Some("2023-11-14T22:13:20Z"), 0, now).unwrap(),
+            1_700_000_000_000
+        );
+        assert_eq!(instant_or(Some("now"), 0, now).unwrap(), now);
+        assert_eq!(instant_or(Some("1h"), 0, now).unwrap(), now - 3_600_000);
+        assert!(instant_or(Some("yesterday"), 0, now).is_err());
+    }
 
     #[test]
     fn times_are_milliseconds_keywords_or_ages() {

@@ -1,0 +1,147 @@
+//! `petrel admin cluster-list`, `broker-status` and `get-broker-config`: what the name server
+//! and each broker say about themselves. Reads only.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use petrel_client::admin::Admin;
+use serde::Serialize;
+
+use super::table::{out, print_json, print_pairs, Table};
+use super::BrokerTarget;
+
+/// One broker of `cluster-list`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterListRow {
+    pub cluster: String,
+    pub broker_name: String,
+    pub broker_id: i64,
+    pub addr: String,
+    pub version: String,
+    /// Messages stored per second (Petrel: the average since the broker started).
+    pub put_tps: String,
+    /// Messages handed to consumers per second (same average).
+    pub get_tps: String,
+    pub msg_put_total_today_now: String,
+    pub msg_get_total_today_now: String,
+}
+
+/// One broker's key-value answer (runtime figures or settings).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BrokerTable {
+    pub broker_name: String,
+    pub addr: String,
+    pub table: BTreeMap<String, String>,
+}
+
+pub async fn cluster_list(admin: &Admin, json: bool) -> anyhow::Result<()> {
+    let info = admin
+        .cluster_info()
+        .await
+        .context("cannot read the cluster info from the name server")?;
+    let mut rows = Vec::new();
+    for (cluster, names) in &info.cluster_addr_table {
+        for name in names {
+            let Some(broker) = info.broker_addr_table.get(name) else {
+                continue;
+            };
+            for (id, addr) in &broker.broker_addrs {
+                let mut t = admin
+                    .broker_runtime_info(addr)
+                    .await
+                    .with_context(|| format!("cannot read the runtime info of {name} ({addr})"))?
+                    .table;
+                let mut take = |k: &str| t.remove(k).unwrap_or_default();
+                rows.push(ClusterListRow {
+                    cluster: cluster.clone(),
+                    broker_name: name.clone(),
+                    broker_id: *id,
+                    addr: addr.clone(),
+                    version: take("brokerVersionDesc"),
+                    put_tps: take("putTps"),
+                    get_tps: take("getTransferedTps"),
+                    msg_put_total_today_now: take("msgPutTotalTodayNow"),
+                    msg_get_total_today_now: take("msgGetTotalTodayNow"),
+                });
+            }
+        }
+    }
+    if json {
+        return print_json(&rows);
+    }
+    let mut table = Table::new(&[
+        "cluster",
+        "broker",
+        "id",
+        "address",
+        "version",
+        "in tps",
+        "out tps",
+        "in total",
+        "out total",
+    ]);
+    for r in rows {
+        table.row(vec![
+            r.cluster,
+            r.broker_name,
+            r.broker_id.to_string(),
+            r.addr,
+            r.version,
+            r.put_tps,
+            r.get_tps,
+            r.msg_put_total_today_now,
+            r.msg_get_total_today_now,
+        ]);
+    }
+    table.print();
+    Ok(())
+}
+
+pub async fn broker_status(admin: &Admin, target: &BrokerTarget, json: bool) -> anyhow::Result<()> {
+    let mut out = Vec::new();
+    for (name, addr) in target.resolve(admin).await? {
+        let table = admin
+            .broker_runtime_info(&addr)
+            .await
+            .with_context(|| format!("cannot read the runtime info of {name} ({addr})"))?
+            .table;
+        out.push(BrokerTable {
+            broker_name: name,
+            addr,
+            table,
+        });
+    }
+    print_tables(&out, json)
+}
+
+pub async fn broker_config(admin: &Admin, target: &BrokerTarget, json: bool) -> anyhow::Result<()> {
+    let mut out = Vec::new();
+    for (name, addr) in target.resolve(admin).await? {
+        let table = admin
+            .broker_config(&addr)
+            .await
+            .with_context(|| format!("cannot read the config of {name} ({addr})"))?;
+        out.push(BrokerTable {
+            broker_name: name,
+            addr,
+            table,
+        });
+    }
+    print_tables(&out, json)
+}
+
+fn print_tables(tables: &[BrokerTable], json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(tables);
+    }
+    for (i, t) in tables.iter().enumerate() {
+        if i > 0 {
+            out!();
+        }
+        out!("# {} ({})", t.broker_name, t.addr);
+        print_pairs(t.table.iter().map(|(k, v)| (k.as_str(), v.clone())));
+    }
+    Ok(())
+}

@@ -1,0 +1,421 @@
+//! `petrel admin update-sub-group`, `delete-sub-group`, `consumer-progress`,
+//! `consumer-connection`, `producer-connection` and `clone-group-offset`.
+
+use anyhow::{bail, Context};
+use petrel_client::admin::Admin;
+use petrel_client::ClientError;
+use petrel_common::protocol::{ConsumerConnection, ProducerConnection, QueueConsumeStats};
+use petrel_common::topic::SubscriptionGroupConfig;
+use petrel_remoting::code::response;
+use serde::Serialize;
+
+use super::table::{out, print_json, print_pairs, Table};
+use super::{time_text, BrokerRef, BrokerTarget};
+
+/// The settings `update-sub-group` changes; `None` keeps what the broker has (or the default
+/// for a new group).
+#[derive(Debug, Default, clap::Args)]
+pub struct GroupSettings {
+    /// Whether the group may consume at all.
+    #[arg(long)]
+    pub consume_enable: Option<bool>,
+    /// Whether a new group may start from the first offset.
+    #[arg(long)]
+    pub consume_from_min_enable: Option<bool>,
+    /// Whether the group may consume in BROADCASTING mode.
+    #[arg(long)]
+    pub consume_broadcast_enable: Option<bool>,
+    #[arg(long)]
+    pub retry_queue_nums: Option<i32>,
+    /// Deliveries before a message goes to the group's dead-letter topic.
+    #[arg(long)]
+    pub retry_max_times: Option<i32>,
+}
+
+impl GroupSettings {
+    fn apply(&self, c: &mut SubscriptionGroupConfig) {
+        if let Some(v) = self.consume_enable {
+            c.consume_enable = v;
+        }
+        if let Some(v) = self.consume_from_min_enable {
+            c.consume_from_min_enable = v;
+        }
+        if let Some(v) = self.consume_broadcast_enable {
+            c.consume_broadcast_enable = v;
+        }
+        if let Some(v) = self.retry_queue_nums {
+            c.retry_queue_nums = v;
+        }
+        if let Some(v) = self.retry_max_times {
+            c.retry_max_times = v;
+        }
+    }
+}
+
+/// What `update-sub-group` wrote, per broker (each keeps its own attributes).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupUpdate {
+    #[serde(flatten)]
+    pub broker: BrokerRef,
+    pub config: SubscriptionGroupConfig,
+}
+
+pub async fn update_sub_group(
+    admin: &Admin,
+    group: &str,
+    settings: &GroupSettings,
+    target: &BrokerTarget,
+    json: bool,
+) -> anyhow::Result<()> {
+    if settings.retry_queue_nums.is_some_and(|n| n < 0) {
+        bail!("--retry-queue-nums cannot be negative");
+    }
+    let mut done = Vec::new();
+    for (name, addr) in target.resolve(admin).await? {
+        let mut config = match admin.subscription_group(&addr, group).await {
+            Ok(c) => c,
+            Err(e) if e.code() == Some(response::SUBSCRIPTION_GROUP_NOT_EXIST) => {
+                SubscriptionGroupConfig::new(group)
+            }
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("cannot read subscription group {group} on {name} ({addr})")
+                })
+            }
+        };
+        settings.apply(&mut config);
+        admin
+            .update_subscription_group(&addr, &config)
+            .await
+            .with_context(|| {
+                format!("cannot create or update subscription group {group} on {name} ({addr})")
+            })?;
+        done.push(GroupUpdate {
+            broker: BrokerRef {
+                broker_name: name,
+                addr,
+            },
+            config,
+        });
+    }
+    if json {
+        return print_json(&done);
+    }
+    for d in &done {
+        let c = &d.config;
+        out!(
+            "subscription group {group} on {} ({}): consumeEnable {}, consumeFromMinEnable {}, \
+             consumeBroadcastEnable {}, retryQueueNums {}, retryMaxTimes {}",
+            d.broker.broker_name,
+            d.broker.addr,
+            c.consume_enable,
+            c.consume_from_min_enable,
+            c.consume_broadcast_enable,
+            c.retry_queue_nums,
+            c.retry_max_times
+        );
+    }
+    Ok(())
+}
+
+/// What `delete-sub-group` removed.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupDeletion {
+    pub group: String,
+    pub brokers: Vec<BrokerRef>,
+}
+
+pub async fn delete_sub_group(
+    admin: &Admin,
+    group: &str,
+    target: &BrokerTarget,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut brokers = Vec::new();
+    for (name, addr) in target.resolve(admin).await? {
+        admin
+            .delete_subscription_group(&addr, group)
+            .await
+            .with_context(|| {
+                format!("cannot delete subscription group {group} on {name} ({addr})")
+            })?;
+        brokers.push(BrokerRef {
+            broker_name: name,
+            addr,
+        });
+    }
+    let done = GroupDeletion {
+        group: group.to_owned(),
+        brokers,
+    };
+    if json {
+        return print_json(&done);
+    }
+    for b in &done.brokers {
+        out!(
+            "deleted subscription group {group} on {} ({})",
+            b.broker_name,
+            b.addr
+        );
+    }
+    Ok(())
+}
+
+/// One queue of `consumer-progress`: the broker's figures and their difference.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProgressRow {
+    #[serde(flatten)]
+    pub stats: QueueConsumeStats,
+    /// Messages stored and not yet consumed (broker offset − consumer offset).
+    pub diff: i64,
+}
+
+/// `consumer-progress`'s answer: every queue of the group on every master, and the sums.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerProgress {
+    pub group: String,
+    pub queues: Vec<ProgressRow>,
+    pub broker_offset: i64,
+    pub consumer_offset: i64,
+    pub diff: i64,
+    pub consume_tps: f64,
+}
+
+pub async fn consumer_progress(
+    admin: &Admin,
+    group: &str,
+    topic: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    let mut consume_tps = 0.0;
+    for (name, addr) in admin.master_brokers().await? {
+        let stats = admin
+            .consume_stats(&addr, group, topic)
+            .await
+            .with_context(|| format!("cannot read the progress of {group} on {name} ({addr})"))?;
+        consume_tps += stats.consume_tps;
+        rows.extend(stats.offset_table.into_iter().map(|s| ProgressRow {
+            diff: s.offset.diff(),
+            stats: s,
+        }));
+    }
+    rows.sort_by(|a, b| a.stats.queue.cmp(&b.stats.queue));
+    let progress = ConsumerProgress {
+        group: group.to_owned(),
+        broker_offset: rows.iter().map(|r| r.stats.offset.broker_offset).sum(),
+        consumer_offset: rows.iter().map(|r| r.stats.offset.consumer_offset).sum(),
+        diff: rows.iter().map(|r| r.diff).sum(),
+        queues: rows,
+        consume_tps,
+    };
+    if json {
+        return print_json(&progress);
+    }
+    let mut table = Table::new(&[
+        "topic",
+        "broker",
+        "queue",
+        "broker offset",
+        "consumer offset",
+        "diff",
+        "last consumed",
+    ]);
+    for r in &progress.queues {
+        let (q, o) = (&r.stats.queue, &r.stats.offset);
+        table.row(vec![
+            q.topic.clone(),
+            q.broker_name.clone(),
+            q.queue_id.to_string(),
+            o.broker_offset.to_string(),
+            o.consumer_offset.to_string(),
+            r.diff.to_string(),
+            time_text(o.last_timestamp),
+        ]);
+    }
+    table.row(vec![
+        "total".to_owned(),
+        String::new(),
+        String::new(),
+        progress.broker_offset.to_string(),
+        progress.consumer_offset.to_string(),
+        progress.diff.to_string(),
+        String::new(),
+    ]);
+    table.print();
+    Ok(())
+}
+
+pub async fn consumer_connection(admin: &Admin, group: &str, json: bool) -> anyhow::Result<()> {
+    let mut merged: Option<ConsumerConnection> = None;
+    let mut last_refusal = None;
+    for (name, addr) in admin.master_brokers().await? {
+        match admin.consumer_connection(&addr, group).await {
+            Ok(c) => match merged.as_mut() {
+                None => merged = Some(c),
+                Some(m) => {
+                    for conn in c.connection_set {
+                        if !m
+                            .connection_set
+                            .iter()
+                            .any(|x| x.client_id == conn.client_id)
+                        {
+                            m.connection_set.push(conn);
+                        }
+                    }
+                    m.subscription_table.extend(c.subscription_table);
+                }
+            },
+            Err(e @ ClientError::Broker { .. }) => last_refusal = Some(e),
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("cannot read the connections of {group} on {name} ({addr})")
+                })
+            }
+        }
+    }
+    let Some(mut conn) = merged else {
+        return match last_refusal {
+            Some(e) => Err(e).with_context(|| format!("consumer group {group} is not online")),
+            None => bail!("no broker to ask about consumer group {group}"),
+        };
+    };
+    conn.connection_set
+        .sort_by(|a, b| a.client_id.cmp(&b.client_id));
+    if json {
+        return print_json(&conn);
+    }
+    let mut clients = Table::new(&["client id", "address", "language", "version"]);
+    for c in &conn.connection_set {
+        clients.row(vec![
+            c.client_id.clone(),
+            c.client_addr.clone(),
+            c.language.clone(),
+            c.version.to_string(),
+        ]);
+    }
+    clients.print();
+    out!();
+    let mut subs = Table::new(&["topic", "type", "expression"]);
+    for (topic, s) in &conn.subscription_table {
+        subs.row(vec![
+            topic.clone(),
+            s.expression_type.clone(),
+            s.sub_string.clone(),
+        ]);
+    }
+    subs.print();
+    out!();
+    print_pairs([
+        ("consume type", conn.consume_type.clone()),
+        ("message model", conn.message_model.clone()),
+        ("consume from where", conn.consume_from_where.clone()),
+    ]);
+    Ok(())
+}
+
+pub async fn producer_connection(admin: &Admin, group: &str, json: bool) -> anyhow::Result<()> {
+    let mut merged = ProducerConnection::default();
+    let mut last_refusal = None;
+    for (name, addr) in admin.master_brokers().await? {
+        match admin.producer_connection(&addr, group).await {
+            Ok(c) => {
+                for conn in c.connection_set {
+                    if !merged
+                        .connection_set
+                        .iter()
+                        .any(|x| x.client_id == conn.client_id)
+                    {
+                        merged.connection_set.push(conn);
+                    }
+                }
+            }
+            Err(e @ ClientError::Broker { .. }) => last_refusal = Some(e),
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("cannot read the connections of {group} on {name} ({addr})")
+                })
+            }
+        }
+    }
+    if merged.connection_set.is_empty() {
+        return match last_refusal {
+            Some(e) => Err(e).with_context(|| format!("producer group {group} is not online")),
+            None => bail!("no broker to ask about producer group {group}"),
+        };
+    }
+    merged
+        .connection_set
+        .sort_by(|a, b| a.client_id.cmp(&b.client_id));
+    if json {
+        return print_json(&merged);
+    }
+    let mut clients = Table::new(&["client id", "address", "language", "version"]);
+    for c in &merged.connection_set {
+        clients.row(vec![
+            c.client_id.clone(),
+            c.client_addr.clone(),
+            c.language.clone(),
+            c.version.to_string(),
+        ]);
+    }
+    clients.print();
+    Ok(())
+}
+
+/// What `clone-group-offset` did.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupOffsetClone {
+    pub src_group: String,
+    pub dest_group: String,
+    pub topic: Option<String>,
+    pub brokers: Vec<BrokerRef>,
+}
+
+pub async fn clone_group_offset(
+    admin: &Admin,
+    src_group: &str,
+    dest_group: &str,
+    topic: Option<&str>,
+    offline: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut brokers = Vec::new();
+    for (name, addr) in admin.master_brokers().await? {
+        admin
+            .clone_group_offset(&addr, src_group, dest_group, topic, offline)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot clone the offsets of {src_group} to {dest_group} on {name} ({addr})"
+                )
+            })?;
+        brokers.push(BrokerRef {
+            broker_name: name,
+            addr,
+        });
+    }
+    let done = GroupOffsetClone {
+        src_group: src_group.to_owned(),
+        dest_group: dest_group.to_owned(),
+        topic: topic.map(str::to_owned),
+        brokers,
+    };
+    if json {
+        return print_json(&done);
+    }
+    for b in &done.brokers {
+        out!(
+            "cloned the offsets of {src_group} to {dest_group}{} on {} ({})",
+            topic.map(|t| format!(" on topic {t}")).unwrap_or_default(),
+            b.broker_name,
+            b.addr
+        );
+    }
+    Ok(())
+}
