@@ -21,8 +21,8 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use petrel_common::msg_id::{now_ms, offset_msg_id};
 use petrel_common::properties::{
-    Properties, CHECK_IMMUNITY_TIME_IN_SECONDS, PGROUP, REAL_QID, REAL_TOPIC, TAGS,
-    TRANSACTION_CHECK_TIMES, TRANSACTION_ID, UNIQ_KEY,
+    Properties, CHECK_IMMUNITY_TIME_IN_SECONDS, PGROUP, TAGS, TRANSACTION_CHECK_TIMES,
+    TRANSACTION_ID, UNIQ_KEY,
 };
 use petrel_common::record::{
     self, DecodedRecord, SYSFLAG_TRANSACTION_COMMIT, SYSFLAG_TRANSACTION_MASK,
@@ -132,8 +132,7 @@ impl TransactionTable {
 /// Turns a prepared message into its half message: remembers the real topic and queue and the
 /// transaction id in its properties. Returns the half topic and queue to store it in.
 pub fn to_half(props: &mut Properties, topic: &str, queue_id: i32, uniq_key: &str) -> i32 {
-    props.insert(REAL_TOPIC, topic);
-    props.insert(REAL_QID, queue_id.to_string());
+    props.set_real_destination(topic, queue_id);
     props.insert(TRANSACTION_ID, uniq_key);
     0
 }
@@ -464,14 +463,9 @@ struct QueueRecord {
 
 /// The real topic and queue of a half message, taken out of its properties.
 fn real_destination(props: &mut Properties) -> Result<(String, i32), String> {
-    let topic = props
-        .remove(REAL_TOPIC)
-        .ok_or("the half message has no REAL_TOPIC")?;
-    let queue_id = props
-        .remove(REAL_QID)
-        .and_then(|q| q.parse().ok())
-        .ok_or("the half message has no valid REAL_QID")?;
-    Ok((topic, queue_id))
+    props
+        .take_real_destination()
+        .map_err(|e| format!("the half message has {e}"))
 }
 
 /// CHECK_TRANSACTION_STATE for the stored half message `rec`: the header, and as body the
@@ -524,6 +518,7 @@ pub async fn run_checker(broker: Arc<Broker>, shutdown: CancellationToken) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use petrel_common::properties::REAL_TOPIC;
 
     fn half(check_at_ms: i64) -> PendingHalf {
         PendingHalf {
