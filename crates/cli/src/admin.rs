@@ -309,6 +309,8 @@ pub enum AdminCommand {
         /// Only move offsets backwards (RocketMQ's `isForce=false`).
         #[arg(long)]
         backwards_only: bool,
+        #[command(flatten)]
+        format: Format,
     },
     /// Pause a consumer group, or only some of its clients: they stay connected and receive
     /// nothing until `resume`.
@@ -318,17 +320,23 @@ pub enum AdminCommand {
         /// Client ids to pause (see GET_CONSUMER_CONNECTION_LIST); none pauses the whole group.
         #[arg(long = "client")]
         clients: Vec<String>,
+        #[command(flatten)]
+        format: Format,
     },
     /// Lift every pause of a consumer group.
     Resume {
         #[arg(long)]
         group: String,
+        #[command(flatten)]
+        format: Format,
     },
     /// List the transactional half messages still waiting for their commit or rollback.
     HalfMessages {
         /// Only this producer group's.
         #[arg(long)]
         group: Option<String>,
+        #[command(flatten)]
+        format: Format,
     },
     /// Cap the messages each broker hands a consumer group per second (0 lifts the cap).
     RateLimit {
@@ -336,6 +344,8 @@ pub enum AdminCommand {
         group: String,
         #[arg(long)]
         per_second: f64,
+        #[command(flatten)]
+        format: Format,
     },
 }
 
@@ -471,30 +481,61 @@ async fn execute(admin: &Admin, command: AdminCommand) -> anyhow::Result<()> {
             group,
             time,
             backwards_only,
+            format,
         } => {
             let timestamp = parse_time(&time, now_ms() as i64)?;
             let rows = admin
                 .reset_offset_by_time(&topic, &group, timestamp, !backwards_only)
                 .await
                 .with_context(|| format!("cannot reset group {group} on topic {topic}"))?;
+            if format.json {
+                let rows: Vec<QueueOffset> = rows
+                    .into_iter()
+                    .map(|(queue, offset)| QueueOffset { queue, offset })
+                    .collect();
+                return table::print_json(&rows);
+            }
             out!("{:<24} {:>6} {:>14}", "broker", "queue", "new offset");
             for (mq, offset) in rows {
                 out!("{:<24} {:>6} {:>14}", mq.broker_name, mq.queue_id, offset);
             }
         }
-        AdminCommand::Pause { group, clients } => {
-            let n = admin.pause_group(&group, &clients).await?;
+        AdminCommand::Pause {
+            group,
+            clients,
+            format,
+        } => {
+            let n = admin
+                .pause_group(&group, &clients)
+                .await
+                .with_context(|| format!("cannot pause {}", who(&group, &clients)))?;
+            if format.json {
+                return table::print_json(&FlowChange::new(&group, clients, n));
+            }
             out!("paused {} on {n} broker(s)", who(&group, &clients));
         }
-        AdminCommand::Resume { group } => {
-            let n = admin.resume_group(&group).await?;
+        AdminCommand::Resume { group, format } => {
+            let n = admin
+                .resume_group(&group)
+                .await
+                .with_context(|| format!("cannot resume group {group}"))?;
+            if format.json {
+                return table::print_json(&FlowChange::new(&group, Vec::new(), n));
+            }
             out!("resumed group {group} on {n} broker(s)");
         }
-        AdminCommand::HalfMessages { group } => {
+        AdminCommand::HalfMessages { group, format } => {
             let halves = admin
                 .half_messages(group.as_deref())
                 .await
                 .context("cannot list the half messages")?;
+            if format.json {
+                let rows: Vec<BrokerHalfMessage> = halves
+                    .into_iter()
+                    .map(|(broker_name, half)| BrokerHalfMessage { broker_name, half })
+                    .collect();
+                return table::print_json(&rows);
+            }
             let now = now_ms() as i64;
             out!(
                 "{:<16} {:<24} {:<32} {:<24} {:>6} {:>8} {:>7} {:>10}  keys",
@@ -523,15 +564,69 @@ async fn execute(admin: &Admin, command: AdminCommand) -> anyhow::Result<()> {
             }
             out!("{} pending half message(s)", halves.len());
         }
-        AdminCommand::RateLimit { group, per_second } => {
+        AdminCommand::RateLimit {
+            group,
+            per_second,
+            format,
+        } => {
             if !per_second.is_finite() || per_second < 0.0 {
                 bail!("--per-second must be 0 (no limit) or more");
             }
-            let n = admin.set_consume_rate_limit(&group, per_second).await?;
+            let n = admin
+                .set_consume_rate_limit(&group, per_second)
+                .await
+                .with_context(|| format!("cannot set the rate limit of group {group}"))?;
+            if format.json {
+                let mut change = FlowChange::new(&group, Vec::new(), n);
+                change.per_second = Some(per_second);
+                return table::print_json(&change);
+            }
             out!("group {group}: {per_second} messages/s per broker, set on {n} broker(s)");
         }
     }
     Ok(())
+}
+
+/// One queue's new offset after `reset-offset`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueOffset {
+    #[serde(flatten)]
+    pub queue: MessageQueue,
+    pub offset: i64,
+}
+
+/// A pending half message and the broker holding it, as `half-messages --json` prints it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BrokerHalfMessage {
+    pub broker_name: String,
+    #[serde(flatten)]
+    pub half: petrel_common::protocol::HalfMessageInfo,
+}
+
+/// What `pause`, `resume` and `rate-limit` changed.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowChange {
+    pub group: String,
+    /// The clients paused; empty for the whole group.
+    pub clients: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_second: Option<f64>,
+    /// How many brokers took the change.
+    pub brokers: usize,
+}
+
+impl FlowChange {
+    fn new(group: &str, clients: Vec<String>, brokers: usize) -> Self {
+        FlowChange {
+            group: group.to_owned(),
+            clients,
+            per_second: None,
+            brokers,
+        }
+    }
 }
 
 fn who(group: &str, clients: &[String]) -> String {

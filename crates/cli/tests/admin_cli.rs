@@ -510,6 +510,44 @@ async fn group_connection_and_message_commands() {
     )
     .contains("cloned the offsets"));
 
+    // The older flow commands answer in JSON too.
+    let mut reset = json_of(
+        ns,
+        &[
+            "reset-offset",
+            "--topic",
+            topic,
+            "--group",
+            group,
+            "--time",
+            "0",
+        ],
+    );
+    reset
+        .as_array_mut()
+        .unwrap()
+        .sort_by_key(|r| r["queueId"].as_i64());
+    assert_eq!(
+        reset,
+        json!([
+            {"topic": topic, "brokerName": BROKER_NAME, "queueId": 0, "offset": 0},
+            {"topic": topic, "brokerName": BROKER_NAME, "queueId": 1, "offset": 0},
+        ])
+    );
+    assert_eq!(
+        json_of(ns, &["pause", "--group", group, "--client", "c1"]),
+        json!({"group": group, "clients": ["c1"], "brokers": 1})
+    );
+    assert_eq!(
+        json_of(ns, &["resume", "--group", group]),
+        json!({"group": group, "clients": [], "brokers": 1})
+    );
+    assert_eq!(
+        json_of(ns, &["rate-limit", "--group", group, "--per-second", "5"]),
+        json!({"group": group, "clients": [], "perSecond": 5.0, "brokers": 1})
+    );
+    assert_eq!(json_of(ns, &["half-messages"]), json!([]));
+
     let deleted = json_of(ns, &["delete-sub-group", "--group", group]);
     assert_eq!(
         deleted,
