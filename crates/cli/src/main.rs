@@ -140,7 +140,9 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         count: u64,
     },
-    /// Operate on a running cluster: offset resets, pausing and throttling consumer groups.
+    /// Operate on a running cluster: the daily mqadmin commands (clusters, brokers, topics,
+    /// groups, consumer progress, connections, message queries), offset resets, pausing and
+    /// throttling consumer groups, pending transactions.
     Admin {
         #[arg(long, default_value = "127.0.0.1:9876")]
         namesrv: String,
