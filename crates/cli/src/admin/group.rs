@@ -4,7 +4,9 @@
 use anyhow::{bail, Context};
 use petrel_client::admin::Admin;
 use petrel_client::ClientError;
-use petrel_common::protocol::{ConsumerConnection, ProducerConnection, QueueConsumeStats};
+use petrel_common::protocol::{
+    Connection, ConsumerConnection, ProducerConnection, QueueConsumeStats,
+};
 use petrel_common::topic::SubscriptionGroupConfig;
 use petrel_remoting::code::response;
 use serde::Serialize;
@@ -289,16 +291,7 @@ pub async fn consumer_connection(admin: &Admin, group: &str, json: bool) -> anyh
     if json {
         return print_json(&conn);
     }
-    let mut clients = Table::new(&["client id", "address", "language", "version"]);
-    for c in &conn.connection_set {
-        clients.row(vec![
-            c.client_id.clone(),
-            c.client_addr.clone(),
-            c.language.clone(),
-            c.version.to_string(),
-        ]);
-    }
-    clients.print();
+    print_clients(&conn.connection_set);
     out!();
     let mut subs = Table::new(&["topic", "type", "expression"]);
     for (topic, s) in &conn.subscription_table {
@@ -354,16 +347,7 @@ pub async fn producer_connection(admin: &Admin, group: &str, json: bool) -> anyh
     if json {
         return print_json(&merged);
     }
-    let mut clients = Table::new(&["client id", "address", "language", "version"]);
-    for c in &merged.connection_set {
-        clients.row(vec![
-            c.client_id.clone(),
-            c.client_addr.clone(),
-            c.language.clone(),
-            c.version.to_string(),
-        ]);
-    }
-    clients.print();
+    print_clients(&merged.connection_set);
     Ok(())
 }
 
@@ -418,4 +402,18 @@ pub async fn clone_group_offset(
         );
     }
     Ok(())
+}
+
+/// The clients of a consumer or producer group, one row each.
+fn print_clients(connections: &[Connection]) {
+    let mut clients = Table::new(&["client id", "address", "language", "version"]);
+    for c in connections {
+        clients.row(vec![
+            c.client_id.clone(),
+            c.client_addr.clone(),
+            c.language.clone(),
+            c.version.to_string(),
+        ]);
+    }
+    clients.print();
 }
