@@ -318,10 +318,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             config.broker_ip = broker_ip;
             config.flush_disk_type = flush.into();
             let standalone = Standalone::start(config).await?;
+            // "off" when the endpoint is disabled or its port could not be bound.
+            let metrics = standalone
+                .metrics_addr()
+                .map_or_else(|| "off".to_owned(), |a| a.to_string());
             tracing::info!(
                 namesrv = %standalone.namesrv_addr(),
                 broker = %standalone.broker_addr(),
-                metrics = ?standalone.metrics_addr(),
+                metrics = %metrics,
                 "petrel standalone is up; Ctrl-C to stop"
             );
             wait_for_signal().await;
