@@ -62,6 +62,8 @@ pub struct Broker {
     pub stats: BrokerStats,
     /// What `/metrics` serves (RocketMQ 5's names).
     pub metrics: crate::metrics::BrokerMetrics,
+    /// The plain ACL rules when `aclEnable` is on.
+    pub acl: Option<Arc<crate::acl::PlainAcl>>,
     pub started_at_ms: u64,
     /// Wakes the registrar to tell the name servers about a topic change now.
     pub topics_changed: Notify,
@@ -174,6 +176,17 @@ async fn start(
         &config.cluster_name,
         &config.broker_name,
     );
+    let acl = if config.acl_enable {
+        let path = config
+            .acl_file
+            .clone()
+            .unwrap_or_else(|| config_dir.join("plain_acl.yml"));
+        Some(Arc::new(
+            crate::acl::PlainAcl::load(path).map_err(BrokerError::Config)?,
+        ))
+    } else {
+        None
+    };
     let config_namesrv_addr = config.namesrv_addr.clone();
     let rebalance_locks = RebalanceLockManager::new(config.rebalance_lock_max_live);
     let broker = Arc::new(Broker {
@@ -194,6 +207,7 @@ async fn start(
         store_host,
         stats: BrokerStats::default(),
         metrics,
+        acl,
         started_at_ms: now_ms(),
         topics_changed: Notify::new(),
         stopping: CancellationToken::new(),
@@ -220,6 +234,9 @@ async fn start(
             broker.clone(),
             shutdown.clone(),
         )));
+    }
+    if let Some(acl) = &broker.acl {
+        tasks.push(tokio::spawn(acl.clone().watch(shutdown.clone())));
     }
     tasks.push(tokio::spawn(schedule.run(shutdown.clone())));
     tasks.push(tokio::spawn(timers.run(shutdown.clone())));

@@ -72,6 +72,10 @@ pub struct BrokerConfig {
     /// Where `/metrics` and `/health` are served (`metricsPromExporterHost`,
     /// `metricsPromExporterPort`: 0.0.0.0:5557); `None` serves nothing. Port 0 picks a free port.
     pub metrics_listen: Option<SocketAddr>,
+    /// `aclEnable`: check every request against `plain_acl.yml` (off).
+    pub acl_enable: bool,
+    /// `aclFile`: where the rules are; `None` = `<store root>/config/plain_acl.yml`.
+    pub acl_file: Option<std::path::PathBuf>,
     pub store: StoreConfig,
 }
 
@@ -115,6 +119,8 @@ impl BrokerConfig {
                 [0, 0, 0, 0],
                 DEFAULT_METRICS_PROM_EXPORTER_PORT,
             ))),
+            acl_enable: false,
+            acl_file: None,
             store,
         }
     }

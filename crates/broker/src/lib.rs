@@ -2,6 +2,7 @@
 //! server, the message store, the topic/group/offset tables, long polling and the name-server
 //! registration, and owns the order in which they start and stop.
 
+pub mod acl;
 mod broker;
 mod client_manager;
 mod config;

@@ -73,6 +73,11 @@ pub struct BrokerConfigFile {
     pub metrics_prom_exporter_host: Option<IpAddr>,
     /// Their port (5557; 0 picks a free one).
     pub metrics_prom_exporter_port: Option<u16>,
+    /// Check every request against the plain ACL rules (false; `docs/acl.md`).
+    pub acl_enable: Option<bool>,
+    /// The rules file (`<storePathRootDir>/config/plain_acl.yml`). A relative path is read
+    /// from the broker's working directory.
+    pub acl_file: Option<PathBuf>,
 }
 
 impl BrokerConfigFile {
@@ -183,6 +188,12 @@ impl BrokerConfigFile {
                 self.metrics_prom_exporter_host.unwrap_or(at.ip()),
                 self.metrics_prom_exporter_port.unwrap_or(at.port()),
             ));
+        }
+        if let Some(v) = self.acl_enable {
+            c.acl_enable = v;
+        }
+        if let Some(v) = self.acl_file {
+            c.acl_file = Some(v);
         }
         if let Some(v) = self.rebalance_lock_max_live_time {
             c.rebalance_lock_max_live = Duration::from_millis(v);
@@ -329,5 +340,20 @@ mod tests {
         assert_eq!(config.metrics_listen, None);
         let bad: BrokerConfigFile = toml::from_str("metricsExporterType = \"OTLP_GRPC\"").unwrap();
         assert!(bad.apply(&mut config).is_err());
+    }
+
+    #[test]
+    fn acl_keys_turn_access_control_on_and_name_the_file() {
+        let mut config = BrokerConfig::new(petrel_store::StoreConfig::new("/tmp/x"));
+        assert!(!config.acl_enable, "off by default");
+        assert_eq!(config.acl_file, None);
+        let file: BrokerConfigFile =
+            toml::from_str("aclEnable = true\naclFile = \"/etc/petrel/plain_acl.yml\"").unwrap();
+        file.apply(&mut config).unwrap();
+        assert!(config.acl_enable);
+        assert_eq!(
+            config.acl_file.as_deref(),
+            Some(Path::new("/etc/petrel/plain_acl.yml"))
+        );
     }
 }

@@ -36,7 +36,17 @@ impl RequestHandler for BrokerProcessor {
     async fn handle(&self, conn: &Connection, req: RemotingCommand) -> Option<RemotingCommand> {
         let started = Instant::now();
         let code = req.code;
-        let resp = self.dispatch(conn, req).await;
+        let resp = match &self.broker.acl {
+            Some(acl) => match acl.check(&req, conn.peer_addr().ip()) {
+                Ok(()) => self.dispatch(conn, req).await,
+                Err(remark) => {
+                    tracing::debug!(code, peer = %conn.peer_addr(), "refused by ACL: {remark}");
+                    (!req.is_oneway())
+                        .then(|| RemotingCommand::error(&req, response::NO_PERMISSION, remark))
+                }
+            },
+            None => self.dispatch(conn, req).await,
+        };
         if let Some(r) = &resp {
             self.broker.metrics.rpc(code, r.code, started.elapsed());
         }
