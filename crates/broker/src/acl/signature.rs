@@ -5,7 +5,7 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use petrel_remoting::RemotingCommand;
 use sha1::Sha1;
 
