@@ -57,8 +57,9 @@ mod tests {
         req.with_body(Bytes::from_static(b"hello"))
     }
 
-    /// Computed with the recipe of AclClientRPCHook/AclUtils.combineRequestContent:
-    /// Base64(HmacSHA1("secret1", "ak1" + "x" + "TopicA" + "hello")).
+    /// Base64(HmacSHA1("secret1", "ak1" + "x" + "TopicA" + "hello")), as rocketmq-acl 4.9.8's
+    /// own `AclUtils.calSignature(AclUtils.combineRequestContent(req, sortedExtFields),
+    /// "secret1")` prints it for this request.
     #[test]
     fn signature_matches_a_known_vector_of_the_java_recipe() {
         let req = request();
