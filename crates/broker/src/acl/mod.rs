@@ -4,6 +4,7 @@
 //! current rule set; it never logs or answers with a secret, and a file that does not parse
 //! never replaces rules that did.
 
+pub mod edit;
 mod plain;
 mod resource;
 mod signature;
@@ -14,7 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use parking_lot::{Mutex, RwLock};
+use petrel_common::topic::DataVersion;
 use petrel_remoting::{CancellationToken, RemotingCommand};
+use serde_yaml_ng::Mapping;
 
 pub use plain::{AddressPattern, Rules};
 pub use signature::{sign, ACCESS_KEY, SECURITY_TOKEN, SIGNATURE};
@@ -35,7 +38,28 @@ type Stamp = Option<(SystemTime, u64)>;
 pub struct PlainAcl {
     path: PathBuf,
     rules: RwLock<Arc<Rules>>,
-    loaded: Mutex<Stamp>,
+    /// Held across a reload and across a change, so the two never interleave.
+    loaded: Mutex<Loaded>,
+}
+
+/// The file as last loaded or written.
+struct Loaded {
+    stamp: Stamp,
+    /// Bumped whenever new rules come into force (`mqadmin clusterAclConfigVersion` shows it).
+    version: DataVersion,
+}
+
+/// Why a change asked for over the wire was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum AclChangeError {
+    /// Bad input, or a result the parser would refuse; the file is untouched.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 impl PlainAcl {
@@ -55,8 +79,46 @@ impl PlainAcl {
         Ok(PlainAcl {
             path,
             rules: RwLock::new(Arc::new(rules)),
-            loaded: Mutex::new(stamp),
+            loaded: Mutex::new(Loaded {
+                stamp,
+                version: DataVersion::now(),
+            }),
         })
+    }
+
+    /// The version of the rules in force.
+    pub fn version(&self) -> DataVersion {
+        self.loaded.lock().version
+    }
+
+    /// Applies `edit` to the file's current document, checks that the result parses, writes it
+    /// atomically (a temporary file, fsync, rename) and puts it in force at once. Nothing
+    /// changes when `edit` or the check fails. The watcher does not read the file meanwhile,
+    /// and afterwards sees the stamp of the file written here, so it does not load it twice.
+    pub fn change(
+        &self,
+        edit: impl FnOnce(&mut Mapping) -> Result<(), String>,
+    ) -> Result<(), AclChangeError> {
+        let mut loaded = self.loaded.lock();
+        let io = |source| AclChangeError::Io {
+            path: self.path.display().to_string(),
+            source,
+        };
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(io(e)),
+        };
+        let mut doc = edit::document(&text).map_err(AclChangeError::Invalid)?;
+        edit(&mut doc).map_err(AclChangeError::Invalid)?;
+        let text = edit::render(&doc).map_err(AclChangeError::Invalid)?;
+        let rules = Rules::parse(&text).map_err(AclChangeError::Invalid)?;
+        petrel_store::metadata::write_atomic(&self.path, text.as_bytes()).map_err(io)?;
+        loaded.stamp = stamp(&self.path);
+        loaded.version.bump();
+        tracing::info!(file = %self.path.display(), accounts = rules.accounts.len(), "ACL rules changed by an admin request");
+        *self.rules.write() = Arc::new(rules);
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -66,11 +128,12 @@ impl PlainAcl {
     /// Reads the file again if it changed since the last load. A file that does not parse keeps
     /// the old rules and says why in the log. Returns whether new rules are in force.
     pub fn reload_if_changed(&self) -> bool {
+        let mut loaded = self.loaded.lock();
         let now = stamp(&self.path);
-        if now == *self.loaded.lock() || now.is_none() {
+        if now == loaded.stamp || now.is_none() {
             return false;
         }
-        *self.loaded.lock() = now;
+        loaded.stamp = now;
         let parsed = std::fs::read_to_string(&self.path)
             .map_err(|e| e.to_string())
             .and_then(|text| Rules::parse(&text));
@@ -78,6 +141,7 @@ impl PlainAcl {
             Ok(rules) => {
                 tracing::info!(file = %self.path.display(), accounts = rules.accounts.len(), "ACL rules reloaded");
                 *self.rules.write() = Arc::new(rules);
+                loaded.version.bump();
                 true
             }
             Err(e) => {
@@ -329,6 +393,51 @@ accounts:
         std::fs::write(&path, "accounts: [").unwrap();
         assert!(!acl.reload_if_changed());
         assert_eq!(acl.check(&req, local()), Ok(()), "old rules kept");
+    }
+
+    #[test]
+    fn a_change_is_written_whole_in_force_at_once_and_not_reloaded_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plain_acl.yml");
+        std::fs::write(&path, RULES).unwrap();
+        let acl = PlainAcl::load(path.clone()).unwrap();
+        let before = acl.version();
+        let req = signed(send("B"), "ak_new_1", "secret-new");
+        assert!(acl.check(&req, local()).is_err());
+        let update = edit::AccountUpdate {
+            access_key: "ak_new_1".into(),
+            secret_key: "secret-new".into(),
+            topic_perms: Some(vec!["B=PUB".into()]),
+            ..Default::default()
+        };
+        acl.change(|doc| edit::update_account(doc, &update))
+            .unwrap();
+        assert_eq!(acl.check(&req, local()), Ok(()));
+        assert!(acl.version().counter > before.counter);
+        assert!(
+            !acl.reload_if_changed(),
+            "the watcher does not load the change again"
+        );
+        assert!(Rules::parse(&std::fs::read_to_string(&path).unwrap())
+            .unwrap()
+            .accounts
+            .contains_key("ak_new_1"));
+        let written = std::fs::read_to_string(&path).unwrap();
+        let e = acl
+            .change(|doc| edit::delete_account(doc, "nobody"))
+            .unwrap_err();
+        assert_eq!(e.to_string(), "no account with accessKey nobody");
+        let bad = acl.change(|doc| {
+            edit::set_global_white_addrs(doc, &["300.1.1.1".into()]);
+            Ok(())
+        });
+        assert!(bad.is_err());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            written,
+            "file untouched"
+        );
+        assert_eq!(acl.check(&req, local()), Ok(()), "rules untouched");
     }
 
     #[test]

@@ -47,7 +47,7 @@ impl Needed {
 }
 
 /// Request codes only an admin account may send: RocketMQ's `Permission.ADMIN_CODE`, plus the
-/// offset rewrites `petrel admin` and mqadmin send.
+/// offset rewrites `petrel admin` and mqadmin send, and mqadmin's ACL commands.
 pub fn needs_admin(code: i32) -> bool {
     matches!(
         code,
@@ -58,6 +58,10 @@ pub fn needs_admin(code: i32) -> bool {
             | request::DELETE_SUBSCRIPTIONGROUP
             | request::INVOKE_BROKER_TO_RESET_OFFSET
             | request::CLONE_GROUP_OFFSET
+            | request::UPDATE_AND_CREATE_ACL_CONFIG
+            | request::DELETE_ACL_CONFIG
+            | request::GET_BROKER_CLUSTER_ACL_INFO
+            | request::UPDATE_GLOBAL_WHITE_ADDRS_CONFIG
     )
 }
 
@@ -178,6 +182,10 @@ mod tests {
         assert!(needs_admin(request::UPDATE_AND_CREATE_TOPIC));
         assert!(needs_admin(request::DELETE_TOPIC_IN_BROKER));
         assert!(needs_admin(request::INVOKE_BROKER_TO_RESET_OFFSET));
+        assert!(needs_admin(request::UPDATE_AND_CREATE_ACL_CONFIG));
+        assert!(needs_admin(request::DELETE_ACL_CONFIG));
+        assert!(needs_admin(request::GET_BROKER_CLUSTER_ACL_INFO));
+        assert!(needs_admin(request::UPDATE_GLOBAL_WHITE_ADDRS_CONFIG));
         assert!(!needs_admin(request::SEND_MESSAGE));
         assert!(needed(&req(request::GET_BROKER_RUNTIME_INFO, &[]))
             .unwrap()

@@ -2,6 +2,7 @@
 //! code to them. A processor turns a request into a response (or `None` for oneway requests
 //! and pulls answered later); bad input becomes a response code with a remark, never a panic.
 
+pub mod acl;
 pub mod admin;
 pub mod client;
 pub mod lock;
@@ -94,7 +95,7 @@ impl BrokerProcessor {
             request::GET_CONSUMER_RUNNING_INFO | request::CONSUME_MESSAGE_DIRECTLY => {
                 admin::call_consumer(b, &req).await
             }
-            code => match admin::handle(b, code, &req) {
+            code => match admin::handle(b, code, &req).or_else(|| acl::handle(b, code, &req)) {
                 Some(resp) => resp,
                 None => {
                     tracing::debug!(code, "request code not supported");
