@@ -16,7 +16,7 @@ use table::out;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use petrel_client::admin::Admin;
-use petrel_client::{ClientConfig, MessageQueue};
+use petrel_client::{Credentials, MessageQueue};
 use petrel_common::duration;
 use petrel_common::msg_id::now_ms;
 use petrel_common::topic::TopicConfig;
@@ -349,8 +349,12 @@ pub enum AdminCommand {
     },
 }
 
-pub async fn run(namesrv: &str, command: AdminCommand) -> anyhow::Result<()> {
-    let admin = Admin::new(ClientConfig::new(namesrv));
+pub async fn run(
+    namesrv: &str,
+    credentials: Option<Credentials>,
+    command: AdminCommand,
+) -> anyhow::Result<()> {
+    let admin = Admin::new(crate::tools::client_config(namesrv, credentials));
     admin
         .instance()
         .start()

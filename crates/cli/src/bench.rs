@@ -16,7 +16,7 @@ use anyhow::Context;
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use petrel_client::{
-    ClientConfig, ConsumeFromWhere, ConsumeStatus, Message, MessageExt, Producer, PushConsumer,
+    ConsumeFromWhere, ConsumeStatus, Credentials, Message, MessageExt, Producer, PushConsumer,
     SerializeType,
 };
 
@@ -30,6 +30,8 @@ pub struct ProduceOptions {
     /// ROCKETMQ binary headers, as the official benchmark sends them.
     pub binary_headers: bool,
     pub broker_pid: Option<u32>,
+    /// The ACL account every request is signed with.
+    pub credentials: Option<Credentials>,
 }
 
 /// Latencies in microseconds, 1 µs to 60 s.
@@ -38,7 +40,8 @@ fn histogram() -> Histogram<u64> {
 }
 
 pub async fn produce(opts: ProduceOptions) -> anyhow::Result<()> {
-    let mut config = ClientConfig::new(&opts.namesrv).with_instance_name("petrel-bench");
+    let mut config = crate::tools::client_config(&opts.namesrv, opts.credentials.clone())
+        .with_instance_name("petrel-bench");
     if opts.binary_headers {
         config = config.with_serialize_type(SerializeType::RocketMq);
     }
@@ -174,6 +177,8 @@ pub struct ConsumeOptions {
     /// Share of first deliveries the listener answers `Later`, so the client sends them back
     /// to the group's retry topic; their second delivery succeeds.
     pub fail_percent: u32,
+    /// The ACL account every request is signed with.
+    pub credentials: Option<Credentials>,
 }
 
 /// Consumes as fast as the listener returns; reports messages per second (from a counter) and
@@ -183,7 +188,8 @@ pub struct ConsumeOptions {
 /// message at 10 %), and the summary also counts the messages sent back and those that came
 /// back through the retry topic (after the broker's retry delay, 10 s for a first retry).
 pub async fn consume(opts: ConsumeOptions) -> anyhow::Result<()> {
-    let config = ClientConfig::new(&opts.namesrv).with_instance_name("petrel-bench-consumer");
+    let config = crate::tools::client_config(&opts.namesrv, opts.credentials.clone())
+        .with_instance_name("petrel-bench-consumer");
     let mut consumer = PushConsumer::new(&opts.group, config);
     consumer.subscribe(&opts.topic, "*")?;
     consumer.set_consume_from(ConsumeFromWhere::FirstOffset);

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use petrel::acl_args::AclArgs;
 use petrel::standalone::{Standalone, StandaloneConfig};
 use petrel_namesrv::{NameServer, NamesrvConfig};
 use petrel_remoting::CancellationToken;
@@ -121,6 +122,8 @@ enum Command {
         /// Sets TIMER_DELAY_MS.
         #[arg(long, value_name = "DURATION", value_parser = petrel::time_arg::parse_duration)]
         delay: Option<Duration>,
+        #[command(flatten)]
+        acl: AclArgs,
     },
     /// Consume and print messages.
     Consume {
@@ -139,6 +142,8 @@ enum Command {
         /// Stop after this many messages (0 = until Ctrl-C).
         #[arg(long, default_value_t = 0)]
         count: u64,
+        #[command(flatten)]
+        acl: AclArgs,
     },
     /// Operate on a running cluster: the daily mqadmin commands (clusters, brokers, topics,
     /// groups, consumer progress, connections, message queries), offset resets, pausing and
@@ -146,6 +151,8 @@ enum Command {
     Admin {
         #[arg(long, default_value = "127.0.0.1:9876")]
         namesrv: String,
+        #[command(flatten)]
+        acl: AclArgs,
         #[command(subcommand)]
         what: petrel::admin::AdminCommand,
     },
@@ -182,6 +189,8 @@ enum BenchCommand {
         /// Report this process's CPU time per message (the broker's pid).
         #[arg(long)]
         broker_pid: Option<u32>,
+        #[command(flatten)]
+        acl: AclArgs,
     },
     /// Consume as fast as possible.
     Consume {
@@ -202,6 +211,8 @@ enum BenchCommand {
         /// the retry topic.
         #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100))]
         fail_percent: u32,
+        #[command(flatten)]
+        acl: AclArgs,
     },
     /// Timer messages: load N pending timers, measure the broker's extra memory while they
     /// wait and how late each is delivered (docs/benchmarks.md).
@@ -248,6 +259,8 @@ enum BenchCommand {
         /// How long after the last due time to wait for timers that have not arrived.
         #[arg(long, default_value = "30s", value_parser = petrel::time_arg::parse_duration)]
         grace: Duration,
+        #[command(flatten)]
+        acl: AclArgs,
     },
     /// The message store alone, in process, against the raw disk under it.
     Store {
@@ -380,6 +393,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             count,
             deliver_at,
             delay,
+            acl,
         } => {
             petrel::tools::send(petrel::tools::SendOptions {
                 namesrv,
@@ -390,6 +404,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 count,
                 deliver_at_ms: deliver_at,
                 delay,
+                credentials: acl.credentials()?,
             })
             .await?
         }
@@ -400,6 +415,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             expression,
             from_first,
             count,
+            acl,
         } => {
             petrel::tools::consume(petrel::tools::ConsumeOptions {
                 namesrv,
@@ -408,10 +424,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 expression,
                 from_first,
                 count,
+                credentials: acl.credentials()?,
             })
             .await?
         }
-        Command::Admin { namesrv, what } => petrel::admin::run(&namesrv, what).await?,
+        Command::Admin { namesrv, acl, what } => {
+            petrel::admin::run(&namesrv, acl.credentials()?, what).await?
+        }
         Command::Bench { what } => match what {
             BenchCommand::Produce {
                 namesrv,
@@ -422,6 +441,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 interval,
                 json,
                 broker_pid,
+                acl,
             } => {
                 petrel::bench::produce(petrel::bench::ProduceOptions {
                     namesrv,
@@ -432,6 +452,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     report_interval: Duration::from_secs(interval),
                     binary_headers: !json,
                     broker_pid,
+                    credentials: acl.credentials()?,
                 })
                 .await?
             }
@@ -443,6 +464,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 interval,
                 batch,
                 fail_percent,
+                acl,
             } => {
                 petrel::bench::consume(petrel::bench::ConsumeOptions {
                     namesrv,
@@ -452,6 +474,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     report_interval: Duration::from_secs(interval),
                     batch,
                     fail_percent,
+                    credentials: acl.credentials()?,
                 })
                 .await?
             }
@@ -470,6 +493,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 size,
                 interval,
                 grace,
+                acl,
             } => {
                 use petrel::bench::timer::{TimerBroker, TimerOptions};
                 let (timers, window) = if quick {
@@ -495,6 +519,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     message_bytes: size,
                     report_interval: Duration::from_secs(interval.max(1)),
                     grace,
+                    credentials: acl.credentials()?,
                 })
                 .await?;
             }

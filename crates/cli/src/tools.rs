@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use petrel_client::{
-    ClientConfig, ConsumeFromWhere, ConsumeStatus, Message, MessageExt, Producer, PushConsumer,
+    ClientConfig, ConsumeFromWhere, ConsumeStatus, Credentials, Message, MessageExt, Producer,
+    PushConsumer,
 };
 
 pub struct SendOptions {
@@ -20,10 +21,22 @@ pub struct SendOptions {
     pub deliver_at_ms: Option<i64>,
     /// Deliver this long after the broker receives each message (`TIMER_DELAY_MS`).
     pub delay: Option<Duration>,
+    /// The ACL account every request is signed with.
+    pub credentials: Option<Credentials>,
+}
+
+/// A client config for `namesrv`, signing with `credentials` when given.
+pub fn client_config(namesrv: &str, credentials: Option<Credentials>) -> ClientConfig {
+    let mut config = ClientConfig::new(namesrv);
+    config.credentials = credentials;
+    config
 }
 
 pub async fn send(opts: SendOptions) -> anyhow::Result<()> {
-    let producer = Producer::new("petrel_cli_producer", ClientConfig::new(&opts.namesrv));
+    let producer = Producer::new(
+        "petrel_cli_producer",
+        client_config(&opts.namesrv, opts.credentials.clone()),
+    );
     producer
         .start()
         .await
@@ -78,10 +91,15 @@ pub struct ConsumeOptions {
     pub from_first: bool,
     /// Stop after this many messages (0 = until Ctrl-C).
     pub count: u64,
+    /// The ACL account every request is signed with.
+    pub credentials: Option<Credentials>,
 }
 
 pub async fn consume(opts: ConsumeOptions) -> anyhow::Result<()> {
-    let mut consumer = PushConsumer::new(&opts.group, ClientConfig::new(&opts.namesrv));
+    let mut consumer = PushConsumer::new(
+        &opts.group,
+        client_config(&opts.namesrv, opts.credentials.clone()),
+    );
     consumer.subscribe(&opts.topic, &opts.expression)?;
     if opts.from_first {
         consumer.set_consume_from(ConsumeFromWhere::FirstOffset);

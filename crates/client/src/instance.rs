@@ -28,7 +28,7 @@ use petrel_remoting::{
 };
 use tokio::sync::Notify;
 
-use crate::config::ClientConfig;
+use crate::config::{ClientConfig, Credentials};
 use crate::error::{ClientError, Result};
 use crate::message::{decode_messages, MessageExt};
 use crate::transaction::TransactionChecker;
@@ -78,6 +78,8 @@ pub struct PullRequest<'a> {
 pub(crate) struct ClientHandler {
     rebalance_notifiers: Mutex<HashMap<String, Arc<Notify>>>,
     transaction_checkers: Arc<Mutex<HashMap<String, TransactionChecker>>>,
+    /// Signs the END_TRANSACTION answering a check, as every other request.
+    credentials: Option<Credentials>,
 }
 
 impl RequestHandler for ClientHandler {
@@ -88,6 +90,7 @@ impl RequestHandler for ClientHandler {
             tokio::spawn(crate::transaction::answer_check(
                 conn.clone(),
                 req,
+                self.credentials.clone(),
                 move |group| checkers.lock().get(group).cloned(),
             ));
             return None;
@@ -144,7 +147,10 @@ impl ClientInstance {
             namesrv_index: AtomicUsize::new(rand::random::<u32>() as usize),
             namesrv_addrs,
             ids: UniqIdGenerator::new(ip),
-            handler: Arc::new(ClientHandler::default()),
+            handler: Arc::new(ClientHandler {
+                credentials: config.credentials.clone(),
+                ..ClientHandler::default()
+            }),
             connections: Mutex::new(HashMap::new()),
             routes: Mutex::new(HashMap::new()),
             producer_groups: Mutex::new(BTreeSet::new()),
@@ -296,6 +302,15 @@ impl ClientInstance {
         }
     }
 
+    /// The last touches before `cmd` goes out: our header serialization, then the signature
+    /// when the config has credentials (last, as it covers every field and the body).
+    fn prepare(&self, cmd: &mut RemotingCommand) {
+        cmd.serialize_type = self.config.serialize_type;
+        if let Some(credentials) = &self.config.credentials {
+            credentials.sign(cmd);
+        }
+    }
+
     /// Sends `cmd` to `addr` and waits up to `timeout` for the answer (any code).
     pub async fn invoke(
         &self,
@@ -303,7 +318,7 @@ impl ClientInstance {
         mut cmd: RemotingCommand,
         timeout: Duration,
     ) -> Result<RemotingCommand> {
-        cmd.serialize_type = self.config.serialize_type;
+        self.prepare(&mut cmd);
         let conn = self.connection(addr).await?;
         match conn.request(cmd, timeout).await {
             Ok(resp) => Ok(resp),
@@ -316,7 +331,7 @@ impl ClientInstance {
 
     /// Sends `cmd` to `addr` without waiting for an answer.
     pub async fn invoke_oneway(&self, addr: &str, mut cmd: RemotingCommand) -> Result<()> {
-        cmd.serialize_type = self.config.serialize_type;
+        self.prepare(&mut cmd);
         let conn = self.connection(addr).await?;
         let timeout = self.config.request_timeout;
         match tokio::time::timeout(timeout, conn.oneway(cmd)).await {

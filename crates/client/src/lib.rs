@@ -10,7 +10,7 @@ pub mod message;
 pub mod producer;
 pub mod transaction;
 
-pub use config::{ClientConfig, SerializeType};
+pub use config::{ClientConfig, Credentials, SerializeType};
 pub use consumer::{
     AllocateStrategy, ConsumeFromWhere, ConsumeOrderlyStatus, ConsumeStatus, MessageModel,
     PullConsumer, PushConsumer, PushConsumerOptions,

@@ -11,6 +11,7 @@ use petrel_remoting::code::request;
 use petrel_remoting::headers::{CheckTransactionStateRequestHeader, EndTransactionRequestHeader};
 use petrel_remoting::{Connection, RemotingCommand};
 
+use crate::config::Credentials;
 use crate::error::{ClientError, Result};
 use crate::message::{decode_messages, MessageExt};
 use crate::producer::SendResult;
@@ -79,6 +80,7 @@ pub(crate) fn end_request(
 pub(crate) async fn answer_check(
     conn: Connection,
     req: RemotingCommand,
+    credentials: Option<Credentials>,
     checker_of: impl Fn(&str) -> Option<TransactionChecker>,
 ) {
     let h: CheckTransactionStateRequestHeader = match req.decode_header() {
@@ -115,7 +117,10 @@ pub(crate) async fn answer_check(
         msg_id: uniq_key,
         transaction_id: h.transaction_id,
     };
-    let end = RemotingCommand::request_with_header(request::END_TRANSACTION, &header);
+    let mut end = RemotingCommand::request_with_header(request::END_TRANSACTION, &header);
+    if let Some(credentials) = &credentials {
+        credentials.sign(&mut end);
+    }
     if let Err(e) = conn.oneway(end).await {
         tracing::warn!("could not answer a transaction check: {e}");
     }

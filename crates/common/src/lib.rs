@@ -1,7 +1,9 @@
 //! Types every Petrel role shares: the message model, the stored record format,
-//! message ids, properties, topic configuration and the JSON bodies of the protocol.
+//! message ids, properties, topic configuration, the JSON bodies of the protocol and the ACL
+//! request signature.
 //! No I/O lives here.
 
+pub mod acl_signature;
 pub mod duration;
 pub mod filter;
 pub mod msg_id;

@@ -2,51 +2,35 @@
 //! content)), where content is the values of the request's extFields sorted by key — all but
 //! `Signature` (and `_UNIQUE_KEY_QUERY`, which RocketMQ's broker leaves out too) — concatenated
 //! as UTF-8, followed by the body. Comparison is constant-time; nothing here logs a secret.
+//!
+//! The recipe itself lives in `petrel_common::acl_signature`, shared with Petrel's client; this
+//! module applies it to a `RemotingCommand`.
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
-use hmac::{Hmac, KeyInit, Mac};
+use petrel_common::acl_signature;
 use petrel_remoting::RemotingCommand;
-use sha1::Sha1;
 
-pub const ACCESS_KEY: &str = "AccessKey";
-pub const SIGNATURE: &str = "Signature";
-pub const SECURITY_TOKEN: &str = "SecurityToken";
-/// `MixAll.UNIQUE_MSG_QUERY_FLAG`: not part of the signed content on RocketMQ's broker.
-const UNIQUE_MSG_QUERY_FLAG: &str = "_UNIQUE_KEY_QUERY";
-
-fn mac(secret_key: &str, req: &RemotingCommand) -> Hmac<Sha1> {
-    let mut fields: Vec<(&str, &str)> = req
-        .ext_fields
-        .iter()
-        .filter(|(k, _)| *k != SIGNATURE && *k != UNIQUE_MSG_QUERY_FLAG)
-        .collect();
-    fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    let mut mac = Hmac::<Sha1>::new_from_slice(secret_key.as_bytes()).expect("HMAC takes any key");
-    for (_, v) in fields {
-        mac.update(v.as_bytes());
-    }
-    mac.update(&req.body_bytes());
-    mac
-}
+pub use petrel_common::acl_signature::{ACCESS_KEY, SECURITY_TOKEN, SIGNATURE};
 
 /// The signature a client holding `secret_key` puts on `req`.
 pub fn sign(secret_key: &str, req: &RemotingCommand) -> String {
-    STANDARD.encode(mac(secret_key, req).finalize().into_bytes())
+    acl_signature::sign(secret_key, req.ext_fields.iter(), &req.body_bytes())
 }
 
 /// Whether `signature` is the one `secret_key` gives `req`.
 pub fn verify(secret_key: &str, req: &RemotingCommand, signature: &str) -> bool {
-    match STANDARD.decode(signature) {
-        Ok(raw) => mac(secret_key, req).verify_slice(&raw).is_ok(),
-        Err(_) => false,
-    }
+    acl_signature::verify(
+        secret_key,
+        req.ext_fields.iter(),
+        &req.body_bytes(),
+        signature,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use bytes::Bytes;
+    use petrel_common::acl_signature::UNIQUE_MSG_QUERY_FLAG;
 
     fn request() -> RemotingCommand {
         let mut req = RemotingCommand::request(10);

@@ -19,7 +19,7 @@ use anyhow::Context;
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use petrel_client::{
-    ClientConfig, Message, MessageExt, MessageQueue, Producer, PullConsumer, PullStatus,
+    Credentials, Message, MessageExt, MessageQueue, Producer, PullConsumer, PullStatus,
     SerializeType,
 };
 use petrel_common::msg_id::now_ms;
@@ -85,6 +85,8 @@ pub struct TimerOptions {
     pub report_interval: Duration,
     /// How long after the last due time to wait for timers that have not arrived.
     pub grace: Duration,
+    /// The ACL account every request is signed with.
+    pub credentials: Option<Credentials>,
 }
 
 /// What a run measured (also printed).
@@ -155,7 +157,7 @@ async fn run(
         u32::MAX
     );
     let in_flight = opts.in_flight.max(1);
-    let config = ClientConfig::new(namesrv)
+    let config = crate::tools::client_config(namesrv, opts.credentials.clone())
         .with_instance_name("petrel-bench-timer")
         .with_serialize_type(SerializeType::RocketMq);
     let producer = Arc::new(Producer::new("petrel_bench_timer_producer", config.clone()));
