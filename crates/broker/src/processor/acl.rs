@@ -5,6 +5,7 @@
 //! codes it does not serve. Only admins get here: the ACL check refuses these codes to others.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use petrel_remoting::code::{request, response};
@@ -71,6 +72,23 @@ fn global_white_addrs(acl: &PlainAcl, req: &RemotingCommand) -> RemotingCommand 
     let Some(addrs) = req.ext_fields.get("globalWhiteAddrs") else {
         return missing(req, "globalWhiteAddrs");
     };
+    // mqadmin's `-p`: 4.9.8 reads several files and lets this name one; Petrel reads one.
+    if let Some(file) = req
+        .ext_fields
+        .get("aclFileFullPath")
+        .filter(|f| !f.is_empty())
+    {
+        if Path::new(file) != acl.path() {
+            return RemotingCommand::error(
+                req,
+                response::SYSTEM_ERROR,
+                format!(
+                    "aclFileFullPath {file} is not this broker's ACL file: Petrel reads one, {}",
+                    acl.path().display()
+                ),
+            );
+        }
+    }
     let addrs = edit::split_list(addrs);
     answer(
         req,

@@ -27,7 +27,8 @@ import org.apache.rocketmq.tools.command.MQAdminStartup;
  * home with that file and runs the commands in-process, reading what they print:
  * {@code updateAclConfig} creates an account with PUB on one topic, which a producer signed as
  * it then uses (and is refused elsewhere); the same command signed by that non-admin account is
- * refused; a bad permission is refused with a remark; {@code deleteAccessConfig} removes the
+ * refused; a bad permission, and a whitelist change naming another ACL file, are refused with a
+ * remark; {@code deleteAccessConfig} removes the
  * account ("unknown accessKey"); {@code updateGlobalWhiteAddr} lets an unsigned client in from
  * 127.0.0.1; {@code clusterAclConfigVersion} shows a version that grew after each change.
  */
@@ -199,6 +200,11 @@ final class AclAdmin {
         // updateGlobalWhiteAddr: a client without credentials from 127.0.0.1 gets in.
         DefaultMQProducer plain = producer(args, args.name("AclAdminPlain"), null);
         refused("no AccessKey before the whitelist", plain, topicQ, "address 127.0.0.1 is not whitelisted");
+        out = mqadmin("updateGlobalWhiteAddr", "-n", args.namesrv(), "-b", brokerAddr, "-g", "127.0.0.1",
+                "-p", "/nowhere/plain_other.yml");
+        Check.that(!out.contains("success") && out.contains("is not this broker's ACL file"),
+                "updateGlobalWhiteAddr naming another file is refused: " + out);
+        Check.equal(v2, version(args, cluster, brokerAddr), "version after a refused whitelist change");
         out = mqadmin("updateGlobalWhiteAddr", "-n", args.namesrv(), "-b", brokerAddr, "-g", "10.10.103.*,127.0.0.1");
         Check.that(out.contains("update global white remote addresses to " + brokerAddr + " success"),
                 "updateGlobalWhiteAddr succeeds: " + out);
