@@ -2,7 +2,8 @@
 //! and the client signs every request with `ClientConfig::credentials` the way the Java
 //! client's `AclClientRPCHook` does. An account sends and consumes exactly what the file grants;
 //! a wrong secret, no credentials, a group not granted and an admin request from an account
-//! that is not an admin are refused with NO_PERMISSION and their remark.
+//! that is not an admin are refused with NO_PERMISSION and their remark. A transaction left
+//! unknown is committed by the broker's check, whose answer is signed too.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,8 +13,8 @@ use std::time::Duration;
 use petrel::standalone::StandaloneConfig;
 use petrel_client::admin::Admin;
 use petrel_client::{
-    ClientConfig, ClientError, ConsumeFromWhere, ConsumeStatus, Credentials, Message, MessageExt,
-    Producer, PullConsumer, PushConsumer,
+    ClientConfig, ClientError, ConsumeFromWhere, ConsumeStatus, Credentials, LocalTransactionState,
+    Message, MessageExt, Producer, PullConsumer, PushConsumer,
 };
 use petrel_remoting::code::response;
 use petrel_tests::{wait_for, Standalone};
@@ -39,6 +40,7 @@ accounts:
     defaultGroupPerm: DENY
     topicPerms:
       - AclOwnTopicA=PUB
+      - AclOwnTx=PUB
   - accessKey: ak_sub
     secretKey: sub-secret
     admin: false
@@ -50,14 +52,15 @@ accounts:
       - AclOwnGroupG=SUB
 ";
 
-fn acl_config(dir: &Path) -> StandaloneConfig {
+/// A standalone with `aclEnable` and [`RULES`]; `extra` is more of its TOML file.
+fn acl_config(dir: &Path, extra: &str) -> StandaloneConfig {
     let acl_file = dir.join("plain_acl.yml");
     std::fs::write(&acl_file, RULES).unwrap();
     let path = dir.join("broker.toml");
     std::fs::write(
         &path,
         format!(
-            "aclEnable = true\naclFile = {:?}\n",
+            "aclEnable = true\naclFile = {:?}\n{extra}",
             acl_file.display().to_string()
         ),
     )
@@ -92,7 +95,7 @@ fn refusal<T: std::fmt::Debug>(what: &str, r: petrel_client::Result<T>) -> Strin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn own_client_signs_and_gets_exactly_what_plain_acl_yml_grants() {
     let dir = tempfile::tempdir().unwrap();
-    let petrel = Standalone::start_with(acl_config(dir.path()))
+    let petrel = Standalone::start_with(acl_config(dir.path(), ""))
         .await
         .unwrap();
     let ns = petrel.namesrv_addr.clone();
@@ -220,4 +223,78 @@ async fn wait_for_route(admin: &Admin, topic: &str) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("no route for {topic}");
+}
+
+/// The END_TRANSACTION that answers the broker's check goes out on the connection the check came
+/// in on, not through the instance's request path: unsigned, it would be refused and the
+/// message never committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_check_is_answered_with_a_signed_end_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "transactionTimeOut = 500\ntransactionCheckInterval = 500\n";
+    let petrel = Standalone::start_with(acl_config(dir.path(), extra))
+        .await
+        .unwrap();
+    let ns = petrel.namesrv_addr.clone();
+    let topic = "AclOwnTx";
+    let admin_keys = || Some(Credentials::new("rocketmq_admin", "admin-secret-1"));
+    let admin = Admin::new(config(&ns, "acl-tx-admin", admin_keys()));
+    admin
+        .create_topic(&petrel.broker_addr, topic, 1)
+        .await
+        .unwrap();
+    wait_for_route(&admin, topic).await;
+
+    let pub_keys = || Some(Credentials::new("ak_pub", "pub-secret"));
+    let producer = Producer::new("AclOwnTxProducer", config(&ns, "acl-tx", pub_keys()));
+    let checks: Arc<Mutex<u32>> = Arc::default();
+    {
+        let checks = checks.clone();
+        producer.set_transaction_checker(Arc::new(move |_: &MessageExt| {
+            *checks.lock().unwrap() += 1;
+            LocalTransactionState::Commit
+        }));
+    }
+    producer.start().await.unwrap();
+    for (key, state) in [
+        ("committed", LocalTransactionState::Commit),
+        ("checked", LocalTransactionState::Unknown),
+    ] {
+        let r = producer
+            .send_in_transaction(Message::new(topic, key).with_keys(key), |_| state)
+            .await
+            .unwrap();
+        assert_eq!(r.local_state, state);
+    }
+    // The broker checks producers it has a heartbeat from: send one now rather than in 30 s.
+    assert_eq!(producer.instance().send_heartbeat_to_all_brokers().await, 1);
+
+    // The admin account (no permissions listed) reaches every topic and group.
+    let seen: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let mut consumer = PushConsumer::new("AclOwnTxGroup", config(&ns, "acl-tx-c", admin_keys()));
+    consumer.subscribe(topic, "*").unwrap();
+    consumer.set_consume_from(ConsumeFromWhere::FirstOffset);
+    {
+        let seen = seen.clone();
+        consumer.register_listener(move |msgs: &[MessageExt]| {
+            let mut seen = seen.lock().unwrap();
+            for m in msgs {
+                *seen
+                    .entry(m.keys().unwrap_or_default().to_owned())
+                    .or_default() += 1;
+            }
+            ConsumeStatus::Success
+        });
+    }
+    consumer.start().await.unwrap();
+    wait_for("the committed and the checked transaction", || {
+        let seen = seen.lock().unwrap();
+        seen.contains_key("committed") && seen.contains_key("checked")
+    })
+    .await;
+    assert!(*checks.lock().unwrap() >= 1);
+    consumer.shutdown().await;
+    producer.shutdown().await;
+    admin.shutdown();
+    petrel.shutdown().await.unwrap();
 }
