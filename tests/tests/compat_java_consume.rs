@@ -127,7 +127,10 @@ fn delay_levels_are_neither_early_nor_late() {
 /// its time and at most 100 ms after, never seen early by the consumer.
 #[test]
 fn start_deliver_time_is_kept_to_the_millisecond() {
-    let run = shown(scenario_on_fresh_petrel("Timers.startDeliverTimeIsExact", &[]));
+    let run = shown(scenario_on_fresh_petrel(
+        "Timers.startDeliverTimeIsExact",
+        &[],
+    ));
     assert!(
         run.result("stored_late_ms.in-90s").is_some(),
         "the 90 s timer was measured"
