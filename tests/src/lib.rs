@@ -81,6 +81,23 @@ pub fn counting_consumer(
     c
 }
 
+/// Petrel with plain ACL on (`aclEnable`), its rules in `acl_file`, and `extra` TOML lines in
+/// its broker config; data and config under `dir`.
+pub fn config_with_acl(dir: &Path, acl_file: &Path, extra: &str) -> StandaloneConfig {
+    let path = dir.join("broker.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "aclEnable = true\naclFile = {:?}\n{extra}",
+            acl_file.display().to_string()
+        ),
+    )
+    .expect("write the broker config");
+    let mut c = StandaloneConfig::ephemeral(dir.join("data"));
+    c.broker_config_file = Some(path);
+    c
+}
+
 /// Petrel whose retention deletes every full commit-log segment at once (the disk is always
 /// above a clean-forcibly ratio of 0 and never above a warning level of 1), with segments of
 /// `segment_bytes`; data and config under `dir`.

@@ -56,18 +56,7 @@ accounts:
 fn acl_config(dir: &Path, extra: &str) -> StandaloneConfig {
     let acl_file = dir.join("plain_acl.yml");
     std::fs::write(&acl_file, RULES).unwrap();
-    let path = dir.join("broker.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "aclEnable = true\naclFile = {:?}\n{extra}",
-            acl_file.display().to_string()
-        ),
-    )
-    .unwrap();
-    let mut c = StandaloneConfig::ephemeral(dir.join("data"));
-    c.broker_config_file = Some(path);
-    c
+    petrel_tests::config_with_acl(dir, &acl_file, extra)
 }
 
 fn config(ns: &str, instance: &str, credentials: Option<Credentials>) -> ClientConfig {

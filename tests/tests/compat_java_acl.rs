@@ -4,9 +4,6 @@
 //! secret, an unknown account, a stranger and a tampered request are refused with NO_PERMISSION
 //! and a remark, and that granting more in the file applies without a restart.
 
-use std::path::Path;
-
-use petrel::standalone::StandaloneConfig;
 use petrel_tests::java::{scenario, unique_run_name};
 
 /// The rules of the run `run`; `grant_b` also gives ak_user1 PUB on TopicB.
@@ -41,21 +38,6 @@ accounts:
     )
 }
 
-fn config(dir: &Path, acl_file: &Path) -> StandaloneConfig {
-    let path = dir.join("broker.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "aclEnable = true\naclFile = {:?}\n",
-            acl_file.display().to_string()
-        ),
-    )
-    .unwrap();
-    let mut c = StandaloneConfig::ephemeral(dir.join("data"));
-    c.broker_config_file = Some(path);
-    c
-}
-
 #[test]
 fn an_account_does_exactly_what_plain_acl_yml_grants_and_a_change_applies_without_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -65,7 +47,7 @@ fn an_account_does_exactly_what_plain_acl_yml_grants_and_a_change_applies_withou
     std::fs::write(&acl_file, rules(&run, false)).unwrap();
     std::fs::write(&granted, rules(&run, true)).unwrap();
     let out = petrel_tests::process::run_against_petrel(
-        config(dir.path(), &acl_file),
+        petrel_tests::config_with_acl(dir.path(), &acl_file, ""),
         "Acl.accounts",
         |petrel| {
             scenario(

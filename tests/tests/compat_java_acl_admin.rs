@@ -6,9 +6,6 @@
 //! client in, and `clusterAclConfigVersion` shows a version that grew after each change. The
 //! file left behind holds the admin and the whitelist, not the deleted account.
 
-use std::path::Path;
-
-use petrel::standalone::StandaloneConfig;
 use petrel_tests::java::{scenario, unique_run_name};
 
 const RULES: &str = "accounts:
@@ -17,21 +14,6 @@ const RULES: &str = "accounts:
     admin: true
 ";
 
-fn config(dir: &Path, acl_file: &Path) -> StandaloneConfig {
-    let path = dir.join("broker.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "aclEnable = true\naclFile = {:?}\n",
-            acl_file.display().to_string()
-        ),
-    )
-    .unwrap();
-    let mut c = StandaloneConfig::ephemeral(dir.join("data"));
-    c.broker_config_file = Some(path);
-    c
-}
-
 #[test]
 fn mqadmin_acl_commands_change_plain_acl_yml_and_apply_at_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -39,7 +21,7 @@ fn mqadmin_acl_commands_change_plain_acl_yml_and_apply_at_once() {
     let acl_file = dir.path().join("plain_acl.yml");
     std::fs::write(&acl_file, RULES).unwrap();
     let out = petrel_tests::process::run_against_petrel(
-        config(dir.path(), &acl_file),
+        petrel_tests::config_with_acl(dir.path(), &acl_file, ""),
         "AclAdmin.commands",
         |petrel| scenario("AclAdmin.commands", &petrel.namesrv_addr, &run, &[]),
     );
