@@ -47,18 +47,6 @@ final class Acl {
         return new AclClientRPCHook(new SessionCredentials(accessKey, secretKey));
     }
 
-    private static DefaultMQProducer producer(Args args, String group, RPCHook hook) throws Exception {
-        DefaultMQProducer p = new DefaultMQProducer(group, hook);
-        p.setNamesrvAddr(args.namesrv());
-        // One client instance per hook: instances are shared by name, and with them the hook.
-        p.setInstanceName(group + "_" + System.nanoTime());
-        p.setVipChannelEnabled(false);
-        p.setSendMsgTimeout(10_000);
-        // A refusal is final: fail at once instead of retrying the one broker.
-        p.setRetryTimesWhenSendFailed(0);
-        p.start();
-        return p;
-    }
 
     private static Message message(String topic, String key) {
         return new Message(topic, "TagA", key, ("acl " + key).getBytes(StandardCharsets.UTF_8));
@@ -122,7 +110,7 @@ final class Acl {
         user.shutdown();
 
         // PUB on TopicA, nothing on TopicB.
-        DefaultMQProducer p = producer(args, args.name("AclProducer"), hook(USER, USER_SECRET));
+        DefaultMQProducer p = Clients.signedProducer(args, args.name("AclProducer"), hook(USER, USER_SECRET));
         Set<String> keys = new TreeSet<>();
         for (int i = 0; i < 5; i++) {
             String key = "acl-" + i;
@@ -157,10 +145,10 @@ final class Acl {
         }
 
         // A wrong secret, an unknown account, no account at all, a request changed after signing.
-        DefaultMQProducer wrong = producer(args, args.name("WrongSecret"), hook(USER, "not-the-right-one"));
+        DefaultMQProducer wrong = Clients.signedProducer(args, args.name("WrongSecret"), hook(USER, "not-the-right-one"));
         refused("a wrong secret", () -> wrong.send(message(topicA, "w-0")), "signature mismatch for accessKey " + USER);
         wrong.shutdown();
-        DefaultMQProducer unknown = producer(args, args.name("Unknown"), hook("ak_nobody", "whatever-1"));
+        DefaultMQProducer unknown = Clients.signedProducer(args, args.name("Unknown"), hook("ak_nobody", "whatever-1"));
         refused("an unknown account", () -> unknown.send(message(topicA, "u-0")), "unknown accessKey ak_nobody");
         unknown.shutdown();
         DefaultMQProducer plain = new DefaultMQProducer(args.name("NoAcl"));
@@ -183,13 +171,13 @@ final class Acl {
             @Override
             public void doAfterResponse(String remoteAddr, RemotingCommand request, RemotingCommand response) {}
         };
-        DefaultMQProducer tampered = producer(args, args.name("Tampered"), tampering);
+        DefaultMQProducer tampered = Clients.signedProducer(args, args.name("Tampered"), tampering);
         refused("a request changed after signing", () -> tampered.send(message(topicA, "t-0")),
                 "signature mismatch for accessKey " + USER);
         tampered.shutdown();
 
         // An account whitelisted on this address passes without a valid signature, as in RocketMQ.
-        DefaultMQProducer local = producer(args, args.name("Local"), hook("ak_local", "not-its-secret"));
+        DefaultMQProducer local = Clients.signedProducer(args, args.name("Local"), hook("ak_local", "not-its-secret"));
         Check.equal(SendStatus.SEND_OK, local.send(message(topicB, "local-0")).getSendStatus(), "whitelisted account's send");
         local.shutdown();
 

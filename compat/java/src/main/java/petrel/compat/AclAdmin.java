@@ -97,16 +97,6 @@ final class AclAdmin {
         throw new AssertionError("clusterAclConfigVersion shows no row for " + brokerAddr + ":\n" + out);
     }
 
-    private static DefaultMQProducer producer(Args args, String group, RPCHook hook) throws Exception {
-        DefaultMQProducer p = hook == null ? new DefaultMQProducer(group) : new DefaultMQProducer(group, hook);
-        p.setNamesrvAddr(args.namesrv());
-        p.setInstanceName(group + "_" + System.nanoTime());
-        p.setVipChannelEnabled(false);
-        p.setSendMsgTimeout(10_000);
-        p.setRetryTimesWhenSendFailed(0);
-        p.start();
-        return p;
-    }
 
     private static Message message(String topic, String key) {
         return new Message(topic, "TagA", key, ("acl-admin " + key).getBytes(StandardCharsets.UTF_8));
@@ -168,7 +158,7 @@ final class AclAdmin {
                 "updateAclConfig succeeds: " + out);
         long v1 = version(args, cluster, brokerAddr);
         Check.that(v1 > v0, "the version grew after updateAclConfig: " + v0 + " -> " + v1);
-        DefaultMQProducer user = producer(args, args.name("AclAdminUser"), hook(USER, USER_SECRET));
+        DefaultMQProducer user = Clients.signedProducer(args, args.name("AclAdminUser"), hook(USER, USER_SECRET));
         Check.equal(SendStatus.SEND_OK, user.send(message(topicP, "p-0")).getSendStatus(), "the new account's send to TopicP");
         refused("the new account sending to TopicQ", user, topicQ, "No permission to PUB topic " + topicQ + " for account " + USER);
 
@@ -198,7 +188,7 @@ final class AclAdmin {
         user.shutdown();
 
         // updateGlobalWhiteAddr: a client without credentials from 127.0.0.1 gets in.
-        DefaultMQProducer plain = producer(args, args.name("AclAdminPlain"), null);
+        DefaultMQProducer plain = Clients.signedProducer(args, args.name("AclAdminPlain"), null);
         refused("no AccessKey before the whitelist", plain, topicQ, "address 127.0.0.1 is not whitelisted");
         out = mqadmin("updateGlobalWhiteAddr", "-n", args.namesrv(), "-b", brokerAddr, "-g", "127.0.0.1",
                 "-p", "/nowhere/plain_other.yml");

@@ -8,6 +8,7 @@ import java.util.function.Predicate;
 import org.apache.rocketmq.client.consumer.DefaultMQPushConsumer;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
 import org.apache.rocketmq.common.consumer.ConsumeFromWhere;
+import org.apache.rocketmq.remoting.RPCHook;
 
 /** The official clients, configured as a user would against one name server. */
 public final class Clients {
@@ -25,6 +26,22 @@ public final class Clients {
         p.setNamesrvAddr(args.namesrv());
         p.setInstanceName(group + "_" + System.nanoTime());
         p.setVipChannelEnabled(false);
+        p.start();
+        return p;
+    }
+
+    /**
+     * A started producer signing with {@code hook} (none if null), for ACL scenarios: its own
+     * client instance (instances are shared by name, and with them the hook), and no retry, since
+     * a refusal is final.
+     */
+    public static DefaultMQProducer signedProducer(Args args, String group, RPCHook hook) throws Exception {
+        DefaultMQProducer p = hook == null ? new DefaultMQProducer(group) : new DefaultMQProducer(group, hook);
+        p.setNamesrvAddr(args.namesrv());
+        p.setInstanceName(group + "_" + System.nanoTime());
+        p.setVipChannelEnabled(false);
+        p.setSendMsgTimeout(10_000);
+        p.setRetryTimesWhenSendFailed(0);
         p.start();
         return p;
     }
