@@ -484,19 +484,23 @@ pub struct TopicStatsTable {
     pub topic_put_tps: f64,
 }
 
+/// The `offsetTable` of a broker's fastjson body, keyed by MessageQueue objects, as rows sorted
+/// by queue.
+fn queue_rows<V: DeserializeOwned, R>(
+    text: &[u8],
+    row: impl Fn(MessageQueue, V) -> R,
+) -> Result<Vec<R>, String> {
+    let mut rows: Vec<(MessageQueue, V)> =
+        crate::object_map::parse_object_key_map::<MessageQueue, V>(text, "offsetTable")?;
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(rows.into_iter().map(|(q, v)| row(q, v)).collect())
+}
+
 impl TopicStatsTable {
     /// Reads the broker's fastjson body.
     pub fn from_fastjson(text: &[u8]) -> Result<Self, String> {
-        let mut offset_table: Vec<TopicQueueStats> = crate::object_map::parse_object_key_map::<
-            MessageQueue,
-            TopicOffset,
-        >(text, "offsetTable")?
-        .into_iter()
-        .map(|(queue, offset)| TopicQueueStats { queue, offset })
-        .collect();
-        offset_table.sort_by(|a, b| a.queue.cmp(&b.queue));
         Ok(TopicStatsTable {
-            offset_table,
+            offset_table: queue_rows(text, |queue, offset| TopicQueueStats { queue, offset })?,
             topic_put_tps: number_field(text, "topicPutTps").unwrap_or(0.0),
         })
     }
@@ -546,16 +550,8 @@ pub struct ConsumeStats {
 impl ConsumeStats {
     /// Reads the broker's fastjson body.
     pub fn from_fastjson(text: &[u8]) -> Result<Self, String> {
-        let mut offset_table: Vec<QueueConsumeStats> = crate::object_map::parse_object_key_map::<
-            MessageQueue,
-            OffsetWrapper,
-        >(text, "offsetTable")?
-        .into_iter()
-        .map(|(queue, offset)| QueueConsumeStats { queue, offset })
-        .collect();
-        offset_table.sort_by(|a, b| a.queue.cmp(&b.queue));
         Ok(ConsumeStats {
-            offset_table,
+            offset_table: queue_rows(text, |queue, offset| QueueConsumeStats { queue, offset })?,
             consume_tps: number_field(text, "consumeTps").unwrap_or(0.0),
         })
     }
