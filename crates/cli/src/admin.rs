@@ -5,6 +5,7 @@
 //! with `--json`. The requests themselves live in `petrel_client::admin`; this only parses
 //! arguments, combines brokers' answers and prints.
 
+mod acl;
 mod cluster;
 mod group;
 mod message;
@@ -347,6 +348,46 @@ pub enum AdminCommand {
         #[command(flatten)]
         format: Format,
     },
+    /// Create a plain-ACL account or change its settings (`updateAclConfig`).
+    #[command(alias = "updateAclConfig")]
+    UpdateAclConfig {
+        #[command(flatten)]
+        account: acl::AccountArgs,
+        #[command(flatten)]
+        target: BrokerTarget,
+        #[command(flatten)]
+        format: Format,
+    },
+    /// Delete a plain-ACL account (`deleteAccessConfig`).
+    #[command(alias = "deleteAccessConfig")]
+    DeleteAccessConfig {
+        /// The account's access key (mqadmin `-a`).
+        #[arg(short = 'a', long = "account")]
+        account: String,
+        #[command(flatten)]
+        target: BrokerTarget,
+        #[command(flatten)]
+        format: Format,
+    },
+    /// Replace the global whitelist of the ACL (`updateGlobalWhiteAddr`).
+    #[command(alias = "updateGlobalWhiteAddr")]
+    UpdateGlobalWhiteAddr {
+        /// Address patterns, comma-separated: "10.*,192.168.*" (mqadmin `-g`).
+        #[arg(short = 'g', long = "global-white-addrs")]
+        addrs: String,
+        #[command(flatten)]
+        target: BrokerTarget,
+        #[command(flatten)]
+        format: Format,
+    },
+    /// The version of each broker's ACL rules (`clusterAclConfigVersion`).
+    #[command(alias = "clusterAclConfigVersion")]
+    ClusterAclConfigVersion {
+        #[command(flatten)]
+        target: BrokerTarget,
+        #[command(flatten)]
+        format: Format,
+    },
 }
 
 pub async fn run(
@@ -586,6 +627,24 @@ async fn execute(admin: &Admin, command: AdminCommand) -> anyhow::Result<()> {
                 return table::print_json(&change);
             }
             out!("group {group}: {per_second} messages/s per broker, set on {n} broker(s)");
+        }
+        AdminCommand::UpdateAclConfig {
+            account,
+            target,
+            format,
+        } => acl::update_acl_config(admin, &account, &target, format.json).await?,
+        AdminCommand::DeleteAccessConfig {
+            account,
+            target,
+            format,
+        } => acl::delete_access_config(admin, &account, &target, format.json).await?,
+        AdminCommand::UpdateGlobalWhiteAddr {
+            addrs,
+            target,
+            format,
+        } => acl::update_global_white_addr(admin, &addrs, &target, format.json).await?,
+        AdminCommand::ClusterAclConfigVersion { target, format } => {
+            acl::cluster_acl_config_version(admin, &target, format.json).await?
         }
     }
     Ok(())

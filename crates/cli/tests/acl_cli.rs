@@ -219,3 +219,283 @@ fn cli_commands_sign_with_flags_or_environment_and_get_what_the_account_may() {
         consumed.stdout
     );
 }
+
+/// Starts a `petrel standalone` with `aclEnable` and [`RULES`] in `dir`; returns it and the
+/// ACL file's path.
+fn start_with_acl(dir: &std::path::Path) -> (Petrel, std::path::PathBuf) {
+    let acl_file = dir.join("plain_acl.yml");
+    std::fs::write(&acl_file, RULES).unwrap();
+    let toml = dir.join("broker.toml");
+    std::fs::write(
+        &toml,
+        format!(
+            "aclEnable = true\naclFile = {:?}\n",
+            acl_file.display().to_string()
+        ),
+    )
+    .unwrap();
+    let server = Petrel::start_with(
+        &dir.join("data"),
+        "async",
+        &[
+            OsStr::new("--config"),
+            toml.as_os_str(),
+            OsStr::new("--metrics-listen"),
+            OsStr::new("127.0.0.1:0"),
+        ],
+    );
+    (server, acl_file)
+}
+
+const ADMIN_KEYS: [&str; 4] = [
+    "--access-key",
+    "rocketmq_admin",
+    "--secret-key",
+    "admin-secret-1",
+];
+
+/// `petrel admin --namesrv <ns> <args>`, signed by the admin account.
+fn admin_cmd(ns: &str, args: &[&str]) -> Run {
+    let mut all = vec!["admin", "--namesrv", ns];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&ADMIN_KEYS);
+    petrel(&all, &[])
+}
+
+/// `petrel send` of one message to `topic`, signed by `ak`/`sk`.
+fn send_as(ns: &str, topic: &str, ak: &str, sk: &str) -> Run {
+    petrel(
+        &[
+            "send",
+            "--namesrv",
+            ns,
+            "--topic",
+            topic,
+            "--body",
+            "hi",
+            "--access-key",
+            ak,
+            "--secret-key",
+            sk,
+        ],
+        &[],
+    )
+}
+
+/// The version counter `cluster-acl-config-version --json` prints for the only broker.
+fn acl_version(ns: &str, broker: &str) -> i64 {
+    let run = admin_cmd(
+        ns,
+        &[
+            "cluster-acl-config-version",
+            "--broker-addr",
+            broker,
+            "--json",
+        ],
+    );
+    assert!(run.success, "{}{}", run.stdout, run.stderr);
+    let rows: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{}", run.stdout);
+    assert_eq!(rows[0]["brokerAddr"], broker, "{}", run.stdout);
+    rows[0]["counter"].as_i64().unwrap()
+}
+
+#[test]
+fn acl_commands_create_and_delete_accounts_set_the_whitelist_and_show_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, acl_file) = start_with_acl(dir.path());
+    let ns = server.namesrv.clone();
+    let broker = server.broker.clone();
+    for topic in [TOPIC, "AclCliOther"] {
+        let created = admin_cmd(
+            &ns,
+            &[
+                "update-topic",
+                "--topic",
+                topic,
+                "--read-queue-nums",
+                "1",
+                "--write-queue-nums",
+                "1",
+                "--broker-addr",
+                &broker,
+            ],
+        );
+        assert!(created.success, "{}{}", created.stdout, created.stderr);
+    }
+    let v0 = acl_version(&ns, &broker);
+
+    // Only an admin may create an account.
+    let mut by_user = vec![
+        "admin",
+        "--namesrv",
+        &ns,
+        "updateAclConfig",
+        "-a",
+        "ak_made",
+        "-s",
+        "made-secret",
+        "--broker-addr",
+        &broker,
+    ];
+    by_user.extend_from_slice(&["--access-key", "ak_cli", "--secret-key", "cli-secret"]);
+    let refused = petrel(&by_user, &[]);
+    assert!(
+        !refused.success
+            && refused
+                .stderr
+                .contains("needs an admin account and accessKey ak_cli is not one"),
+        "{}{}",
+        refused.stdout,
+        refused.stderr
+    );
+
+    let made = admin_cmd(
+        &ns,
+        &[
+            "update-acl-config",
+            "-a",
+            "ak_made",
+            "-s",
+            "made-secret",
+            "--default-topic-perm",
+            "DENY",
+            "--default-group-perm",
+            "DENY",
+            "--topic-perms",
+            &format!("{TOPIC}=PUB,AclCliOther=SUB"),
+            "--group-perms",
+            "AclCliGroup=SUB",
+            "--cluster",
+            "DefaultCluster",
+        ],
+    );
+    assert!(made.success, "{}{}", made.stdout, made.stderr);
+    assert_eq!(
+        made.stdout.trim(),
+        format!("account ak_made updated on broker-a ({broker})"),
+        "{}",
+        made.stdout
+    );
+    assert!(!made.stdout.contains("made-secret"));
+    let v1 = acl_version(&ns, &broker);
+    assert!(v1 > v0, "{v0} -> {v1}");
+    let text = std::fs::read_to_string(&acl_file).unwrap();
+    assert!(text.contains("ak_made"), "{text}");
+
+    // The new account sends where it may publish and is refused where it may only subscribe.
+    let sent = send_as(&ns, TOPIC, "ak_made", "made-secret");
+    assert!(sent.success, "{}{}", sent.stdout, sent.stderr);
+    assert_eq!(sent.stdout.matches("SendOk").count(), 1, "{}", sent.stdout);
+    let sub_only = send_as(&ns, "AclCliOther", "ak_made", "made-secret");
+    assert!(
+        !sub_only.success
+            && sub_only
+                .stderr
+                .contains("No permission to PUB topic AclCliOther for account ak_made"),
+        "{}{}",
+        sub_only.stdout,
+        sub_only.stderr
+    );
+
+    // Deleted, it is refused.
+    let deleted = admin_cmd(
+        &ns,
+        &[
+            "deleteAccessConfig",
+            "-a",
+            "ak_made",
+            "--broker-addr",
+            &broker,
+        ],
+    );
+    assert!(deleted.success, "{}{}", deleted.stdout, deleted.stderr);
+    assert_eq!(
+        deleted.stdout.trim(),
+        format!("account ak_made deleted on broker-a ({broker})")
+    );
+    let gone = send_as(&ns, TOPIC, "ak_made", "made-secret");
+    assert!(
+        !gone.success && gone.stderr.contains("unknown accessKey ak_made"),
+        "{}{}",
+        gone.stdout,
+        gone.stderr
+    );
+    let text = std::fs::read_to_string(&acl_file).unwrap();
+    assert!(!text.contains("ak_made"), "{text}");
+    let again = admin_cmd(
+        &ns,
+        &[
+            "delete-access-config",
+            "-a",
+            "ak_made",
+            "--broker-addr",
+            &broker,
+        ],
+    );
+    assert!(
+        !again.success && again.stderr.contains("no account with accessKey ak_made"),
+        "{}{}",
+        again.stdout,
+        again.stderr
+    );
+
+    // The global whitelist lands in the file.
+    let white = admin_cmd(
+        &ns,
+        &[
+            "update-global-white-addr",
+            "-g",
+            "10.*,192.168.*",
+            "--broker-addr",
+            &broker,
+            "--json",
+        ],
+    );
+    assert!(white.success, "{}{}", white.stdout, white.stderr);
+    let answer: serde_json::Value = serde_json::from_str(&white.stdout).unwrap();
+    assert_eq!(answer["change"], "global whitelist set to 10.*,192.168.*");
+    assert_eq!(answer["brokers"][0]["addr"], broker.as_str());
+    let text = std::fs::read_to_string(&acl_file).unwrap();
+    let whitelist: Vec<String> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("globalWhiteRemoteAddresses:"))
+        .skip(1)
+        .take_while(|l| l.trim_start().starts_with("- "))
+        .map(|l| {
+            l.trim_start()[2..]
+                .trim_matches(|c| c == '\'' || c == '"')
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(whitelist, ["10.*", "192.168.*"], "{text}");
+
+    // Each change bumped the version; the table shows it.
+    let v2 = acl_version(&ns, &broker);
+    assert!(v2 > v1, "{v1} -> {v2}");
+    let table = admin_cmd(
+        &ns,
+        &["clusterAclConfigVersion", "--cluster", "DefaultCluster"],
+    );
+    assert!(table.success, "{}{}", table.stdout, table.stderr);
+    let lines: Vec<&str> = table.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", table.stdout);
+    let header: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["cluster", "broker", "address", "version", "updated"]
+    );
+    let row: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        row[..4],
+        [
+            "DefaultCluster",
+            "broker-a",
+            broker.as_str(),
+            &v2.to_string()
+        ],
+        "{}",
+        table.stdout
+    );
+}

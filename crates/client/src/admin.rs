@@ -3,7 +3,10 @@
 //! answer (`petrel_common::protocol`), and a few helpers that run one request on every master.
 //! It never prints and never retries: errors carry the broker's code and remark.
 
+mod acl;
 mod message;
+
+pub use acl::{AclAccountConfig, BrokerAclVersion};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
