@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use petrel_common::msg_id::{now_ms, UniqIdGenerator};
-use petrel_remoting::{serve, CancellationToken};
+use petrel_remoting::{serve, CancellationToken, ServerTls};
 use petrel_store::MessageStore;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -154,6 +154,8 @@ async fn start(
         }
     }
 
+    let tls = ServerTls::new(&config.tls, Some(&config.tls_self_signed_dir()))
+        .map_err(|e| BrokerError::Config(e.to_string()))?;
     let listener = TcpListener::bind(config.listen_addr).await?;
     let local_addr = listener.local_addr()?;
     let store_host = SocketAddr::new(config.broker_ip, local_addr.port());
@@ -223,10 +225,16 @@ async fn start(
         tasks.push(tokio::spawn(serve(
             vip,
             processor.clone(),
+            tls.clone(),
             shutdown.clone(),
         )));
     }
-    tasks.push(tokio::spawn(serve(listener, processor, shutdown.clone())));
+    tasks.push(tokio::spawn(serve(
+        listener,
+        processor,
+        tls,
+        shutdown.clone(),
+    )));
     tasks.push(tokio::spawn(housekeeping(broker.clone(), shutdown.clone())));
     if let Some(listener) = metrics_listener {
         tasks.push(tokio::spawn(crate::http::serve(

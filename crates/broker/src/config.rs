@@ -76,6 +76,10 @@ pub struct BrokerConfig {
     pub acl_enable: bool,
     /// `aclFile`: where the rules are; `None` = `<store root>/config/plain_acl.yml`.
     pub acl_file: Option<std::path::PathBuf>,
+    /// `tlsServerMode`, `tlsServerCertPath`, `tlsServerKeyPath`: TLS on the remoting ports
+    /// (permissive: TLS and plaintext both accepted). Without a certificate, a self-signed one
+    /// kept in [`BrokerConfig::tls_self_signed_dir`] is used.
+    pub tls: petrel_remoting::TlsConfig,
     pub store: StoreConfig,
 }
 
@@ -121,7 +125,13 @@ impl BrokerConfig {
             ))),
             acl_enable: false,
             acl_file: None,
+            tls: petrel_remoting::TlsConfig::default(),
             store,
         }
+    }
+
+    /// Where the self-signed TLS certificate is generated and kept: `<store root>/config/tls`.
+    pub fn tls_self_signed_dir(&self) -> std::path::PathBuf {
+        self.store.root_dir.join("config").join("tls")
     }
 }

@@ -19,11 +19,12 @@ pub mod register_body;
 pub mod route_info;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use petrel_common::msg_id::now_ms;
-use petrel_remoting::{serve, CancellationToken};
+use petrel_remoting::{serve, CancellationToken, ServerTls, TlsConfig};
 use tokio::net::TcpListener;
 
 pub use kv_config::{KvConfigManager, KvTable};
@@ -45,6 +46,11 @@ pub struct NamesrvConfig {
     pub broker_expired_ms: u64,
     /// Period of the scan for silent brokers. Default 5 000.
     pub scan_interval_ms: u64,
+    /// TLS on the port (permissive: TLS and plaintext both accepted).
+    pub tls: TlsConfig,
+    /// Where a self-signed certificate is kept when `tls` names none; `None` (the default, the
+    /// name server having no data directory) makes a fresh one in memory at each start.
+    pub tls_self_signed_dir: Option<PathBuf>,
 }
 
 impl Default for NamesrvConfig {
@@ -53,6 +59,8 @@ impl Default for NamesrvConfig {
             listen_addr: SocketAddr::from(([0, 0, 0, 0], DEFAULT_LISTEN_PORT)),
             broker_expired_ms: BROKER_CHANNEL_EXPIRED_MS,
             scan_interval_ms: SCAN_NOT_ACTIVE_BROKER_INTERVAL_MS,
+            tls: TlsConfig::default(),
+            tls_self_signed_dir: None,
         }
     }
 }
@@ -71,11 +79,13 @@ impl NameServer {
         config: NamesrvConfig,
         shutdown: CancellationToken,
     ) -> std::io::Result<NameServer> {
+        let tls = ServerTls::new(&config.tls, config.tls_self_signed_dir.as_deref())
+            .map_err(std::io::Error::other)?;
         let listener = TcpListener::bind(config.listen_addr).await?;
         let local_addr = listener.local_addr()?;
         let routes = Arc::new(RouteInfoManager::new(config.broker_expired_ms));
         let processor = Arc::new(NamesrvProcessor::new(routes.clone()));
-        tokio::spawn(serve(listener, processor.clone(), shutdown.clone()));
+        tokio::spawn(serve(listener, processor.clone(), tls, shutdown.clone()));
         let period = Duration::from_millis(config.scan_interval_ms.max(1));
         tokio::spawn(scan_not_active_brokers(routes, period, shutdown));
         tracing::info!(addr = %local_addr, "name server listening");

@@ -37,6 +37,7 @@ async fn start(broker_expired_ms: u64, scan_interval_ms: u64) -> Harness {
             listen_addr: "127.0.0.1:0".parse().unwrap(),
             broker_expired_ms,
             scan_interval_ms,
+            ..NamesrvConfig::default()
         },
         shutdown.clone(),
     )

@@ -13,8 +13,7 @@ use std::time::Duration;
 use bytes::{BufMut, BytesMut};
 use futures::StreamExt;
 use parking_lot::Mutex;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::FramedRead;
@@ -23,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::code::response;
 use crate::command::{Body, RemotingCommand};
 use crate::frame::{self, FrameDecoder};
+use crate::tls::{ServerTls, TlsMode};
 use crate::RemotingError;
 
 /// Commands queued for the writer before senders wait.
@@ -103,6 +103,26 @@ impl Connection {
         let peer = stream.peer_addr()?;
         let local = stream.local_addr()?;
         let (read_half, write_half) = stream.into_split();
+        Ok(Connection::start_halves(
+            read_half, write_half, peer, local, handler, shutdown,
+        ))
+    }
+
+    /// [`Connection::start`] over any byte stream split in two (a plain socket's owned halves,
+    /// or the halves of a TLS stream); monomorphized, so the plaintext path pays nothing.
+    pub(crate) fn start_halves<R, W, H>(
+        read_half: R,
+        write_half: W,
+        peer: SocketAddr,
+        local: SocketAddr,
+        handler: Arc<H>,
+        shutdown: &CancellationToken,
+    ) -> Connection
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+        H: RequestHandler,
+    {
         let (tx, rx) = mpsc::channel(WRITE_QUEUE_LEN);
         let conn = Connection {
             inner: Arc::new(Inner {
@@ -157,7 +177,7 @@ impl Connection {
             reader_conn.inner.pending.lock().clear();
             handler.on_close(&reader_conn);
         });
-        Ok(conn)
+        conn
     }
 
     /// Dials `addr`; requests the peer sends us go to `handler`.
@@ -248,8 +268,8 @@ impl Connection {
     }
 }
 
-async fn write_loop(
-    mut socket: OwnedWriteHalf,
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut socket: W,
     mut rx: mpsc::Receiver<RemotingCommand>,
     closed: CancellationToken,
 ) {
@@ -289,7 +309,8 @@ async fn write_loop(
                 next = rx.try_recv().ok();
             }
         }
-        if socket.write_all(&buf).await.is_err() {
+        // The flush costs nothing on a plain socket; a TLS stream may hold the last record.
+        if socket.write_all(&buf).await.is_err() || socket.flush().await.is_err() {
             closed.cancel();
             return;
         }
@@ -298,8 +319,8 @@ async fn write_loop(
     let _ = socket.shutdown().await;
 }
 
-async fn append_body(
-    socket: &mut OwnedWriteHalf,
+async fn append_body<W: AsyncWrite + Unpin>(
+    socket: &mut W,
     buf: &mut BytesMut,
     body: &[u8],
 ) -> std::io::Result<()> {
@@ -312,10 +333,12 @@ async fn append_body(
     socket.write_all(body).await
 }
 
-/// Accepts connections on `listener` until `shutdown` fires.
+/// Accepts connections on `listener` until `shutdown` fires. With `tls` other than disabled, each
+/// connection's first byte decides between a TLS handshake and plaintext (see [`crate::tls`]).
 pub async fn serve<H: RequestHandler>(
     listener: TcpListener,
     handler: Arc<H>,
+    tls: ServerTls,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -324,10 +347,17 @@ pub async fn serve<H: RequestHandler>(
             a = listener.accept() => a,
         };
         match accepted {
-            Ok((stream, _)) => {
+            Ok((stream, peer)) if tls.mode() == TlsMode::Disabled => {
                 if let Err(e) = Connection::start(stream, handler.clone(), &shutdown) {
-                    tracing::warn!("could not start a connection: {e}");
+                    tracing::warn!(%peer, "could not start a connection: {e}");
                 }
+            }
+            Ok((stream, peer)) => {
+                // Waiting for the first byte and the handshake must not hold up other accepts.
+                tokio::spawn(
+                    tls.clone()
+                        .accept(stream, peer, handler.clone(), shutdown.clone()),
+                );
             }
             Err(e) => {
                 tracing::warn!("accept failed: {e}");
@@ -338,11 +368,11 @@ pub async fn serve<H: RequestHandler>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::code::request;
 
-    struct Echo;
+    pub(crate) struct Echo;
     impl RequestHandler for Echo {
         async fn handle(
             &self,
@@ -361,7 +391,12 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let shutdown = CancellationToken::new();
-        tokio::spawn(serve(listener, Arc::new(Echo), shutdown.clone()));
+        tokio::spawn(serve(
+            listener,
+            Arc::new(Echo),
+            ServerTls::disabled(),
+            shutdown.clone(),
+        ));
         (addr, shutdown)
     }
 
