@@ -184,7 +184,12 @@ async fn start(
             .clone()
             .unwrap_or_else(|| config_dir.join("plain_acl.yml"));
         Some(Arc::new(
-            crate::acl::PlainAcl::load(path).map_err(BrokerError::Config)?,
+            crate::acl::PlainAcl::load(path)
+                .map_err(BrokerError::Config)?
+                .with_signature_window(
+                    config.acl_signature_max_age_sec,
+                    config.acl_replay_cache_max_entries,
+                ),
         ))
     } else {
         None

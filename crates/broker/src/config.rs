@@ -76,6 +76,11 @@ pub struct BrokerConfig {
     pub acl_enable: bool,
     /// `aclFile`: where the rules are; `None` = `<store root>/config/plain_acl.yml`.
     pub acl_file: Option<std::path::PathBuf>,
+    /// `aclSignatureMaxAgeSec`: a signed send must be born within this many seconds of the
+    /// broker's clock, either way, and is refused if its signature was seen (120; 0 = off).
+    pub acl_signature_max_age_sec: u64,
+    /// `aclReplayCacheMaxEntries`: signatures of sends remembered at most (2097152).
+    pub acl_replay_cache_max_entries: usize,
     /// `tlsServerMode`, `tlsServerCertPath`, `tlsServerKeyPath`: TLS on the remoting ports
     /// (permissive: TLS and plaintext both accepted). Without a certificate, a self-signed one
     /// kept in [`BrokerConfig::tls_self_signed_dir`] is used.
@@ -125,6 +130,8 @@ impl BrokerConfig {
             ))),
             acl_enable: false,
             acl_file: None,
+            acl_signature_max_age_sec: crate::acl::DEFAULT_ACL_SIGNATURE_MAX_AGE_SEC,
+            acl_replay_cache_max_entries: crate::acl::DEFAULT_ACL_REPLAY_CACHE_MAX_ENTRIES,
             tls: petrel_remoting::TlsConfig::default(),
             store,
         }

@@ -468,6 +468,14 @@ fn collect_gauges(b: &Broker, r: &Registry) {
         "Subscription groups in the broker's group table",
         b.groups.snapshot().subscription_group_table.len() as i64,
     );
+    if let Some(acl) = &b.acl {
+        int_gauge(
+            r,
+            "petrel_acl_replay_cache_overflows_total",
+            "Fresh signed sends let through unremembered because the ACL replay cache was full",
+            acl.replay_cache_overflows() as i64,
+        );
+    }
     collect_connections(b, r);
     collect_lag(b, r);
     collect_half_messages(b, r);

@@ -78,6 +78,11 @@ pub struct BrokerConfigFile {
     /// The rules file (`<storePathRootDir>/config/plain_acl.yml`). A relative path is read
     /// from the broker's working directory.
     pub acl_file: Option<PathBuf>,
+    /// Seconds a signed send's bornTimestamp may be from the broker's clock; its signature is
+    /// refused when seen again meanwhile (120; 0 = no check; `docs/acl.md`).
+    pub acl_signature_max_age_sec: Option<u64>,
+    /// Signatures remembered at most for that (2097152).
+    pub acl_replay_cache_max_entries: Option<usize>,
 }
 
 impl BrokerConfigFile {
@@ -194,6 +199,12 @@ impl BrokerConfigFile {
         }
         if let Some(v) = self.acl_file {
             c.acl_file = Some(v);
+        }
+        if let Some(v) = self.acl_signature_max_age_sec {
+            c.acl_signature_max_age_sec = v;
+        }
+        if let Some(v) = self.acl_replay_cache_max_entries {
+            c.acl_replay_cache_max_entries = v;
         }
         if let Some(v) = self.rebalance_lock_max_live_time {
             c.rebalance_lock_max_live = Duration::from_millis(v);

@@ -6,6 +6,7 @@
 
 pub mod edit;
 mod plain;
+mod replay;
 mod resource;
 mod signature;
 
@@ -20,6 +21,9 @@ use petrel_remoting::{CancellationToken, RemotingCommand};
 use serde_yaml_ng::Mapping;
 
 pub use plain::{AddressPattern, Rules};
+pub use replay::{
+    ReplayGuard, DEFAULT_ACL_REPLAY_CACHE_MAX_ENTRIES, DEFAULT_ACL_SIGNATURE_MAX_AGE_SEC,
+};
 pub use signature::{sign, ACCESS_KEY, SECURITY_TOKEN, SIGNATURE};
 
 use plain::{check_permission, perm_name, PUB};
@@ -40,6 +44,8 @@ pub struct PlainAcl {
     rules: RwLock<Arc<Rules>>,
     /// Held across a reload and across a change, so the two never interleave.
     loaded: Mutex<Loaded>,
+    /// Refuses stale and replayed signed sends.
+    replay: ReplayGuard,
 }
 
 /// The file as last loaded or written.
@@ -83,7 +89,23 @@ impl PlainAcl {
                 stamp,
                 version: DataVersion::now(),
             }),
+            replay: ReplayGuard::new(
+                DEFAULT_ACL_SIGNATURE_MAX_AGE_SEC,
+                DEFAULT_ACL_REPLAY_CACHE_MAX_ENTRIES,
+            ),
         })
+    }
+
+    /// Signed sends must be born within `max_age_sec` of the broker's clock (0: any time) and
+    /// not seen before; at most `max_entries` signatures are remembered.
+    pub fn with_signature_window(mut self, max_age_sec: u64, max_entries: usize) -> PlainAcl {
+        self.replay = ReplayGuard::new(max_age_sec, max_entries);
+        self
+    }
+
+    /// Fresh signed sends let through unremembered because the replay cache was full.
+    pub fn replay_cache_overflows(&self) -> u64 {
+        self.replay.overflows()
     }
 
     /// The version of the rules in force.
@@ -167,7 +189,8 @@ impl PlainAcl {
     /// NO_PERMISSION answer.
     pub fn check(&self, req: &RemotingCommand, peer: IpAddr) -> Result<(), String> {
         let rules = self.rules.read().clone();
-        check(&rules, req, peer)
+        let now_ms = petrel_common::msg_id::now_ms() as i64;
+        check_at(&rules, req, peer, Some((&self.replay, now_ms)))
     }
 }
 
@@ -178,6 +201,17 @@ fn stamp(path: &Path) -> Stamp {
 
 /// RocketMQ's `PlainPermissionManager.validate`, with remarks that say what was missing.
 pub fn check(rules: &Rules, req: &RemotingCommand, peer: IpAddr) -> Result<(), String> {
+    check_at(rules, req, peer, None)
+}
+
+/// [`check`], and with `replay` (the guard and the broker's clock) a signed send must also be
+/// fresh and new.
+fn check_at(
+    rules: &Rules,
+    req: &RemotingCommand,
+    peer: IpAddr,
+    replay: Option<(&ReplayGuard, i64)>,
+) -> Result<(), String> {
     let ip = match peer {
         IpAddr::V6(v6) => v6
             .to_ipv4_mapped()
@@ -213,7 +247,11 @@ pub fn check(rules: &Rules, req: &RemotingCommand, peer: IpAddr) -> Result<(), S
         Some(s) if !signature::verify(&account.secret_key, req, s) => {
             return Err(format!("signature mismatch for accessKey {access_key}"))
         }
-        Some(_) => {}
+        Some(s) => {
+            if let Some((guard, now_ms)) = replay {
+                guard.admit(req, access_key, s, now_ms)?;
+            }
+        }
     }
     if needs_admin(req.code) && !account.admin {
         return Err(format!(
@@ -383,7 +421,10 @@ accounts:
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("plain_acl.yml");
         std::fs::write(&path, RULES).unwrap();
-        let acl = PlainAcl::load(path.clone()).unwrap();
+        // These check one request again and again: no replay check.
+        let acl = PlainAcl::load(path.clone())
+            .unwrap()
+            .with_signature_window(0, 0);
         let req = signed(send("B"), "ak1", "secret-one");
         assert!(acl.check(&req, local()).is_err());
         assert!(!acl.reload_if_changed(), "unchanged");
@@ -400,7 +441,10 @@ accounts:
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("plain_acl.yml");
         std::fs::write(&path, RULES).unwrap();
-        let acl = PlainAcl::load(path.clone()).unwrap();
+        // These check one request again and again: no replay check.
+        let acl = PlainAcl::load(path.clone())
+            .unwrap()
+            .with_signature_window(0, 0);
         let before = acl.version();
         let req = signed(send("B"), "ak_new_1", "secret-new");
         assert!(acl.check(&req, local()).is_err());
@@ -438,6 +482,37 @@ accounts:
             "file untouched"
         );
         assert_eq!(acl.check(&req, local()), Ok(()), "rules untouched");
+    }
+
+    #[test]
+    fn a_replayed_or_stale_signed_send_is_refused_and_pulls_may_repeat() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plain_acl.yml");
+        std::fs::write(&path, RULES).unwrap();
+        let acl = PlainAcl::load(path).unwrap();
+        let now = petrel_common::msg_id::now_ms() as i64;
+        let born = |t: i64| {
+            let mut r = send("A");
+            r.ext_fields.insert("g", t.to_string());
+            signed(r, "ak1", "secret-one")
+        };
+        let fresh = born(now);
+        assert_eq!(acl.check(&fresh, local()), Ok(()));
+        let e = acl.check(&fresh, local()).unwrap_err();
+        assert!(e.starts_with("replayed signature for accessKey ak1"), "{e}");
+        assert!(!e.contains("secret-one"));
+        let e = acl.check(&born(now - 3_600_000), local()).unwrap_err();
+        assert!(e.starts_with("expired signature for accessKey ak1"), "{e}");
+        assert_eq!(acl.check(&born(now + 1), local()), Ok(()));
+        let pull = signed(pull("A", "G"), "ak1", "secret-one");
+        assert_eq!(acl.check(&pull, local()), Ok(()));
+        assert_eq!(acl.check(&pull, local()), Ok(()), "a pull may repeat");
+        let off = PlainAcl::load(dir.path().join("plain_acl.yml"))
+            .unwrap()
+            .with_signature_window(0, 10);
+        let old = born(now - 3_600_000);
+        assert_eq!(off.check(&old, local()), Ok(()));
+        assert_eq!(off.check(&old, local()), Ok(()), "window 0: no check");
     }
 
     #[test]
