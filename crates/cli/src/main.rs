@@ -76,6 +76,10 @@ enum Command {
     Namesrv {
         #[arg(long, default_value = "0.0.0.0:9876")]
         listen: SocketAddr,
+        /// Name server settings in a TOML file (listenPort, tlsServerMode, ...;
+        /// docs/configuration.md); its keys win over the flag above.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// A broker alone, registering with name servers.
     Broker {
@@ -344,12 +348,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             wait_for_signal().await;
             standalone.shutdown().await;
         }
-        Command::Namesrv { listen } => {
+        Command::Namesrv {
+            listen,
+            config: config_file,
+        } => {
             let shutdown = CancellationToken::new();
-            let config = NamesrvConfig {
+            let mut config = NamesrvConfig {
                 listen_addr: listen,
                 ..NamesrvConfig::default()
             };
+            if let Some(path) = config_file {
+                petrel::config_file::NamesrvConfigFile::load(&path)?.apply(&mut config)?;
+            }
+            let listen = config.listen_addr;
             let ns = NameServer::start(config, shutdown.clone())
                 .await
                 .with_context(|| format!("cannot start the name server on {listen}"))?;

@@ -1,4 +1,5 @@
 //! Standalone mode: a name server and a broker in one process, the broker registered with it.
+//! Both serve the broker's TLS settings, with one self-signed certificate kept under its store.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -85,8 +86,14 @@ pub struct Standalone {
 impl Standalone {
     pub async fn start(config: StandaloneConfig) -> anyhow::Result<Standalone> {
         let shutdown = CancellationToken::new();
+        let mut broker_config = config.broker_config(config.namesrv_listen);
+        if let Some(path) = &config.broker_config_file {
+            crate::config_file::BrokerConfigFile::load(path)?.apply(&mut broker_config)?;
+        }
         let ns_config = NamesrvConfig {
             listen_addr: config.namesrv_listen,
+            tls: broker_config.tls.clone(),
+            tls_self_signed_dir: Some(broker_config.tls_self_signed_dir()),
             ..NamesrvConfig::default()
         };
         let namesrv = NameServer::start(ns_config, shutdown.clone())
@@ -94,13 +101,8 @@ impl Standalone {
             .with_context(|| {
                 format!("cannot start the name server on {}", config.namesrv_listen)
             })?;
-        let mut broker_config = config.broker_config(namesrv.local_addr());
-        if let Some(path) = &config.broker_config_file {
-            let embedded_namesrv = broker_config.namesrv_addr.clone();
-            crate::config_file::BrokerConfigFile::load(path)?.apply(&mut broker_config)?;
-            // In standalone the broker always registers with the name server beside it.
-            broker_config.namesrv_addr = embedded_namesrv;
-        }
+        // In standalone the broker always registers with the name server beside it.
+        broker_config.namesrv_addr = config.broker_config(namesrv.local_addr()).namesrv_addr;
         let broker = petrel_broker::Broker::start(broker_config, CancellationToken::new())
             .await
             .with_context(|| format!("cannot start the broker on {}", config.broker_listen))?;
