@@ -1,6 +1,7 @@
-//! The broker's TOML configuration file, with RocketMQ's key names so an operator's
-//! `broker.conf` knowledge carries over. Every key is optional; an unknown key is an error (a
-//! typo must not silently leave a default in force). `docs/configuration.md` lists the keys.
+//! The broker's and the name server's TOML configuration files, with RocketMQ's key names so an
+//! operator's `broker.conf` knowledge carries over. Every key is optional; an unknown key is an
+//! error (a typo must not silently leave a default in force). `docs/configuration.md` lists the
+//! keys.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -8,6 +9,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use petrel_broker::BrokerConfig;
+use petrel_namesrv::NamesrvConfig;
+use petrel_remoting::TlsConfig;
 use petrel_store::FlushDiskType;
 use serde::Deserialize;
 
@@ -83,19 +86,84 @@ pub struct BrokerConfigFile {
     pub acl_signature_max_age_sec: Option<u64>,
     /// Signatures remembered at most for that (2097152).
     pub acl_replay_cache_max_entries: Option<usize>,
+    /// `disabled`, `permissive` (default: TLS and plaintext) or `enforcing` (`docs/tls.md`).
+    pub tls_server_mode: Option<String>,
+    /// PEM certificate chain; with `tlsServerKeyPath`. Neither: a self-signed certificate.
+    pub tls_server_cert_path: Option<PathBuf>,
+    /// PEM private key, unencrypted.
+    pub tls_server_key_path: Option<PathBuf>,
+}
+
+/// The name server's TOML file (`petrel namesrv --config`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NamesrvConfigFile {
+    pub listen_port: Option<u16>,
+    pub tls_server_mode: Option<String>,
+    pub tls_server_cert_path: Option<PathBuf>,
+    pub tls_server_key_path: Option<PathBuf>,
+}
+
+impl NamesrvConfigFile {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        load(path)
+    }
+
+    /// Applies the keys that are set onto `config`.
+    pub fn apply(self, config: &mut NamesrvConfig) -> anyhow::Result<()> {
+        if let Some(port) = self.listen_port {
+            config.listen_addr = SocketAddr::new(config.listen_addr.ip(), port);
+        }
+        apply_tls(
+            self.tls_server_mode,
+            self.tls_server_cert_path,
+            self.tls_server_key_path,
+            &mut config.tls,
+        )
+    }
+}
+
+fn load<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+/// `tlsServerMode`, `tlsServerCertPath` and `tlsServerKeyPath`, the same in both files.
+fn apply_tls(
+    mode: Option<String>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    tls: &mut TlsConfig,
+) -> anyhow::Result<()> {
+    if let Some(v) = mode {
+        tls.mode = v.parse().map_err(anyhow::Error::msg)?;
+    }
+    if cert.is_some() != key.is_some() {
+        bail!("tlsServerCertPath and tlsServerKeyPath go together; only one is set");
+    }
+    if cert.is_some() {
+        tls.cert_path = cert;
+        tls.key_path = key;
+    }
+    Ok(())
 }
 
 impl BrokerConfigFile {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the config file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+        load(path)
     }
 
     /// Applies the keys that are set onto `config`.
     pub fn apply(self, config: &mut BrokerConfig) -> anyhow::Result<()> {
         let c = config;
         self.apply_retention(&mut c.store)?;
+        apply_tls(
+            self.tls_server_mode,
+            self.tls_server_cert_path,
+            self.tls_server_key_path,
+            &mut c.tls,
+        )?;
         if let Some(v) = self.broker_name {
             c.broker_name = v;
         }
@@ -351,6 +419,42 @@ mod tests {
         assert_eq!(config.metrics_listen, None);
         let bad: BrokerConfigFile = toml::from_str("metricsExporterType = \"OTLP_GRPC\"").unwrap();
         assert!(bad.apply(&mut config).is_err());
+    }
+
+    #[test]
+    fn tls_keys_set_the_mode_and_the_certificate_of_both_servers() {
+        let mut config = BrokerConfig::new(petrel_store::StoreConfig::new("/tmp/x"));
+        assert_eq!(config.tls.mode, petrel_remoting::TlsMode::Permissive);
+        let file: BrokerConfigFile = toml::from_str(
+            r#"
+            tlsServerMode = "enforcing"
+            tlsServerCertPath = "/etc/petrel/server.pem"
+            tlsServerKeyPath = "/etc/petrel/server.key"
+            "#,
+        )
+        .unwrap();
+        file.apply(&mut config).unwrap();
+        assert_eq!(config.tls.mode, petrel_remoting::TlsMode::Enforcing);
+        assert_eq!(
+            config.tls.cert_path.as_deref(),
+            Some(Path::new("/etc/petrel/server.pem"))
+        );
+        assert_eq!(
+            config.tls.key_path.as_deref(),
+            Some(Path::new("/etc/petrel/server.key"))
+        );
+        let bad: BrokerConfigFile = toml::from_str("tlsServerMode = \"strict\"").unwrap();
+        assert!(bad.apply(&mut config).is_err());
+        let half: BrokerConfigFile = toml::from_str("tlsServerCertPath = \"/a.pem\"").unwrap();
+        assert!(half.apply(&mut config).is_err());
+
+        let mut ns = NamesrvConfig::default();
+        let file: NamesrvConfigFile =
+            toml::from_str("listenPort = 19876\ntlsServerMode = \"disabled\"").unwrap();
+        file.apply(&mut ns).unwrap();
+        assert_eq!(ns.listen_addr.port(), 19876);
+        assert_eq!(ns.tls.mode, petrel_remoting::TlsMode::Disabled);
+        assert!(toml::from_str::<NamesrvConfigFile>("brokerName = \"x\"").is_err());
     }
 
     #[test]
