@@ -64,6 +64,8 @@ pub struct Broker {
     pub metrics: crate::metrics::BrokerMetrics,
     /// The plain ACL rules when `aclEnable` is on.
     pub acl: Option<Arc<crate::acl::PlainAcl>>,
+    /// The broker's own message trace (`traceOn`).
+    pub trace: crate::trace::BrokerTrace,
     pub started_at_ms: u64,
     /// Wakes the registrar to tell the name servers about a topic change now.
     pub topics_changed: Notify,
@@ -77,6 +79,15 @@ impl Broker {
     /// "ip:port" clients use to reach this broker.
     pub fn broker_addr(&self) -> String {
         self.store_host.to_string()
+    }
+
+    /// A consumer's commit of its progress on a queue (UPDATE_CONSUMER_OFFSET or a pull's
+    /// commit flag); traced when it moves the offset.
+    pub fn commit_offset(&self, group: &str, topic: &str, queue_id: i32, offset: i64) {
+        if let Some(previous) = self.offsets.commit(group, topic, queue_id, offset) {
+            self.trace
+                .committed(group, topic, queue_id, previous, offset);
+        }
     }
 
     /// Opens the store and starts serving; the broker stops when `shutdown` fires or
@@ -195,6 +206,7 @@ async fn start(
         None
     };
     let config_namesrv_addr = config.namesrv_addr.clone();
+    let (trace, trace_notes) = crate::trace::BrokerTrace::new(config.trace_on);
     let rebalance_locks = RebalanceLockManager::new(config.rebalance_lock_max_live);
     let broker = Arc::new(Broker {
         uniq_ids: UniqIdGenerator::new(config.broker_ip),
@@ -215,6 +227,7 @@ async fn start(
         stats: BrokerStats::default(),
         metrics,
         acl,
+        trace,
         started_at_ms: now_ms(),
         topics_changed: Notify::new(),
         stopping: CancellationToken::new(),
@@ -250,6 +263,13 @@ async fn start(
     }
     if let Some(acl) = &broker.acl {
         tasks.push(tokio::spawn(acl.clone().watch(shutdown.clone())));
+    }
+    if let Some(notes) = trace_notes {
+        tasks.push(crate::trace::spawn_writer(
+            broker.clone(),
+            notes,
+            shutdown.clone(),
+        ));
     }
     tasks.push(tokio::spawn(schedule.run(shutdown.clone())));
     tasks.push(tokio::spawn(timers.run(shutdown.clone())));

@@ -22,7 +22,14 @@ pub struct BrokerConfig {
     /// Name servers, `host:port;host:port`. Empty = register nowhere.
     pub namesrv_addr: String,
     pub region_id: String,
+    /// `traceOn`: the broker traces what happens to each message after it is stored
+    /// (delivered, committed, retried, dead-lettered, transaction ended) in
+    /// `rmq_sys_broker_trace` (on).
     pub trace_on: bool,
+    /// `traceTopicEnable`: create `RMQ_SYS_TRACE_TOPIC`, where clients with message trace on
+    /// write theirs (on; RocketMQ's default is off, which leaves tracing clients depending on
+    /// topic auto-creation).
+    pub trace_topic_enable: bool,
     /// Create a topic on its first send, from the `TBW102` template.
     pub auto_create_topic_enable: bool,
     /// Create a subscription group on its first heartbeat.
@@ -103,6 +110,7 @@ impl BrokerConfig {
             namesrv_addr: String::new(),
             region_id: "DefaultRegion".into(),
             trace_on: true,
+            trace_topic_enable: true,
             auto_create_topic_enable: true,
             auto_create_subscription_group: true,
             default_topic_queue_nums: 8,

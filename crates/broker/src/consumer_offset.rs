@@ -60,18 +60,21 @@ impl ConsumerOffsetManager {
     }
 
     /// Records a consumer's progress; lower than the stored offset is ignored, and so is
-    /// anything while a reset of the queue is pending.
-    pub fn commit(&self, group: &str, topic: &str, queue_id: i32, offset: i64) {
+    /// anything while a reset of the queue is pending. When the offset moved, returns where it
+    /// was (−1: the group had none on the queue).
+    pub fn commit(&self, group: &str, topic: &str, queue_id: i32, offset: i64) -> Option<i64> {
         if offset < 0 || self.pending_reset(group, topic, queue_id).is_some() {
-            return;
+            return None;
         }
         let mut t = self.table.write();
         let queues = t.entry(key(topic, group)).or_default();
         let slot = queues.entry(queue_id).or_insert(-1);
         if offset > *slot {
-            *slot = offset;
+            let previous = std::mem::replace(slot, offset);
             self.dirty.store(true, Ordering::Relaxed);
+            return Some(previous);
         }
+        None
     }
 
     /// Sets an offset unconditionally (an operator's reset), pending until a pull reaches it.

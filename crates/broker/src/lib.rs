@@ -19,6 +19,7 @@ pub mod schedule;
 mod subscription_group;
 pub mod timer;
 mod topic_config;
+pub mod trace;
 pub mod transaction;
 
 pub use broker::{Broker, BrokerHandle};

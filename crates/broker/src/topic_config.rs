@@ -43,6 +43,21 @@ impl TopicConfigManager {
             ),
             TopicConfig::new("OFFSET_MOVED_EVENT", 1, perm::READ | perm::WRITE),
         ];
+        if config.trace_topic_enable {
+            system.push(TopicConfig::new(
+                petrel_common::trace::CLIENT_TRACE_TOPIC,
+                1,
+                perm::READ | perm::WRITE,
+            ));
+        }
+        if config.trace_on {
+            // Read-only for clients: only the broker writes its trace.
+            system.push(TopicConfig::new(
+                petrel_common::trace::BROKER_TRACE_TOPIC,
+                1,
+                perm::READ,
+            ));
+        }
         if config.auto_create_topic_enable {
             system.push(TopicConfig::new(
                 AUTO_CREATE_TOPIC_KEY,

@@ -229,6 +229,12 @@ impl Broker {
             );
         }
         self.advance_progress();
+        self.trace.transaction_ended(
+            &h.producer_group,
+            half.commit_log_offset,
+            outcome == Outcome::Commit,
+            h.from_transaction_check.unwrap_or(false),
+        );
         if self.metrics.enabled() {
             let topic = crate::metrics::real_topic_at(self, half.commit_log_offset);
             self.metrics

@@ -11,6 +11,7 @@ mod group;
 mod message;
 mod table;
 mod topic;
+mod trace;
 
 use table::out;
 
@@ -380,6 +381,22 @@ pub enum AdminCommand {
         #[command(flatten)]
         format: Format,
     },
+    /// One message's path as a timeline: its stored copies, what the brokers did with it
+    /// (delivered, committed, retried, dead-lettered, transaction ended) and what its clients
+    /// traced (Pub, SubBefore, SubAfter), by msgId, offsetMsgId, or key and topic.
+    Trace {
+        /// The message's msgId (the client's) or offsetMsgId.
+        #[arg(long, conflicts_with = "key")]
+        msg_id: Option<String>,
+        /// Trace every message of `--topic` with this key.
+        #[arg(long, requires = "topic")]
+        key: Option<String>,
+        /// The message's topic (needed with `--key`).
+        #[arg(long)]
+        topic: Option<String>,
+        #[command(flatten)]
+        format: Format,
+    },
     /// The version of each broker's ACL rules (`clusterAclConfigVersion`).
     #[command(alias = "clusterAclConfigVersion")]
     ClusterAclConfigVersion {
@@ -464,6 +481,21 @@ async fn execute(admin: &Admin, command: AdminCommand) -> anyhow::Result<()> {
         }
         AdminCommand::QueryMsgById { id, topic, format } => {
             message::query_by_id(admin, &id, topic.as_deref(), format.json).await?
+        }
+        AdminCommand::Trace {
+            msg_id,
+            key,
+            topic,
+            format,
+        } => {
+            trace::trace(
+                admin,
+                msg_id.as_deref(),
+                key.as_deref(),
+                topic.as_deref(),
+                format.json,
+            )
+            .await?
         }
         AdminCommand::QueryMsgByKey {
             topic,

@@ -26,6 +26,7 @@ pub struct BrokerConfigFile {
     pub namesrv_addr: Option<String>,
     pub region_id: Option<String>,
     pub trace_on: Option<bool>,
+    pub trace_topic_enable: Option<bool>,
     pub auto_create_topic_enable: Option<bool>,
     pub auto_create_subscription_group: Option<bool>,
     /// Accept SQL92 subscriptions (default true).
@@ -187,6 +188,9 @@ impl BrokerConfigFile {
         }
         if let Some(v) = self.trace_on {
             c.trace_on = v;
+        }
+        if let Some(v) = self.trace_topic_enable {
+            c.trace_topic_enable = v;
         }
         if let Some(v) = self.auto_create_topic_enable {
             c.auto_create_topic_enable = v;

@@ -5,8 +5,10 @@
 
 mod acl;
 mod message;
+mod trace;
 
 pub use acl::{AclAccountConfig, BrokerAclVersion};
+pub use trace::{BrokerStep, MessageTrace, StoredCopy};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

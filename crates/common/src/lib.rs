@@ -12,3 +12,4 @@ pub mod properties;
 pub mod protocol;
 pub mod record;
 pub mod topic;
+pub mod trace;

@@ -76,8 +76,7 @@ pub fn update_consumer_offset(b: &Broker, req: &RemotingCommand) -> RemotingComm
         Ok(h) => h,
         Err(e) => return bad_header(req, e),
     };
-    b.offsets
-        .commit(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
+    b.commit_offset(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
     RemotingCommand::success(req)
 }
 

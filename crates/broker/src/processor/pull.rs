@@ -36,8 +36,7 @@ pub async fn pull_message(
         Err(resp) => return Some(resp),
     };
     if h.sys_flag & pull_sys_flag::COMMIT_OFFSET != 0 {
-        b.offsets
-            .commit(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
+        b.commit_offset(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
     }
     let max_count = (h.max_msg_nums.max(1) as u32).min(b.config.max_pull_msg_nums);
     let may_suspend = h.sys_flag & pull_sys_flag::SUSPEND != 0;
@@ -134,6 +133,10 @@ pub async fn pull_message(
                 }
             }
             continue;
+        }
+        if code == response::SUCCESS {
+            b.trace
+                .delivered(group, conn.id(), conn.peer_addr(), &result.messages);
         }
         return Some(answer(b, req, &h, result, code));
     }

@@ -104,6 +104,8 @@ pub async fn consumer_send_msg_back(b: &Arc<Broker>, req: &RemotingCommand) -> R
     };
 
     let mut tags_code = super::send::tags_code_of(&props);
+    let retry_level = props.get(DELAY).and_then(|l| l.parse::<i32>().ok());
+    let destination = topic.clone();
     let (mut store_topic, mut store_queue_id) = (topic, queue_id);
     // Send-back always sets DELAY, which wins over any timer property, so this cannot fail;
     // a failure would still be reported, not swallowed.
@@ -136,6 +138,8 @@ pub async fn consumer_send_msg_back(b: &Arc<Broker>, req: &RemotingCommand) -> R
     match b.store.put_message(append).await {
         Ok(_) => {
             b.count_put(1);
+            b.trace
+                .sent_back(&h.group, &bytes, &destination, retry_level);
             if to_dlq {
                 let origin = props.get(RETRY_TOPIC).unwrap_or(original.topic);
                 b.metrics.send_to_dlq(&h.group, origin);

@@ -1,0 +1,481 @@
+//! The broker's own message trace (`traceOn`): what happened to a message after it was stored,
+//! whether or not its clients trace. The request paths only hand a cheap note (record buffers
+//! they already hold, offsets) to a bounded channel; a writer task turns the notes into
+//! [`BrokerTraceEvent`]s, finds each message's traced id, and stores them in batches in
+//! [`BROKER_TRACE_TOPIC`], keyed by those ids. Nothing on a request path waits for it: when
+//! the channel is full a note is dropped and counted. With `traceOn` off there is no channel
+//! and each hook is one branch.
+//!
+//! A stored message needs no event of its own: its record (store time, queue, offset, the
+//! producer's address) is the "stored" step, found by its id in the key index.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use petrel_common::msg_id::now_ms;
+use petrel_common::properties::{Properties, KEYS};
+use petrel_common::record;
+use petrel_common::trace::{
+    traced_msg_id, BrokerTraceBatch, BrokerTraceEvent, BrokerTraceKind, TracedMessage,
+    BROKER_TRACE_TOPIC, CLIENT_TRACE_TOPIC,
+};
+use petrel_remoting::CancellationToken;
+use tokio::sync::mpsc;
+
+use crate::broker::Broker;
+use crate::processor::send::encode_append;
+
+/// Notes waiting for the writer before new ones are dropped.
+const QUEUE_NOTES: usize = 8192;
+/// A batch is stored at least this often while notes come in.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+/// Most message ids one trace message is keyed by: KEYS is a Java short-sized property, and an
+/// id is 32 characters and a space.
+const MAX_BATCH_IDS: usize = 512;
+/// Most messages one commit is traced for: a commit that jumps further (a consumer that was
+/// far behind and skipped, a first commit after a broker restart) has its last ones traced.
+const MAX_COMMIT_TRACED: i64 = 10_000;
+/// Groups whose reads are not consumption: the admin tools' look-ups.
+const UNTRACED_GROUPS: [&str; 1] = ["TOOLS_CONSUMER"];
+
+/// What a request path tells the writer.
+enum Note {
+    Delivered {
+        at_ms: i64,
+        group: String,
+        conn_id: u64,
+        peer: SocketAddr,
+        records: Vec<Bytes>,
+    },
+    Committed {
+        at_ms: i64,
+        group: String,
+        topic: String,
+        queue_id: i32,
+        /// The group's offset before the commit, −1 if it had none.
+        previous: i64,
+        offset: i64,
+    },
+    SentBack {
+        at_ms: i64,
+        group: String,
+        original: Bytes,
+        to_topic: String,
+        delay_level: Option<i32>,
+    },
+    TransactionEnded {
+        at_ms: i64,
+        group: String,
+        half_offset: i64,
+        committed: bool,
+        from_check: bool,
+    },
+}
+
+/// The hooks request paths call.
+pub struct BrokerTrace {
+    notes: Option<mpsc::Sender<Note>>,
+    dropped: AtomicU64,
+}
+
+/// The writer's end, handed to [`spawn_writer`] once the broker exists.
+pub struct TraceNotes(mpsc::Receiver<Note>);
+
+impl BrokerTrace {
+    pub fn new(enabled: bool) -> (BrokerTrace, Option<TraceNotes>) {
+        let (tx, rx) = if enabled {
+            let (tx, rx) = mpsc::channel(QUEUE_NOTES);
+            (Some(tx), Some(TraceNotes(rx)))
+        } else {
+            (None, None)
+        };
+        (
+            BrokerTrace {
+                notes: tx,
+                dropped: AtomicU64::new(0),
+            },
+            rx,
+        )
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.notes.is_some()
+    }
+
+    /// Notes dropped because the writer was behind.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    fn send(&self, note: Note) {
+        if let Some(tx) = &self.notes {
+            if tx.try_send(note).is_err() {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// A pull answer handed `records` (of one queue) to the consumer on connection `conn_id`.
+    pub fn delivered(&self, group: &str, conn_id: u64, peer: SocketAddr, records: &[Bytes]) {
+        if self.notes.is_none() || records.is_empty() || UNTRACED_GROUPS.contains(&group) {
+            return;
+        }
+        self.send(Note::Delivered {
+            at_ms: now_ms() as i64,
+            group: group.to_owned(),
+            conn_id,
+            peer,
+            records: records.to_vec(),
+        });
+    }
+
+    /// `group`'s offset on a queue moved from `previous` (−1: none) to `offset`.
+    pub fn committed(&self, group: &str, topic: &str, queue_id: i32, previous: i64, offset: i64) {
+        if self.notes.is_none() || UNTRACED_GROUPS.contains(&group) {
+            return;
+        }
+        self.send(Note::Committed {
+            at_ms: now_ms() as i64,
+            group: group.to_owned(),
+            topic: topic.to_owned(),
+            queue_id,
+            previous,
+            offset,
+        });
+    }
+
+    /// A consumer of `group` sent `original` back; it was stored again in `to_topic`, with
+    /// `delay_level` for a retry, without one as a dead letter.
+    pub fn sent_back(
+        &self,
+        group: &str,
+        original: &Bytes,
+        to_topic: &str,
+        delay_level: Option<i32>,
+    ) {
+        if self.notes.is_none() {
+            return;
+        }
+        self.send(Note::SentBack {
+            at_ms: now_ms() as i64,
+            group: group.to_owned(),
+            original: original.clone(),
+            to_topic: to_topic.to_owned(),
+            delay_level,
+        });
+    }
+
+    /// Producer group `group` ended the transaction of the half message at `half_offset`.
+    pub fn transaction_ended(
+        &self,
+        group: &str,
+        half_offset: i64,
+        committed: bool,
+        from_check: bool,
+    ) {
+        if self.notes.is_none() {
+            return;
+        }
+        self.send(Note::TransactionEnded {
+            at_ms: now_ms() as i64,
+            group: group.to_owned(),
+            half_offset,
+            committed,
+            from_check,
+        });
+    }
+}
+
+/// Starts the writer; it stores what is pending and stops when `shutdown` fires.
+pub fn spawn_writer(
+    b: Arc<Broker>,
+    notes: TraceNotes,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut writer = Writer {
+            b,
+            batch: Batch::default(),
+            committed_to: HashMap::new(),
+        };
+        let mut rx = notes.0;
+        let mut tick = tokio::time::interval(FLUSH_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                note = rx.recv() => match note {
+                    Some(note) => {
+                        writer.take(note);
+                        if writer.batch.ids.len() >= MAX_BATCH_IDS {
+                            writer.flush().await;
+                        }
+                    }
+                    None => break,
+                },
+                _ = tick.tick() => writer.flush().await,
+            }
+        }
+        while let Ok(note) = rx.try_recv() {
+            writer.take(note);
+            if writer.batch.ids.len() >= MAX_BATCH_IDS {
+                writer.flush().await;
+            }
+        }
+        writer.flush().await;
+    })
+}
+
+#[derive(Default)]
+struct Batch {
+    events: Vec<BrokerTraceEvent>,
+    ids: Vec<String>,
+    seen: HashSet<String>,
+}
+
+impl Batch {
+    fn push(&mut self, event: BrokerTraceEvent) {
+        for m in &event.messages {
+            if self.seen.insert(m.msg_id.clone()) {
+                self.ids.push(m.msg_id.clone());
+            }
+        }
+        self.events.push(event);
+    }
+}
+
+struct Writer {
+    b: Arc<Broker>,
+    batch: Batch,
+    /// Per (group, topic, queue): the offset up to which commits were traced, seeded by the
+    /// first delivery so that a new group's first commit is traced from what it was given.
+    committed_to: HashMap<(String, String, i32), i64>,
+}
+
+impl Writer {
+    fn event(
+        &self,
+        kind: BrokerTraceKind,
+        time_ms: i64,
+        group: String,
+        topic: String,
+        queue_id: i32,
+    ) -> BrokerTraceEvent {
+        BrokerTraceEvent {
+            kind,
+            time_ms,
+            group,
+            client_id: None,
+            client_addr: None,
+            topic,
+            queue_id,
+            to_topic: None,
+            delay_level: None,
+            from_check: false,
+            messages: Vec::new(),
+        }
+    }
+
+    fn traced(&self, rec: &record::DecodedRecord) -> TracedMessage {
+        TracedMessage {
+            msg_id: traced_msg_id(
+                std::str::from_utf8(rec.properties).unwrap_or(""),
+                rec.store_host,
+                rec.physical_offset,
+            ),
+            queue_offset: rec.queue_offset,
+            attempt: rec.reconsume_times,
+        }
+    }
+
+    fn take(&mut self, note: Note) {
+        match note {
+            Note::Delivered {
+                at_ms,
+                group,
+                conn_id,
+                peer,
+                records,
+            } => {
+                let decoded: Vec<_> = records
+                    .iter()
+                    .filter_map(|r| record::decode(r, false).ok())
+                    .collect();
+                let Some(first) = decoded.first() else {
+                    return;
+                };
+                if is_trace_topic(first.topic) {
+                    return;
+                }
+                let mut e = self.event(
+                    BrokerTraceKind::Delivered,
+                    at_ms,
+                    group.clone(),
+                    first.topic.to_owned(),
+                    first.queue_id,
+                );
+                e.client_id = self.b.consumers.client_id_of(&group, conn_id);
+                e.client_addr = Some(peer.to_string());
+                e.messages = decoded.iter().map(|r| self.traced(r)).collect();
+                self.committed_to
+                    .entry((group, e.topic.clone(), e.queue_id))
+                    .or_insert(first.queue_offset);
+                self.batch.push(e);
+            }
+            Note::Committed {
+                at_ms,
+                group,
+                topic,
+                queue_id,
+                previous,
+                offset,
+            } => {
+                if is_trace_topic(&topic) {
+                    return;
+                }
+                let key = (group, topic, queue_id);
+                let traced_to = self.committed_to.get(&key).copied();
+                let from = match (traced_to, previous) {
+                    (Some(t), p) => t.max(p),
+                    (None, p) if p >= 0 => p,
+                    // A first commit of a group never seen delivered (a broker restart in
+                    // between): what it covered is unknown.
+                    _ => offset,
+                };
+                self.committed_to.insert(key.clone(), offset);
+                let from = from.max(offset - MAX_COMMIT_TRACED);
+                if from >= offset {
+                    return;
+                }
+                let (group, topic, queue_id) = key;
+                let mut e = self.event(BrokerTraceKind::Committed, at_ms, group, topic, queue_id);
+                let mut next = from;
+                while next < offset {
+                    let want = (offset - next).min(256) as u32;
+                    let got =
+                        self.b
+                            .store
+                            .get_messages(&e.topic, queue_id, next, want, &|_: i64| true);
+                    for r in got
+                        .messages
+                        .iter()
+                        .filter_map(|r| record::decode(r, false).ok())
+                    {
+                        if r.queue_offset < offset {
+                            e.messages.push(self.traced(&r));
+                        }
+                    }
+                    if got.next_begin_offset <= next {
+                        break;
+                    }
+                    next = got.next_begin_offset;
+                }
+                if !e.messages.is_empty() {
+                    self.batch.push(e);
+                }
+            }
+            Note::SentBack {
+                at_ms,
+                group,
+                original,
+                to_topic,
+                delay_level,
+            } => {
+                let Ok(rec) = record::decode(&original, false) else {
+                    return;
+                };
+                let kind = if delay_level.is_some() {
+                    BrokerTraceKind::Retried
+                } else {
+                    BrokerTraceKind::DeadLettered
+                };
+                let mut e = self.event(kind, at_ms, group, rec.topic.to_owned(), rec.queue_id);
+                e.to_topic = Some(to_topic);
+                e.delay_level = delay_level;
+                e.messages = vec![self.traced(&rec)];
+                self.batch.push(e);
+            }
+            Note::TransactionEnded {
+                at_ms,
+                group,
+                half_offset,
+                committed,
+                from_check,
+            } => {
+                let Some(bytes) = self.b.store.read_record(half_offset) else {
+                    return;
+                };
+                let Ok(rec) = record::decode(&bytes, false) else {
+                    return;
+                };
+                let kind = if committed {
+                    BrokerTraceKind::TransactionCommitted
+                } else {
+                    BrokerTraceKind::TransactionRolledBack
+                };
+                let real = Properties::from_stored(rec.properties)
+                    .take_real_destination()
+                    .ok();
+                let (topic, queue_id) = real.unwrap_or((rec.topic.to_owned(), rec.queue_id));
+                let mut e = self.event(kind, at_ms, group, topic, queue_id);
+                e.from_check = from_check;
+                e.messages = vec![self.traced(&rec)];
+                self.batch.push(e);
+            }
+        }
+    }
+
+    /// Stores the pending events as one message keyed by the ids they mention.
+    async fn flush(&mut self) {
+        if self.batch.events.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let body = match serde_json::to_vec(&BrokerTraceBatch {
+            broker: self.b.config.broker_name.clone(),
+            events: batch.events,
+        }) {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::warn!("could not encode a trace batch: {e}");
+                return;
+            }
+        };
+        let mut props = Properties::new();
+        props.insert(KEYS, batch.ids.join(" "));
+        let fields = record::RecordFields {
+            queue_id: 0,
+            flag: 0,
+            queue_offset: 0,
+            physical_offset: 0,
+            sys_flag: 0,
+            born_timestamp: now_ms() as i64,
+            born_host: self.b.store_host,
+            store_timestamp: 0,
+            store_host: self.b.store_host,
+            reconsume_times: 0,
+            prepared_transaction_offset: 0,
+            body: &body,
+            topic: BROKER_TRACE_TOPIC,
+            properties: props.as_str().as_bytes(),
+        };
+        let stored = match encode_append(&fields, 0) {
+            Ok(append) => self.b.store.put_message(append).await.map(|_| ()),
+            Err(e) => {
+                tracing::warn!("a trace batch does not fit a record: {e}");
+                return;
+            }
+        };
+        if let Err(e) = stored {
+            tracing::warn!("could not store a trace batch: {e}");
+        }
+    }
+}
+
+fn is_trace_topic(topic: &str) -> bool {
+    topic == BROKER_TRACE_TOPIC || topic == CLIENT_TRACE_TOPIC
+}

@@ -1,0 +1,220 @@
+//! One message's path (`petrel admin trace`), put together from three sources on every broker
+//! of the cluster, all found through the key index:
+//! - its stored copies: the message itself and what it became (a half message, a delayed or
+//!   timer copy, retries, a dead letter), which share its client message id;
+//! - the brokers' own trace in `rmq_sys_broker_trace`: deliveries, commits, retries, dead
+//!   letters, transaction outcomes;
+//! - its clients' trace in `RMQ_SYS_TRACE_TOPIC` when they had message trace on (Pub,
+//!   SubBefore, SubAfter, EndTransaction).
+
+use std::collections::BTreeSet;
+
+use petrel_common::msg_id::decode_offset_msg_id;
+use petrel_common::topic::{SCHEDULE_TOPIC, TIMER_TOPIC, TRANS_HALF_TOPIC};
+use petrel_common::trace::{
+    decode_client_trace, traced_msg_id, BrokerTraceBatch, BrokerTraceEvent, ClientTraceRecord,
+    BROKER_TRACE_TOPIC, CLIENT_TRACE_TOPIC,
+};
+
+use super::Admin;
+use crate::error::{ClientError, Result};
+use crate::message::MessageExt;
+
+/// Trace messages read per broker and topic; a message with more trace records than this
+/// (thousands of redeliveries) shows the newest.
+const MAX_TRACE_MESSAGES: i32 = 64;
+
+/// A stored copy of the traced message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredCopy {
+    pub broker: String,
+    pub topic: String,
+    pub queue_id: i32,
+    pub queue_offset: i64,
+    pub store_timestamp: i64,
+    pub born_timestamp: i64,
+    /// The producer's address (the record's born host).
+    pub born_host: String,
+    pub store_host: String,
+    pub offset_msg_id: String,
+    pub reconsume_times: i32,
+}
+
+impl StoredCopy {
+    fn of(broker: &str, m: &MessageExt) -> StoredCopy {
+        StoredCopy {
+            broker: broker.to_owned(),
+            topic: m.topic.clone(),
+            queue_id: m.queue_id,
+            queue_offset: m.queue_offset,
+            store_timestamp: m.store_timestamp,
+            born_timestamp: m.born_timestamp,
+            born_host: m.born_host.to_string(),
+            store_host: m.store_host.to_string(),
+            offset_msg_id: m.offset_msg_id.clone(),
+            reconsume_times: m.reconsume_times,
+        }
+    }
+}
+
+/// A broker trace event about the traced message, with the broker that recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BrokerStep {
+    pub broker: String,
+    #[serde(flatten)]
+    pub event: BrokerTraceEvent,
+}
+
+/// Everything known of one message's path.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageTrace {
+    /// The id the message is traced under (its client message id when it has one).
+    pub msg_id: String,
+    /// Oldest first.
+    pub stored: Vec<StoredCopy>,
+    /// Oldest first.
+    pub broker_events: Vec<BrokerStep>,
+    /// Oldest first.
+    pub client_records: Vec<ClientTraceRecord>,
+}
+
+impl Admin {
+    /// The path of the message `id` names: a client message id (UNIQ_KEY) or an offsetMsgId.
+    /// `topic` narrows nothing but adds a topic to look for stored copies in when no trace
+    /// names it yet.
+    pub async fn trace_message(&self, id: &str, topic: Option<&str>) -> Result<MessageTrace> {
+        let brokers = self.master_brokers().await?;
+        if brokers.is_empty() {
+            return Err(ClientError::InvalidArgument(
+                "the name server knows no broker with a master".into(),
+            ));
+        }
+        let mut topics: BTreeSet<String> = topic.into_iter().map(str::to_owned).collect();
+        let msg_id = match self.offset_msg_id_target(id).await {
+            Some(m) => {
+                topics.insert(m.topic.clone());
+                traced_msg_id(m.properties.as_str(), m.store_host, m.commit_log_offset)
+            }
+            None => id.to_owned(),
+        };
+        let mut trace = MessageTrace {
+            msg_id: msg_id.clone(),
+            ..MessageTrace::default()
+        };
+        for (name, addr) in &brokers {
+            for m in self
+                .query_all(addr, BROKER_TRACE_TOPIC, &msg_id, false)
+                .await?
+            {
+                let Ok(batch) = serde_json::from_slice::<BrokerTraceBatch>(&m.body) else {
+                    continue;
+                };
+                for event in batch.events.iter().filter_map(|e| e.about(&msg_id)) {
+                    topics.insert(event.topic.clone());
+                    topics.extend(event.to_topic.clone());
+                    trace.broker_events.push(BrokerStep {
+                        broker: if batch.broker.is_empty() {
+                            name.clone()
+                        } else {
+                            batch.broker.clone()
+                        },
+                        event,
+                    });
+                }
+            }
+            for m in self
+                .query_all(addr, CLIENT_TRACE_TOPIC, &msg_id, false)
+                .await?
+            {
+                let body = String::from_utf8_lossy(&m.body);
+                for r in decode_client_trace(&body) {
+                    if r.msg_id() != msg_id {
+                        continue;
+                    }
+                    if let ClientTraceRecord::Pub { topic, .. }
+                    | ClientTraceRecord::EndTransaction { topic, .. } = &r
+                    {
+                        topics.insert(topic.clone());
+                    }
+                    trace.client_records.push(r);
+                }
+            }
+        }
+        for t in [TRANS_HALF_TOPIC, SCHEDULE_TOPIC, TIMER_TOPIC] {
+            topics.insert(t.to_owned());
+        }
+        for (name, addr) in &brokers {
+            for t in &topics {
+                for m in self.query_all(addr, t, &msg_id, true).await? {
+                    if m.msg_id() == msg_id || m.offset_msg_id == msg_id {
+                        trace.stored.push(StoredCopy::of(name, &m));
+                    }
+                }
+            }
+        }
+        date_old_sub_afters(&mut trace.client_records);
+        // Each client writes its trace on its own; put them in time order.
+        trace
+            .client_records
+            .sort_by_key(|r| r.time_ms().unwrap_or(i64::MAX));
+        trace
+            .stored
+            .sort_by_key(|s| (s.store_timestamp, s.offset_msg_id.clone()));
+        trace.stored.dedup();
+        trace.broker_events.sort_by_key(|s| s.event.time_ms);
+        trace.broker_events.dedup();
+        Ok(trace)
+    }
+
+    /// The message an offsetMsgId names, if `id` is one and its broker has it.
+    async fn offset_msg_id_target(&self, id: &str) -> Option<MessageExt> {
+        decode_offset_msg_id(id)?;
+        self.view_message_by_offset_msg_id(id).await.ok()
+    }
+
+    async fn query_all(
+        &self,
+        addr: &str,
+        topic: &str,
+        key: &str,
+        unique_key: bool,
+    ) -> Result<Vec<MessageExt>> {
+        self.query_message(
+            addr,
+            topic,
+            key,
+            MAX_TRACE_MESSAGES,
+            0,
+            i64::MAX,
+            unique_key,
+        )
+        .await
+    }
+}
+
+/// Older clients' SubAfter carries no time: give it its SubBefore's (same consume request).
+fn date_old_sub_afters(records: &mut [ClientTraceRecord]) {
+    let started: std::collections::HashMap<String, i64> = records
+        .iter()
+        .filter_map(|r| match r {
+            ClientTraceRecord::SubBefore {
+                request_id,
+                time_ms,
+                ..
+            } => Some((request_id.clone(), *time_ms)),
+            _ => None,
+        })
+        .collect();
+    for r in records {
+        if let ClientTraceRecord::SubAfter {
+            request_id,
+            time_ms: time_ms @ None,
+            ..
+        } = r
+        {
+            *time_ms = started.get(request_id.as_str()).copied();
+        }
+    }
+}
