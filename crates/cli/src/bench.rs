@@ -20,6 +20,8 @@ use petrel_client::{
     SerializeType,
 };
 
+use crate::progress;
+
 pub struct ProduceOptions {
     pub namesrv: String,
     pub topic: String,
@@ -110,16 +112,19 @@ pub async fn produce(opts: ProduceOptions) -> anyhow::Result<()> {
         opts.report_interval,
     );
     let mut last = Instant::now();
+    let bar = progress::timed(opts.duration, "bench produce");
     while started.elapsed() < opts.duration {
         tick.tick().await;
         let snapshot = std::mem::replace(&mut *interval_hist.lock(), histogram());
         let secs = last.elapsed().as_secs_f64();
         last = Instant::now();
-        println!(
-            "{}",
-            line(&snapshot, secs, failures.swap(0, Ordering::Relaxed))
+        progress::set_elapsed(&bar, started.elapsed());
+        progress::println(
+            &bar,
+            line(&snapshot, secs, failures.swap(0, Ordering::Relaxed)),
         );
     }
+    bar.finish_and_clear();
     stop.store(true, Ordering::Relaxed);
     for s in senders {
         let _ = s.await;
@@ -257,13 +262,15 @@ pub async fn consume(opts: ConsumeOptions) -> anyhow::Result<()> {
     );
     let mut last = Instant::now();
     let mut last_total = 0;
+    let bar = progress::timed(opts.duration, "bench consume");
     while started.elapsed() < opts.duration {
         tick.tick().await;
         let snapshot = std::mem::replace(&mut *interval_hist.lock(), histogram());
         let secs = last.elapsed().as_secs_f64();
         last = Instant::now();
         let now_total = first.load(Ordering::Relaxed) + retried.load(Ordering::Relaxed);
-        println!(
+        progress::set_elapsed(&bar, started.elapsed());
+        let report = format!(
             "tps {:>9.0}  latency avg {:>9.3} ms  p50 {:>9.3} ms  p99 {:>9.3} ms  \
              sent back {}  retries in {}",
             (now_total - last_total) as f64 / secs,
@@ -273,8 +280,10 @@ pub async fn consume(opts: ConsumeOptions) -> anyhow::Result<()> {
             sent_back.load(Ordering::Relaxed),
             retried.load(Ordering::Relaxed),
         );
+        progress::println(&bar, report);
         last_total = now_total;
     }
+    bar.finish_and_clear();
     let n = first.load(Ordering::Relaxed);
     let drained = Duration::from_micros(last_at_us.load(Ordering::Relaxed)).as_secs_f64();
     println!(
@@ -597,6 +606,8 @@ pub async fn store(opts: StoreBenchOptions) -> anyhow::Result<()> {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut case = 0;
+    let cases = opts.flush.len() * opts.modes.len() * opts.message_bytes.len() * opts.writers.len();
+    let bar = progress::steps(cases as u64, "bench store cases");
     for &flush in &opts.flush {
         for &mode in &opts.modes {
             for &size in &opts.message_bytes {
@@ -604,11 +615,13 @@ pub async fn store(opts: StoreBenchOptions) -> anyhow::Result<()> {
                     case += 1;
                     let dir = root.join(format!("case-{case}"));
                     let r = store_case(&dir, &opts, flush, mode, size, writers).await?;
-                    print_case(&r, raw.sequential_mb_s);
+                    bar.suspend(|| print_case(&r, raw.sequential_mb_s));
+                    bar.inc(1);
                 }
             }
         }
     }
+    bar.finish_and_clear();
     let (root_after, raw_bytes) = (root.clone(), opts.raw_bytes);
     let after =
         tokio::task::spawn_blocking(move || raw_sequential(&root_after, raw_bytes)).await??;

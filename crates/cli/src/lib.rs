@@ -5,6 +5,7 @@
 pub mod acl_args;
 pub mod admin;
 pub mod bench;
+pub mod progress;
 pub mod config_file;
 pub mod standalone;
 pub mod time_arg;

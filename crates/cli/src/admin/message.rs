@@ -161,6 +161,7 @@ pub async fn print_msg(
         .await
         .with_context(|| format!("cannot read the route of topic {topic}"))?;
     let mut found = Vec::new();
+    let bar = crate::progress::steps(queues.len() as u64, &format!("reading {topic}'s queues"));
     for mq in &queues {
         found.extend(
             admin
@@ -177,7 +178,13 @@ pub async fn print_msg(
                     )
                 })?,
         );
+        bar.inc(1);
+        bar.set_message(format!(
+            "reading {topic}'s queues: {} message(s)",
+            found.len()
+        ));
     }
+    bar.finish_and_clear();
     print_message_list(&found, json)
 }
 

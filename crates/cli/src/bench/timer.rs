@@ -26,6 +26,7 @@ use petrel_common::msg_id::now_ms;
 use rand::Rng;
 
 use super::{histogram, line, Cleanup};
+use crate::progress;
 use crate::standalone::{Standalone, StandaloneConfig};
 
 /// How long the plain sends before the timers run: they create the topic, warm the route and
@@ -268,6 +269,7 @@ async fn run(
     );
     let mut last = Instant::now();
     let mut failures_reported = 0;
+    let bar = progress::steps(n as u64, "bench timer: sending");
     loop {
         tokio::select! {
             joined = senders.join_next() => match joined {
@@ -279,16 +281,17 @@ async fn run(
                 let secs = last.elapsed().as_secs_f64();
                 last = Instant::now();
                 let failed = failures.load(Ordering::Relaxed);
-                println!(
-                    "send {}/{}  {}",
-                    total_hist.lock().len(),
-                    n,
-                    line(&snapshot, secs, failed - failures_reported)
+                let acked = total_hist.lock().len();
+                bar.set_position(acked);
+                progress::println(
+                    &bar,
+                    format_args!("send {}/{}  {}", acked, n, line(&snapshot, secs, failed - failures_reported)),
                 );
                 failures_reported = failed;
             }
         }
     }
+    bar.finish_and_clear();
     let send_secs = started.elapsed().as_secs_f64();
     let sent_at = now_ms() as i64;
     // (b) Every timer is pending now (unless the window opened during the sends). A broker may
@@ -325,6 +328,7 @@ async fn run(
     let mut rss_peak = rss_pending;
     let mut all_in_since: Option<Instant> = None;
     let mut last_report = Instant::now();
+    let bar = progress::steps(sent, "bench timer: receiving");
     loop {
         tokio::time::sleep(DELIVERY_TICK).await;
         if let Some(rss) = rss_pid.and_then(rss_anon_bytes) {
@@ -332,6 +336,7 @@ async fn run(
         }
         let now = now_ms() as i64;
         let received = deliveries.lock().received;
+        bar.set_position(received);
         if all_in_since.is_none()
             && received >= sent
             && count_missing(&acked, &deliveries.lock()) == 0
@@ -343,7 +348,7 @@ async fn run(
             let due_now = due_sorted.partition_point(|&o| first_due + i64::from(o) <= now);
             let mut d = deliveries.lock();
             let (recv, store) = d.take_interval();
-            println!(
+            let report = format!(
                 "received {}/{} (due so far {})  receive lag p50 {} ms p99 {} ms max {} ms  \
                  store lag p50 {} ms p99 {} ms max {} ms  duplicates {} early {}",
                 d.received,
@@ -358,11 +363,13 @@ async fn run(
                 d.duplicates,
                 d.early
             );
+            progress::println(&bar, report);
         }
         if all_in_since.is_some_and(|t| t.elapsed() >= DUPLICATE_WATCH) || now > deadline_ms {
             break;
         }
     }
+    bar.finish_and_clear();
     for p in &pullers {
         p.abort();
     }
