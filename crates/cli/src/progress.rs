@@ -16,11 +16,7 @@ const TIMED_TEMPLATE: &str = "{msg} [{bar:32}] {pos}/{len} s";
 
 /// A bar of `len` steps labelled `what`.
 pub fn steps(len: u64, what: &str) -> ProgressBar {
-    styled(
-        len,
-        what,
-        "{msg} [{bar:32}] {pos}/{len} {elapsed_precise} (eta {eta})",
-    )
+    styled(len, what, STEPS_TEMPLATE)
 }
 
 /// A bar over a run of `total`, labelled `what`, to be moved with [`set_elapsed`].
