@@ -169,9 +169,11 @@ impl BrokerTrace {
         });
     }
 
-    /// Producer group `group` ended the transaction of the half message at `half_offset`.
+    /// Producer group `group` ended the transaction of the half message at `half_offset`
+    /// (its END_TRANSACTION arrived at `at_ms`).
     pub fn transaction_ended(
         &self,
+        at_ms: i64,
         group: &str,
         half_offset: i64,
         committed: bool,
@@ -181,7 +183,7 @@ impl BrokerTrace {
             return;
         }
         self.send(Note::TransactionEnded {
-            at_ms: now_ms() as i64,
+            at_ms,
             group: group.to_owned(),
             half_offset,
             committed,

@@ -186,6 +186,8 @@ impl Broker {
         h: &EndTransactionRequestHeader,
         outcome: Outcome,
     ) -> Result<(), EndRefused> {
+        // Traced as of its arrival: before the committed copy is stored.
+        let arrived_ms = now_ms() as i64;
         let refused = |code, remark: String| EndRefused { code, remark };
         let Some(half) = self.transactions.take(h.tran_state_table_offset) else {
             // Resolved already (a check answered after the producer's own end, or the reverse),
@@ -230,6 +232,7 @@ impl Broker {
         }
         self.advance_progress();
         self.trace.transaction_ended(
+            arrived_ms,
             &h.producer_group,
             half.commit_log_offset,
             outcome == Outcome::Commit,

@@ -115,6 +115,21 @@ pub enum AdminCommand {
         #[command(flatten)]
         format: Format,
     },
+    /// Change a broker setting while it runs (`updateBrokerConfig`); kept across restarts.
+    #[command(alias = "updateBrokerConfig")]
+    UpdateBrokerConfig {
+        /// The setting, by RocketMQ's name: autoCreateTopicEnable, defaultTopicQueueNums,
+        /// maxMessageSize (mqadmin `-k`).
+        #[arg(short = 'k', long)]
+        key: String,
+        /// Its new value (mqadmin `-v`).
+        #[arg(short = 'v', long)]
+        value: String,
+        #[command(flatten)]
+        target: BrokerTarget,
+        #[command(flatten)]
+        format: Format,
+    },
     /// Every topic the name server routes (`topicList`).
     #[command(alias = "topicList")]
     TopicList {
@@ -391,7 +406,8 @@ pub enum AdminCommand {
         /// Trace every message of `--topic` with this key.
         #[arg(long, requires = "topic")]
         key: Option<String>,
-        /// The message's topic (needed with `--key`).
+        /// The message's topic: needed with `--key`, and with a msgId until a trace names it
+        /// (a message not consumed yet, from a client without message trace).
         #[arg(long)]
         topic: Option<String>,
         #[command(flatten)]
@@ -431,6 +447,12 @@ async fn execute(admin: &Admin, command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::GetBrokerConfig { target, format } => {
             cluster::broker_config(admin, &target, format.json).await?
         }
+        AdminCommand::UpdateBrokerConfig {
+            key,
+            value,
+            target,
+            format,
+        } => cluster::update_broker_config(admin, &key, &value, &target, format.json).await?,
         AdminCommand::TopicList { format } => topic::topic_list(admin, format.json).await?,
         AdminCommand::TopicRoute { topic, format } => {
             topic::topic_route(admin, &topic, format.json).await?

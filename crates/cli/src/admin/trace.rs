@@ -58,7 +58,13 @@ pub async fn trace(
             && trace.broker_events.is_empty()
             && trace.client_records.is_empty()
         {
-            bail!("nothing is known of message {id}: no stored copy and no trace");
+            if trace.topic_known {
+                bail!("nothing is known of message {id}: no stored copy and no trace");
+            }
+            bail!(
+                "nothing is known of message {id}: no trace names its topic (it may not have \
+                 been consumed yet); give its --topic to find where it is stored"
+            );
         }
         traces.push(trace);
     }
@@ -259,7 +265,21 @@ pub fn timeline(t: &MessageTrace) -> Vec<Step> {
             detail,
         });
     }
-    // Stable: steps of the same millisecond keep the order above (stored, broker, client).
-    steps.sort_by_key(|s| s.time_ms);
+    steps.sort_by_key(|s| (s.time_ms, rank(&s.what)));
     steps
+}
+
+/// The order of steps stored or recorded in the same millisecond: the order in which they
+/// can happen to one message.
+fn rank(what: &str) -> u8 {
+    match what {
+        "stored as half message" | "Pub" => 0,
+        "transaction committed" | "transaction rolled back" | "EndTransaction" => 1,
+        "stored" => 2,
+        "delivered" | "SubBefore" => 3,
+        "SubAfter" => 4,
+        "retried" | "dead-lettered" => 5,
+        "stored for later delivery" | "stored for retry" | "stored as dead letter" => 6,
+        _ => 7,
+    }
 }

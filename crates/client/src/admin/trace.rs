@@ -78,6 +78,9 @@ pub struct MessageTrace {
     pub broker_events: Vec<BrokerStep>,
     /// Oldest first.
     pub client_records: Vec<ClientTraceRecord>,
+    /// Whether the message's topic was known (given, or named by a trace or by the id): only
+    /// then were its stored copies looked for in it.
+    pub topic_known: bool,
 }
 
 impl Admin {
@@ -92,7 +95,8 @@ impl Admin {
             ));
         }
         let mut topics: BTreeSet<String> = topic.into_iter().map(str::to_owned).collect();
-        let msg_id = match self.offset_msg_id_target(id).await {
+        let viewed = self.offset_msg_id_target(id).await;
+        let msg_id = match &viewed {
             Some(m) => {
                 topics.insert(m.topic.clone());
                 traced_msg_id(m.properties.as_str(), m.store_host, m.commit_log_offset)
@@ -103,6 +107,15 @@ impl Admin {
             msg_id: msg_id.clone(),
             ..MessageTrace::default()
         };
+        if let Some(m) = &viewed {
+            // Found whether or not it has a client message id to look it up by.
+            let store = m.store_host.to_string();
+            let broker = brokers
+                .iter()
+                .find(|(_, addr)| *addr == store)
+                .map_or(store.as_str(), |(name, _)| name.as_str());
+            trace.stored.push(StoredCopy::of(broker, m));
+        }
         for (name, addr) in &brokers {
             for m in self
                 .query_all(addr, BROKER_TRACE_TOPIC, &msg_id, false)
@@ -142,6 +155,7 @@ impl Admin {
                 }
             }
         }
+        let topic_known = !topics.is_empty();
         for t in [TRANS_HALF_TOPIC, SCHEDULE_TOPIC, TIMER_TOPIC] {
             topics.insert(t.to_owned());
         }
@@ -163,6 +177,7 @@ impl Admin {
             .stored
             .sort_by_key(|s| (s.store_timestamp, s.offset_msg_id.clone()));
         trace.stored.dedup();
+        trace.topic_known = topic_known;
         trace.broker_events.sort_by_key(|s| s.event.time_ms);
         trace.broker_events.dedup();
         Ok(trace)
