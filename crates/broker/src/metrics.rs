@@ -725,6 +725,14 @@ fn collect_storage(b: &Broker, r: &Registry) {
         );
         g.with_label_values(&values).set(ratio);
     }
+    if b.trace.enabled() {
+        int_gauge(
+            r,
+            "petrel_trace_dropped_notes_total",
+            "Broker trace notes dropped because the trace writer was behind",
+            b.trace.dropped() as i64,
+        );
+    }
 }
 
 /// RocketMQ's `RemotingHelper.getRequestCodeDesc`: the lower-case `RequestCode` name, or the
