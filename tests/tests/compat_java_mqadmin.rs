@@ -89,6 +89,42 @@ impl Petrel {
     }
 }
 
+impl Petrel {
+    /// Stops the broker and name server and starts them again on the same data (new ports).
+    fn restart(&mut self) {
+        let servers = self.servers.take().expect("running");
+        self.rt
+            .block_on(servers.shutdown())
+            .expect("Petrel stops cleanly");
+        let servers = self
+            .rt
+            .block_on(Standalone::start_with(StandaloneConfig::ephemeral(
+                self._dir.path(),
+            )))
+            .expect("Petrel starts again");
+        self.namesrv = servers.namesrv_addr.clone();
+        self.broker = servers.broker_addr.clone();
+        self.servers = Some(servers);
+    }
+
+    /// Sends a body of `bytes` bytes to `topic` with our client; the broker's refusal as an
+    /// error.
+    fn send_body(&self, topic: &str, bytes: usize) -> petrel_client::Result<()> {
+        let mut config = petrel_client::ClientConfig::new(self.namesrv.clone())
+            .with_instance_name(format!("mqadmin-send-{bytes}"));
+        config.request_timeout = Duration::from_secs(5);
+        self.rt.block_on(async {
+            let producer = petrel_client::Producer::new("MqadminSizeProducer", config);
+            producer.start().await?;
+            let r = producer
+                .send(petrel_client::Message::new(topic, vec![b'x'; bytes]))
+                .await;
+            producer.shutdown().await;
+            r.map(|_| ())
+        })
+    }
+}
+
 impl Drop for Petrel {
     fn drop(&mut self) {
         if let Some(servers) = self.servers.take() {
@@ -530,7 +566,7 @@ fn cluster_and_broker_commands() {
         );
     }
 
-    // Not served: the broker's settings come from its config file at start.
+    // flushDiskType is not a runtime setting: refused, naming the key.
     let update = p.mqadmin(&[
         "updateBrokerConfig",
         "-b",
@@ -545,9 +581,84 @@ fn cluster_and_broker_commands() {
         "{}",
         update.stdout
     );
-    update.assert_failed_with("CODE: 3  DESC: updateBrokerConfig is not supported: ");
+    update.assert_failed_with(
+        "CODE: 29  DESC: flushDiskType cannot change while the broker runs: set it in the \
+         broker's TOML file and restart",
+    );
     let config = p.ok(&["getBrokerConfig", "-b", &p.broker]);
     assert_eq!(config.kv("flushDiskType", '='), "ASYNC_FLUSH");
+}
+
+/// updateBrokerConfig changes maxMessageSize at once (a larger send is refused), getBrokerConfig
+/// shows it, a bad value is refused naming the key, and the change survives a restart.
+#[test]
+fn update_broker_config_changes_max_message_size_at_once_and_for_good() {
+    let mut p = Petrel::start();
+    let topic = "MqadminSizeTopic";
+    p.ok(&[
+        "updateTopic",
+        "-b",
+        &p.broker,
+        "-t",
+        topic,
+        "-r",
+        "1",
+        "-w",
+        "1",
+    ]);
+    p.until(&["topicRoute", "-t", topic], "the topic's route", |o| {
+        o.has(BROKER_NAME)
+    });
+    p.send_body(topic, 4000)
+        .expect("4000 bytes under the default limit");
+
+    let update = p.ok(&[
+        "updateBrokerConfig",
+        "-b",
+        &p.broker,
+        "-k",
+        "maxMessageSize",
+        "-v",
+        "2048",
+    ]);
+    update.assert_has("update broker config success");
+    let refused = p.send_body(topic, 4000).expect_err("4000 bytes over 2048");
+    assert_eq!(refused.code(), Some(13), "{refused}");
+    assert!(
+        refused.to_string().contains(
+            "the message body is 4000 bytes, larger than the broker's maxMessageSize of 2048 bytes"
+        ),
+        "{refused}"
+    );
+    p.send_body(topic, 2000)
+        .expect("2000 bytes under the new limit");
+    let config = p.ok(&["getBrokerConfig", "-b", &p.broker]);
+    assert_eq!(config.kv("maxMessageSize", '='), "2048");
+
+    let bad = p.mqadmin(&[
+        "updateBrokerConfig",
+        "-b",
+        &p.broker,
+        "-k",
+        "maxMessageSize",
+        "-v",
+        "huge",
+    ]);
+    assert!(!bad.has("update broker config success"), "{}", bad.stdout);
+    bad.assert_failed_with("CODE: 29  DESC: maxMessageSize must be a number of bytes");
+
+    p.restart();
+    let config = p.ok(&["getBrokerConfig", "-b", &p.broker]);
+    assert_eq!(
+        config.kv("maxMessageSize", '='),
+        "2048",
+        "kept across a restart"
+    );
+    p.until(&["topicRoute", "-t", topic], "the topic's route", |o| {
+        o.has(BROKER_NAME)
+    });
+    let refused = p.send_body(topic, 4000).expect_err("still over 2048");
+    assert_eq!(refused.code(), Some(13), "{refused}");
 }
 
 /// updateTopic, topicList, topicRoute, topicStatus, topicClusterList, deleteTopic.

@@ -39,6 +39,9 @@ pub struct BrokerStats {
 
 pub struct Broker {
     pub config: BrokerConfig,
+    /// The settings UPDATE_BROKER_CONFIG changes while the broker runs: read these, not
+    /// `config`'s copies.
+    pub settings: crate::runtime_config::RuntimeSettings,
     pub store: Arc<MessageStore>,
     pub topics: TopicConfigManager,
     pub groups: SubscriptionGroupManager,
@@ -141,9 +144,10 @@ impl BrokerHandle {
 }
 
 async fn start(
-    config: BrokerConfig,
+    mut config: BrokerConfig,
     shutdown: CancellationToken,
 ) -> Result<BrokerHandle, BrokerError> {
+    crate::runtime_config::apply_saved_overrides(&mut config).map_err(BrokerError::Config)?;
     let delay_levels = DelayLevels::parse(&config.message_delay_level)
         .map_err(BrokerError::Config)?
         .with_timer_max_delay_ms(config.timer_max_delay.as_millis() as i64);
@@ -209,6 +213,7 @@ async fn start(
     let (trace, trace_notes) = crate::trace::BrokerTrace::new(config.trace_on);
     let rebalance_locks = RebalanceLockManager::new(config.rebalance_lock_max_live);
     let broker = Arc::new(Broker {
+        settings: crate::runtime_config::RuntimeSettings::new(&config),
         uniq_ids: UniqIdGenerator::new(config.broker_ip),
         delay_levels,
         transactions: TransactionTable::default(),

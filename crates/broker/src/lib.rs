@@ -15,6 +15,7 @@ mod namesrv_client;
 pub mod processor;
 mod pull_hold;
 mod rebalance_lock;
+pub mod runtime_config;
 pub mod schedule;
 mod subscription_group;
 pub mod timer;

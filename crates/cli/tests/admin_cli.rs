@@ -624,3 +624,137 @@ async fn group_connection_and_message_commands() {
     consumer.shutdown().await;
     producer.shutdown().await;
 }
+
+/// `update-broker-config` changes a setting at once (a send over the new maxMessageSize is
+/// refused with the broker's remark), `get-broker-config` shows it, a key that needs a restart
+/// and a bad value are refused naming the key, and the change survives a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_settings_change_at_runtime_and_survive_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let petrel = Petrel::start(&data, "async");
+    let ns = petrel.namesrv.clone();
+    let topic = "AdminConfigTopic";
+    petrel.create_topic(topic, 1).await;
+    let producer = Producer::new("AdminConfigProducer", petrel.client_config("admin-cfg-p"));
+    producer.start().await.expect("start producer");
+    let big = vec![b'x'; 2000];
+    producer
+        .send(Message::new(topic, big.clone()))
+        .await
+        .expect("2000 bytes under the default limit");
+
+    let changed = json_of(
+        &ns,
+        &[
+            "update-broker-config",
+            "-k",
+            "maxMessageSize",
+            "-v",
+            "1024",
+            "--broker-addr",
+            &petrel.broker,
+        ],
+    );
+    assert_eq!(
+        changed,
+        json!({"key": "maxMessageSize", "value": "1024", "brokers": [broker_ref(&petrel)]})
+    );
+    let refused = producer
+        .send(Message::new(topic, big.clone()))
+        .await
+        .expect_err("2000 bytes over 1024");
+    assert_eq!(refused.code(), Some(13), "{refused}");
+    assert!(
+        refused.to_string().contains(
+            "the message body is 2000 bytes, larger than the broker's maxMessageSize of 1024 bytes"
+        ),
+        "{refused}"
+    );
+    producer
+        .send(Message::new(topic, vec![b'y'; 1000]))
+        .await
+        .expect("1000 bytes under the new limit");
+    producer.shutdown().await;
+
+    let done = table(
+        &ns,
+        &[
+            "updateBrokerConfig",
+            "-k",
+            "defaultTopicQueueNums",
+            "-v",
+            "3",
+        ],
+    );
+    assert_eq!(
+        done.trim(),
+        format!(
+            "defaultTopicQueueNums=3 on {BROKER_NAME} ({})",
+            petrel.broker
+        )
+    );
+    let config = json_of(&ns, &["get-broker-config", "--cluster", CLUSTER]);
+    assert_eq!(config[0]["table"]["maxMessageSize"], "1024");
+    assert_eq!(config[0]["table"]["defaultTopicQueueNums"], "3");
+
+    let restart_key = failure(
+        &ns,
+        &[
+            "update-broker-config",
+            "-k",
+            "flushDiskType",
+            "-v",
+            "SYNC_FLUSH",
+        ],
+    );
+    assert!(
+        restart_key.contains("broker answered code 29: flushDiskType cannot change while the broker runs: set it in the broker's TOML file and restart"),
+        "{restart_key}"
+    );
+    let unknown = failure(&ns, &["update-broker-config", "-k", "noSuchKey", "-v", "1"]);
+    assert!(
+        unknown.contains("noSuchKey is not a setting Petrel can change at runtime"),
+        "{unknown}"
+    );
+    let bad = failure(
+        &ns,
+        &["update-broker-config", "-k", "maxMessageSize", "-v", "lots"],
+    );
+    assert!(
+        bad.contains("maxMessageSize must be a number of bytes from 1024 to 67108864, not `lots`"),
+        "{bad}"
+    );
+    let config = json_of(&ns, &["get-broker-config"]);
+    assert_eq!(
+        config[0]["table"]["maxMessageSize"], "1024",
+        "refusals change nothing"
+    );
+    let saved: Value = serde_json::from_str(
+        &std::fs::read_to_string(data.join("config").join("brokerConfigOverrides.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        saved,
+        json!({"defaultTopicQueueNums": "3", "maxMessageSize": "1024"})
+    );
+
+    assert!(petrel.stop_with("TERM").await.success());
+    let petrel = Petrel::start(&data, "async");
+    let config = json_of(&petrel.namesrv, &["get-broker-config"]);
+    assert_eq!(
+        config[0]["table"]["maxMessageSize"], "1024",
+        "kept across a restart"
+    );
+    assert_eq!(config[0]["table"]["defaultTopicQueueNums"], "3");
+    assert_eq!(config[0]["table"]["autoCreateTopicEnable"], "true");
+    petrel.wait_for_route(topic, 1).await;
+    let producer = Producer::new("AdminConfigProducer", petrel.client_config("admin-cfg-p2"));
+    producer.start().await.expect("start producer");
+    let refused = producer
+        .send(Message::new(topic, big))
+        .await
+        .expect_err("still over 1024 after the restart");
+    assert_eq!(refused.code(), Some(13), "{refused}");
+    producer.shutdown().await;
+}

@@ -137,6 +137,27 @@ impl Admin {
         )))
     }
 
+    /// UPDATE_BROKER_CONFIG: changes `settings` (RocketMQ key names) on one broker while it
+    /// runs (`mqadmin updateBrokerConfig`); the broker takes all of them or none.
+    pub async fn update_broker_config(
+        &self,
+        broker_addr: &str,
+        settings: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let mut body = String::new();
+        for (k, v) in settings {
+            if k.is_empty() || k.contains(['=', ':', '\n']) || v.contains('\n') {
+                return Err(ClientError::InvalidArgument(format!(
+                    "`{k}={v}` cannot be sent as a properties line"
+                )));
+            }
+            body.push_str(&format!("{k}={v}\n"));
+        }
+        let cmd =
+            RemotingCommand::request(request::UPDATE_BROKER_CONFIG).with_body(body.into_bytes());
+        self.call(broker_addr, cmd).await.map(|_| ())
+    }
+
     /// GET_ALL_TOPIC_LIST_FROM_NAMESERVER: every topic the name server routes.
     pub async fn topic_list(&self) -> Result<TopicList> {
         let resp = self

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use petrel_common::msg_id::decode_offset_msg_id;
-use petrel_common::topic::{validate_group, validate_topic, SubscriptionGroupConfig, TopicConfig};
+use petrel_common::topic::{
+    perm, validate_group, validate_topic, SubscriptionGroupConfig, TopicConfig,
+};
 use petrel_remoting::code::{request, response};
 use petrel_remoting::headers::{
     CreateTopicRequestHeader, GetBrokerConfigResponseHeader,
@@ -39,11 +41,7 @@ pub fn handle(b: &Arc<Broker>, code: i32, req: &RemotingCommand) -> Option<Remot
         request::GET_CONSUMER_CONNECTION_LIST => super::stats::consumer_connection_list(b, req),
         request::GET_PRODUCER_CONNECTION_LIST => super::stats::producer_connection_list(b, req),
         request::QUERY_TOPIC_CONSUME_BY_WHO => super::stats::topic_consumed_by_who(b, req),
-        request::UPDATE_BROKER_CONFIG => not_served(
-            req,
-            "updateBrokerConfig is not supported: Petrel reads its broker settings once at \
-             start (--config TOML with RocketMQ's key names); change them there and restart",
-        ),
+        request::UPDATE_BROKER_CONFIG => update_broker_config(b, req),
         VIEW_BROKER_STATS_DATA => super::stats::view_broker_stats_data(b, req),
         _ => return None,
     })
@@ -51,12 +49,6 @@ pub fn handle(b: &Arc<Broker>, code: i32, req: &RemotingCommand) -> Option<Remot
 
 /// VIEW_BROKER_STATS_DATA (`mqadmin statsAll`'s TPS and 24-hour counts).
 pub(crate) const VIEW_BROKER_STATS_DATA: i32 = 315;
-
-/// REQUEST_CODE_NOT_SUPPORTED saying what is not served and why, for a request mqadmin sends
-/// whose generic "request type N not supported" would leave a user guessing.
-fn not_served(req: &RemotingCommand, why: &str) -> RemotingCommand {
-    RemotingCommand::error(req, response::REQUEST_CODE_NOT_SUPPORTED, why)
-}
 
 fn json<T: serde::Serialize>(req: &RemotingCommand, value: &T) -> RemotingCommand {
     match serde_json::to_vec(value) {
@@ -333,6 +325,51 @@ pub async fn call_consumer(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCo
     }
 }
 
+/// UPDATE_BROKER_CONFIG: the body is Java properties text (`key=value` lines). Every key must
+/// be one [`crate::runtime_config`] changes at runtime with a valid value, or nothing changes
+/// and the answer (INVALID_PARAMETER) names the key and why. A change is saved to the overrides
+/// file before it is in force; the template topic TBW102 follows `autoCreateTopicEnable` and
+/// `defaultTopicQueueNums`.
+fn update_broker_config(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand {
+    use crate::runtime_config::{parse_all, Setting};
+    let text = String::from_utf8_lossy(&req.body_bytes()).into_owned();
+    let pairs = petrel_common::protocol::parse_properties(&text);
+    let settings = match parse_all(&pairs) {
+        Ok(s) => s,
+        Err(e) => return RemotingCommand::error(req, response::INVALID_PARAMETER, e),
+    };
+    if let Err(e) = b.settings.change(&settings) {
+        return io_failure(req, e);
+    }
+    let template_changed = settings.iter().any(|s| {
+        matches!(
+            s,
+            Setting::AutoCreateTopicEnable(true) | Setting::DefaultTopicQueueNums(_)
+        )
+    });
+    if template_changed && b.settings.auto_create_topic_enable() {
+        let q = b.settings.default_topic_queue_nums();
+        let template = TopicConfig::new(
+            petrel_common::topic::AUTO_CREATE_TOPIC_KEY,
+            q,
+            perm::INHERIT | perm::READ | perm::WRITE,
+        );
+        let differs = b
+            .topics
+            .with(&template.topic_name, |t| {
+                t.write_queue_nums != q || t.read_queue_nums != q
+            })
+            .unwrap_or(true);
+        if differs {
+            if let Err(e) = b.topics.upsert(template) {
+                return io_failure(req, e);
+            }
+            b.topics_changed.notify_one();
+        }
+    }
+    RemotingCommand::success(req)
+}
+
 /// The broker's settings as Java properties text, as `mqadmin getBrokerConfig` prints them.
 fn get_broker_config(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand {
     let c = &b.config;
@@ -352,7 +389,7 @@ fn get_broker_config(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand 
         ("traceOn", c.trace_on.to_string()),
         (
             "autoCreateTopicEnable",
-            c.auto_create_topic_enable.to_string(),
+            b.settings.auto_create_topic_enable().to_string(),
         ),
         (
             "autoCreateSubscriptionGroup",
@@ -360,9 +397,9 @@ fn get_broker_config(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand 
         ),
         (
             "defaultTopicQueueNums",
-            c.default_topic_queue_nums.to_string(),
+            b.settings.default_topic_queue_nums().to_string(),
         ),
-        ("maxMessageSize", c.max_message_bytes.to_string()),
+        ("maxMessageSize", b.settings.max_message_bytes().to_string()),
         ("storePathRootDir", s.root_dir.display().to_string()),
         (
             "mappedFileSizeCommitLog",

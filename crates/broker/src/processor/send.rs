@@ -294,10 +294,10 @@ async fn prepare(
 }
 
 fn check_body_size(b: &Broker, len: usize) -> Result<(), String> {
-    if len > b.config.max_message_bytes {
+    let max = b.settings.max_message_bytes();
+    if len > max {
         return Err(format!(
-            "the message body is {len} bytes, larger than the broker's maxMessageSize of {} bytes",
-            b.config.max_message_bytes
+            "the message body is {len} bytes, larger than the broker's maxMessageSize of {max} bytes"
         ));
     }
     Ok(())
@@ -407,7 +407,7 @@ async fn writable_topic(
             &h.topic,
             &h.default_topic,
             h.default_topic_queue_nums,
-            b.config.auto_create_topic_enable,
+            b.settings.auto_create_topic_enable(),
         ),
     };
     let topic = match lookup {

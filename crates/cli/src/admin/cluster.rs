@@ -132,6 +132,47 @@ pub async fn broker_config(admin: &Admin, target: &BrokerTarget, json: bool) -> 
     print_tables(&out, json)
 }
 
+/// What `update-broker-config` changed, and where.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BrokerConfigChange {
+    pub key: String,
+    pub value: String,
+    pub brokers: Vec<super::BrokerRef>,
+}
+
+pub async fn update_broker_config(
+    admin: &Admin,
+    key: &str,
+    value: &str,
+    target: &BrokerTarget,
+    json: bool,
+) -> anyhow::Result<()> {
+    let settings = BTreeMap::from([(key.to_owned(), value.to_owned())]);
+    let mut brokers = Vec::new();
+    for (name, addr) in target.resolve(admin).await? {
+        admin
+            .update_broker_config(&addr, &settings)
+            .await
+            .with_context(|| format!("cannot set {key} on {name} ({addr})"))?;
+        brokers.push(super::BrokerRef {
+            broker_name: name,
+            addr,
+        });
+    }
+    if json {
+        return print_json(&BrokerConfigChange {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            brokers,
+        });
+    }
+    for b in &brokers {
+        out!("{key}={value} on {} ({})", b.broker_name, b.addr);
+    }
+    Ok(())
+}
+
 fn print_tables(tables: &[BrokerTable], json: bool) -> anyhow::Result<()> {
     if json {
         return print_json(tables);
