@@ -130,6 +130,24 @@ fn the_java_clients_own_trace_and_the_brokers_side_by_side() {
             other => panic!("not a SubAfter: {other:?}"),
         }
 
+        // What `petrel admin trace` prints, in time order.
+        let steps: Vec<String> = petrel::admin::trace::timeline(&t)
+            .into_iter()
+            .map(|s| s.what)
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                "Pub",
+                "stored",
+                "delivered",
+                "SubBefore",
+                "SubAfter",
+                "committed"
+            ],
+            "{t:#?}"
+        );
+
         // The broker's side of the same message.
         assert_eq!(t.stored.len(), 1, "{t:#?}");
         assert_eq!(t.stored[0].topic, topic);

@@ -11,7 +11,7 @@ mod group;
 mod message;
 mod table;
 mod topic;
-mod trace;
+pub mod trace;
 
 use table::out;
 
