@@ -131,10 +131,7 @@ fn the_java_clients_own_trace_and_the_brokers_side_by_side() {
         }
 
         // What `petrel admin trace` prints, in time order.
-        let steps: Vec<String> = petrel::admin::trace::timeline(&t)
-            .into_iter()
-            .map(|s| s.what)
-            .collect();
+        let steps: Vec<String> = t.timeline().into_iter().map(|s| s.what).collect();
         assert_eq!(
             steps,
             [

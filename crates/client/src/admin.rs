@@ -8,7 +8,7 @@ mod message;
 mod trace;
 
 pub use acl::{AclAccountConfig, BrokerAclVersion};
-pub use trace::{BrokerStep, MessageTrace, StoredCopy};
+pub use trace::{BrokerStep, MessageTrace, StoredCopy, TraceStep};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
