@@ -210,6 +210,7 @@ async fn start(
         None
     };
     let config_namesrv_addr = config.namesrv_addr.clone();
+    let config_tls_enable = config.tls_enable;
     let (trace, trace_notes) = crate::trace::BrokerTrace::new(config.trace_on);
     let rebalance_locks = RebalanceLockManager::new(config.rebalance_lock_max_live);
     let broker = Arc::new(Broker {
@@ -236,7 +237,10 @@ async fn start(
         started_at_ms: now_ms(),
         topics_changed: Notify::new(),
         stopping: CancellationToken::new(),
-        registrar: Arc::new(NamesrvRegistrar::new(&config_namesrv_addr)),
+        registrar: Arc::new(NamesrvRegistrar::new(
+            &config_namesrv_addr,
+            config_tls_enable,
+        )),
     });
 
     let schedule = ScheduleMessageService::load(broker.clone())?;

@@ -92,6 +92,9 @@ pub struct BrokerConfig {
     /// (permissive: TLS and plaintext both accepted). Without a certificate, a self-signed one
     /// kept in [`BrokerConfig::tls_self_signed_dir`] is used.
     pub tls: petrel_remoting::TlsConfig,
+    /// `tlsEnable` (RocketMQ's `tls.enable`): register with the name servers over TLS, trusting
+    /// any certificate (off; `petrel standalone` turns it on when its name server enforces TLS).
+    pub tls_enable: bool,
     pub store: StoreConfig,
 }
 
@@ -141,6 +144,7 @@ impl BrokerConfig {
             acl_signature_max_age_sec: crate::acl::DEFAULT_ACL_SIGNATURE_MAX_AGE_SEC,
             acl_replay_cache_max_entries: crate::acl::DEFAULT_ACL_REPLAY_CACHE_MAX_ENTRIES,
             tls: petrel_remoting::TlsConfig::default(),
+            tls_enable: false,
             store,
         }
     }

@@ -17,10 +17,12 @@ const NAMESRV_TIMEOUT: Duration = Duration::from_secs(3);
 pub struct NamesrvRegistrar {
     addrs: Vec<String>,
     conns: Mutex<Vec<Option<Connection>>>,
+    /// Speak TLS to the name servers (`tlsEnable`).
+    tls: bool,
 }
 
 impl NamesrvRegistrar {
-    pub fn new(namesrv_addr: &str) -> Self {
+    pub fn new(namesrv_addr: &str, tls: bool) -> Self {
         let addrs: Vec<String> = namesrv_addr
             .split(';')
             .map(str::trim)
@@ -28,7 +30,7 @@ impl NamesrvRegistrar {
             .map(str::to_owned)
             .collect();
         let conns = Mutex::new(vec![None; addrs.len()]);
-        NamesrvRegistrar { addrs, conns }
+        NamesrvRegistrar { addrs, conns, tls }
     }
 
     pub async fn run(self: Arc<Self>, broker: Arc<Broker>, shutdown: CancellationToken) {
@@ -51,7 +53,13 @@ impl NamesrvRegistrar {
         if let Some(c) = self.conns.lock()[i].clone().filter(|c| !c.is_closed()) {
             return Some(c);
         }
-        match Connection::connect(&self.addrs[i], Arc::new(NoRequests), NAMESRV_TIMEOUT).await {
+        let (addr, handler) = (&self.addrs[i], Arc::new(NoRequests));
+        let connected = if self.tls {
+            Connection::connect_tls(addr, handler, NAMESRV_TIMEOUT).await
+        } else {
+            Connection::connect(addr, handler, NAMESRV_TIMEOUT).await
+        };
+        match connected {
             Ok(c) => {
                 self.conns.lock()[i] = Some(c.clone());
                 Some(c)

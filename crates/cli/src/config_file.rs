@@ -93,6 +93,8 @@ pub struct BrokerConfigFile {
     pub tls_server_cert_path: Option<PathBuf>,
     /// PEM private key, unencrypted.
     pub tls_server_key_path: Option<PathBuf>,
+    /// Register with the name servers over TLS (false).
+    pub tls_enable: Option<bool>,
 }
 
 /// The name server's TOML file (`petrel namesrv --config`).
@@ -165,6 +167,9 @@ impl BrokerConfigFile {
             self.tls_server_key_path,
             &mut c.tls,
         )?;
+        if let Some(v) = self.tls_enable {
+            c.tls_enable = v;
+        }
         if let Some(v) = self.broker_name {
             c.broker_name = v;
         }
@@ -434,11 +439,13 @@ mod tests {
             tlsServerMode = "enforcing"
             tlsServerCertPath = "/etc/petrel/server.pem"
             tlsServerKeyPath = "/etc/petrel/server.key"
+            tlsEnable = true
             "#,
         )
         .unwrap();
         file.apply(&mut config).unwrap();
         assert_eq!(config.tls.mode, petrel_remoting::TlsMode::Enforcing);
+        assert!(config.tls_enable);
         assert_eq!(
             config.tls.cert_path.as_deref(),
             Some(Path::new("/etc/petrel/server.pem"))

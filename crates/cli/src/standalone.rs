@@ -101,8 +101,10 @@ impl Standalone {
             .with_context(|| {
                 format!("cannot start the name server on {}", config.namesrv_listen)
             })?;
-        // In standalone the broker always registers with the name server beside it.
+        // In standalone the broker always registers with the name server beside it, over TLS
+        // when that one takes nothing else.
         broker_config.namesrv_addr = config.broker_config(namesrv.local_addr()).namesrv_addr;
+        broker_config.tls_enable |= broker_config.tls.mode == petrel_remoting::TlsMode::Enforcing;
         let broker = petrel_broker::Broker::start(broker_config, CancellationToken::new())
             .await
             .with_context(|| format!("cannot start the broker on {}", config.broker_listen))?;

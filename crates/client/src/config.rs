@@ -74,6 +74,10 @@ pub struct ClientConfig {
     /// Signs every request (brokers and name servers alike, as the Java client's RPC hook
     /// does) for a broker with ACL on; `None` sends unsigned requests.
     pub credentials: Option<Credentials>,
+    /// Speak TLS to name servers and brokers, trusting any certificate (like the Java client's
+    /// `setUseTLS(true)` with its default `tls.test.mode.enable=true`): encrypted, not
+    /// authenticated. Off by default.
+    pub tls: bool,
 }
 
 impl Default for ClientConfig {
@@ -86,6 +90,7 @@ impl Default for ClientConfig {
             poll_namesrv_interval: Duration::from_secs(30),
             serialize_type: SerializeType::Json,
             credentials: None,
+            tls: false,
         }
     }
 }
@@ -110,6 +115,11 @@ impl ClientConfig {
 
     pub fn with_credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = Some(credentials);
+        self
+    }
+
+    pub fn with_tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
         self
     }
 

@@ -275,8 +275,12 @@ impl ClientInstance {
         if let Some(c) = self.connections.lock().get(addr).filter(|c| !c.is_closed()) {
             return Ok(c.clone());
         }
-        let fresh =
-            Connection::connect(addr, self.handler.clone(), self.config.request_timeout).await?;
+        let (handler, timeout) = (self.handler.clone(), self.config.request_timeout);
+        let fresh = if self.config.tls {
+            Connection::connect_tls(addr, handler, timeout).await?
+        } else {
+            Connection::connect(addr, handler, timeout).await?
+        };
         let mut map = self.connections.lock();
         if self.shutdown.is_cancelled() {
             fresh.close();
