@@ -282,6 +282,23 @@ fn send_as(ns: &str, topic: &str, ak: &str, sk: &str) -> Run {
     )
 }
 
+/// Waits until the name server routes `topic`, so a send does not race its registration.
+fn wait_for_route(ns: &str, topic: &str) {
+    let deadline = Instant::now() + COMMAND_TIMEOUT;
+    loop {
+        let route = admin_cmd(ns, &["topic-route", "--topic", topic]);
+        if route.success {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no route for {topic}: {}",
+            route.stderr
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The version counter `cluster-acl-config-version --json` prints for the only broker.
 fn acl_version(ns: &str, broker: &str) -> i64 {
     let run = admin_cmd(
@@ -323,6 +340,7 @@ fn acl_commands_create_and_delete_accounts_set_the_whitelist_and_show_versions()
             ],
         );
         assert!(created.success, "{}{}", created.stdout, created.stderr);
+        wait_for_route(&ns, topic);
     }
     let v0 = acl_version(&ns, &broker);
 
