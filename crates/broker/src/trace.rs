@@ -20,7 +20,7 @@ use petrel_common::msg_id::now_ms;
 use petrel_common::properties::{Properties, KEYS};
 use petrel_common::record;
 use petrel_common::trace::{
-    traced_msg_id, BrokerTraceBatch, BrokerTraceEvent, BrokerTraceKind, TracedMessage,
+    commit_key, traced_msg_id, BrokerTraceBatch, BrokerTraceEvent, BrokerTraceKind, TracedMessage,
     BROKER_TRACE_TOPIC, CLIENT_TRACE_TOPIC,
 };
 use petrel_remoting::CancellationToken;
@@ -33,12 +33,13 @@ use crate::processor::send::encode_append;
 const QUEUE_NOTES: usize = 8192;
 /// A batch is stored at least this often while notes come in.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+/// Commits of one queue by one group are merged over this many flush intervals (1 s) into
+/// one range event: consumers commit with every pull, and a message's commit is then found
+/// among a few events of its queue instead of costing an index entry per message.
+const COMMIT_MERGE_FLUSHES: u32 = 10;
 /// Most message ids one trace message is keyed by: KEYS is a Java short-sized property, and an
 /// id is 32 characters and a space.
 const MAX_BATCH_IDS: usize = 512;
-/// Most messages one commit is traced for: a commit that jumps further (a consumer that was
-/// far behind and skipped, a first commit after a broker restart) has its last ones traced.
-const MAX_COMMIT_TRACED: i64 = 10_000;
 /// Groups whose reads are not consumption: the admin tools' look-ups.
 const UNTRACED_GROUPS: [&str; 1] = ["TOOLS_CONSUMER"];
 
@@ -203,7 +204,9 @@ pub fn spawn_writer(
             b,
             batch: Batch::default(),
             committed_to: HashMap::new(),
+            commits: HashMap::new(),
         };
+        let mut flushes = 0u32;
         let mut rx = notes.0;
         let mut tick = tokio::time::interval(FLUSH_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -219,7 +222,13 @@ pub fn spawn_writer(
                     }
                     None => break,
                 },
-                _ = tick.tick() => writer.flush().await,
+                _ = tick.tick() => {
+                    flushes += 1;
+                    if flushes % COMMIT_MERGE_FLUSHES == 0 {
+                        writer.take_commits();
+                    }
+                    writer.flush().await
+                }
             }
         }
         while let Ok(note) = rx.try_recv() {
@@ -228,6 +237,7 @@ pub fn spawn_writer(
                 writer.flush().await;
             }
         }
+        writer.take_commits();
         writer.flush().await;
     })
 }
@@ -241,6 +251,10 @@ struct Batch {
 
 impl Batch {
     fn push(&mut self, event: BrokerTraceEvent) {
+        if event.kind == BrokerTraceKind::Committed {
+            self.ids
+                .push(commit_key(&event.group, &event.topic, event.queue_id));
+        }
         for m in &event.messages {
             if self.seen.insert(m.msg_id.clone()) {
                 self.ids.push(m.msg_id.clone());
@@ -256,6 +270,8 @@ struct Writer {
     /// Per (group, topic, queue): the offset up to which commits were traced, seeded by the
     /// first delivery so that a new group's first commit is traced from what it was given.
     committed_to: HashMap<(String, String, i32), i64>,
+    /// Commits not yet stored, merged per (group, topic, queue): (time of the first, range).
+    commits: HashMap<(String, String, i32), (i64, i64, i64)>,
 }
 
 impl Writer {
@@ -277,6 +293,8 @@ impl Writer {
             queue_id,
             to_topic: None,
             delay_level: None,
+            from_offset: None,
+            to_offset: None,
             from_check: false,
             messages: Vec::new(),
         }
@@ -349,36 +367,13 @@ impl Writer {
                     _ => offset,
                 };
                 self.committed_to.insert(key.clone(), offset);
-                let from = from.max(offset - MAX_COMMIT_TRACED);
                 if from >= offset {
                     return;
                 }
-                let (group, topic, queue_id) = key;
-                let mut e = self.event(BrokerTraceKind::Committed, at_ms, group, topic, queue_id);
-                let mut next = from;
-                while next < offset {
-                    let want = (offset - next).min(256) as u32;
-                    let got =
-                        self.b
-                            .store
-                            .get_messages(&e.topic, queue_id, next, want, &|_: i64| true);
-                    for r in got
-                        .messages
-                        .iter()
-                        .filter_map(|r| record::decode(r, false).ok())
-                    {
-                        if r.queue_offset < offset {
-                            e.messages.push(self.traced(&r));
-                        }
-                    }
-                    if got.next_begin_offset <= next {
-                        break;
-                    }
-                    next = got.next_begin_offset;
-                }
-                if !e.messages.is_empty() {
-                    self.batch.push(e);
-                }
+                self.commits
+                    .entry(key)
+                    .and_modify(|(_, _, to)| *to = offset)
+                    .or_insert((at_ms, from, offset));
             }
             Note::SentBack {
                 at_ms,
@@ -428,6 +423,16 @@ impl Writer {
                 e.messages = vec![self.traced(&rec)];
                 self.batch.push(e);
             }
+        }
+    }
+
+    /// Moves the merged commits into the batch.
+    fn take_commits(&mut self) {
+        for ((group, topic, queue_id), (at_ms, from, to)) in std::mem::take(&mut self.commits) {
+            let mut e = self.event(BrokerTraceKind::Committed, at_ms, group, topic, queue_id);
+            e.from_offset = Some(from);
+            e.to_offset = Some(to);
+            self.batch.push(e);
         }
     }
 

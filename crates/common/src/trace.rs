@@ -30,7 +30,9 @@ pub struct BrokerTraceBatch {
 pub enum BrokerTraceKind {
     /// Handed to a consumer in a pull answer.
     Delivered,
-    /// The group's committed offset moved past the message.
+    /// The group's committed offset on a queue moved from `from_offset` to `to_offset`, past
+    /// the messages in between. Stored once per queue and second with no messages, keyed by
+    /// [`commit_key`]; a message's commit is found from its delivery.
     Committed,
     /// Sent back by its consumer; stored again for a later attempt in `to_topic`.
     Retried,
@@ -63,6 +65,11 @@ pub struct BrokerTraceEvent {
     /// The delay level of a retry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_level: Option<i32>,
+    /// A commit's range: the queue offsets `from_offset..to_offset` were committed past.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_offset: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_offset: Option<i64>,
     /// A transaction outcome that answered the broker's check rather than came on its own.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub from_check: bool,
@@ -81,7 +88,19 @@ pub struct TracedMessage {
     pub attempt: i32,
 }
 
+/// The key a group's commits on one queue are stored under in [`BROKER_TRACE_TOPIC`].
+pub fn commit_key(group: &str, topic: &str, queue_id: i32) -> String {
+    format!("commit@{group}@{topic}@{queue_id}")
+}
+
 impl BrokerTraceEvent {
+    /// Whether this is a commit that moved past `queue_offset`.
+    pub fn commits(&self, queue_offset: i64) -> bool {
+        self.kind == BrokerTraceKind::Committed
+            && self.from_offset.is_some_and(|f| f <= queue_offset)
+            && self.to_offset.is_some_and(|t| queue_offset < t)
+    }
+
     /// This event as it concerns `msg_id` alone, if it does.
     pub fn about(&self, msg_id: &str) -> Option<BrokerTraceEvent> {
         let messages: Vec<TracedMessage> = self
@@ -362,6 +381,8 @@ mod tests {
             queue_id: 0,
             to_topic: None,
             delay_level: None,
+            from_offset: None,
+            to_offset: None,
             from_check: false,
             messages: vec![m("a", 0), m("b", 1)],
         };

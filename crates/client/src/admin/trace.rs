@@ -13,8 +13,8 @@ use petrel_common::msg_id::decode_offset_msg_id;
 use petrel_common::topic::{SCHEDULE_TOPIC, TIMER_TOPIC, TRANS_HALF_TOPIC};
 use petrel_common::trace::BrokerTraceKind;
 use petrel_common::trace::{
-    decode_client_trace, traced_msg_id, BrokerTraceBatch, BrokerTraceEvent, ClientTraceRecord,
-    BROKER_TRACE_TOPIC, CLIENT_TRACE_TOPIC,
+    commit_key, decode_client_trace, traced_msg_id, BrokerTraceBatch, BrokerTraceEvent,
+    ClientTraceRecord, TracedMessage, BROKER_TRACE_TOPIC, CLIENT_TRACE_TOPIC,
 };
 
 use super::Admin;
@@ -24,6 +24,12 @@ use crate::message::MessageExt;
 /// Trace messages read per broker and topic; a message with more trace records than this
 /// (thousands of redeliveries) shows the newest.
 const MAX_TRACE_MESSAGES: i32 = 64;
+/// The windows after a delivery its commit is looked for in, one after the other: 10 s, a
+/// minute, ten minutes, 100 minutes, then the rest of time.
+const COMMIT_WINDOWS_MS: [i64; 5] = [10_000, 60_000, 600_000, 6_000_000, i64::MAX];
+/// A commit is stored with the time of its note, which may be a little before the delivery's
+/// on another clock tick.
+const COMMIT_CLOCK_SLACK_MS: i64 = 1_000;
 
 /// A stored copy of the traced message.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -138,6 +144,41 @@ impl Admin {
                     });
                 }
             }
+            let deliveries: BTreeSet<(String, String, i32, i64, i64)> = trace
+                .broker_events
+                .iter()
+                .filter(|s| s.event.kind == BrokerTraceKind::Delivered && s.broker == *name)
+                .filter_map(|s| {
+                    let m = s.event.messages.first()?;
+                    Some((
+                        s.event.group.clone(),
+                        s.event.topic.clone(),
+                        s.event.queue_id,
+                        m.queue_offset,
+                        s.event.time_ms,
+                    ))
+                })
+                .collect();
+            let mut commits_seen = BTreeSet::new();
+            for (group, topic, queue_id, offset, delivered_ms) in deliveries {
+                if !commits_seen.insert((group.clone(), topic.clone(), queue_id, offset)) {
+                    continue;
+                }
+                if let Some(mut event) = self
+                    .find_commit(addr, &group, &topic, queue_id, offset, delivered_ms)
+                    .await?
+                {
+                    event.messages = vec![TracedMessage {
+                        msg_id: msg_id.clone(),
+                        queue_offset: offset,
+                        attempt: 0,
+                    }];
+                    trace.broker_events.push(BrokerStep {
+                        broker: name.clone(),
+                        event,
+                    });
+                }
+            }
             for m in self
                 .query_all(addr, CLIENT_TRACE_TOPIC, &msg_id, false)
                 .await?
@@ -188,6 +229,56 @@ impl Admin {
     async fn offset_msg_id_target(&self, id: &str) -> Option<MessageExt> {
         decode_offset_msg_id(id)?;
         self.view_message_by_offset_msg_id(id).await.ok()
+    }
+
+    /// The first commit of `group` on a queue past `offset`, after its delivery at
+    /// `delivered_ms`. Commits are stored once per queue and second, so they are looked for in
+    /// widening windows from the delivery on: a query answers at most its newest
+    /// [`MAX_TRACE_MESSAGES`], and a narrow window keeps the earliest commit among them.
+    async fn find_commit(
+        &self,
+        addr: &str,
+        group: &str,
+        topic: &str,
+        queue_id: i32,
+        offset: i64,
+        delivered_ms: i64,
+    ) -> Result<Option<BrokerTraceEvent>> {
+        let key = commit_key(group, topic, queue_id);
+        let mut begin = delivered_ms.saturating_sub(COMMIT_CLOCK_SLACK_MS);
+        for width in COMMIT_WINDOWS_MS {
+            let end = begin.saturating_add(width);
+            let found = self
+                .query_message(
+                    addr,
+                    BROKER_TRACE_TOPIC,
+                    &key,
+                    MAX_TRACE_MESSAGES,
+                    begin,
+                    end,
+                    false,
+                )
+                .await?;
+            let first = found
+                .iter()
+                .filter_map(|m| serde_json::from_slice::<BrokerTraceBatch>(&m.body).ok())
+                .flat_map(|b| b.events)
+                .filter(|e| {
+                    e.group == group
+                        && e.topic == topic
+                        && e.queue_id == queue_id
+                        && e.commits(offset)
+                })
+                .min_by_key(|e| e.time_ms);
+            if first.is_some() {
+                return Ok(first);
+            }
+            if end == i64::MAX {
+                break;
+            }
+            begin = end;
+        }
+        Ok(None)
     }
 
     async fn query_all(
