@@ -224,7 +224,7 @@ pub fn spawn_writer(
                 },
                 _ = tick.tick() => {
                     flushes += 1;
-                    if flushes % COMMIT_MERGE_FLUSHES == 0 {
+                    if flushes.is_multiple_of(COMMIT_MERGE_FLUSHES) {
                         writer.take_commits();
                     }
                     writer.flush().await
