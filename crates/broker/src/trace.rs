@@ -256,11 +256,16 @@ impl Batch {
                 .push(commit_key(&event.group, &event.topic, event.queue_id));
         }
         for m in &event.messages {
-            if self.seen.insert(m.msg_id.clone()) {
-                self.ids.push(m.msg_id.clone());
-            }
+            self.key(m.msg_id.clone());
         }
         self.events.push(event);
+    }
+
+    /// Keys the batch by `id` too.
+    fn key(&mut self, id: String) {
+        if self.seen.insert(id.clone()) {
+            self.ids.push(id);
+        }
     }
 }
 
@@ -340,10 +345,24 @@ impl Writer {
                 );
                 e.client_id = self.b.consumers.client_id_of(&group, conn_id);
                 e.client_addr = Some(peer.to_string());
-                e.messages = decoded.iter().map(|r| self.traced(r)).collect();
+                // The range, not each message: a message's delivery is found by its id in the
+                // record's KEYS and placed by its stored copy's offset.
+                let last = decoded
+                    .last()
+                    .map_or(first.queue_offset, |r| r.queue_offset);
+                e.from_offset = Some(first.queue_offset);
+                e.to_offset = Some(last + 1);
                 self.committed_to
                     .entry((group, e.topic.clone(), e.queue_id))
                     .or_insert(first.queue_offset);
+                for r in &decoded {
+                    let id = traced_msg_id(
+                        std::str::from_utf8(r.properties).unwrap_or(""),
+                        r.store_host,
+                        r.physical_offset,
+                    );
+                    self.batch.key(id);
+                }
                 self.batch.push(e);
             }
             Note::Committed {

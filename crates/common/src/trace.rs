@@ -28,7 +28,9 @@ pub struct BrokerTraceBatch {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum BrokerTraceKind {
-    /// Handed to a consumer in a pull answer.
+    /// Handed to a consumer in a pull answer: the messages of queue offsets
+    /// `from_offset..to_offset` whose ids key the trace record (a tag filter may have left
+    /// some out).
     Delivered,
     /// The group's committed offset on a queue moved from `from_offset` to `to_offset`, past
     /// the messages in between. Stored once per queue and second with no messages, keyed by
@@ -65,7 +67,7 @@ pub struct BrokerTraceEvent {
     /// The delay level of a retry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_level: Option<i32>,
-    /// A commit's range: the queue offsets `from_offset..to_offset` were committed past.
+    /// A delivery's or a commit's range of queue offsets, `from_offset..to_offset`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_offset: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,8 +98,12 @@ pub fn commit_key(group: &str, topic: &str, queue_id: i32) -> String {
 impl BrokerTraceEvent {
     /// Whether this is a commit that moved past `queue_offset`.
     pub fn commits(&self, queue_offset: i64) -> bool {
-        self.kind == BrokerTraceKind::Committed
-            && self.from_offset.is_some_and(|f| f <= queue_offset)
+        self.kind == BrokerTraceKind::Committed && self.covers(queue_offset)
+    }
+
+    /// Whether its range holds `queue_offset`.
+    pub fn covers(&self, queue_offset: i64) -> bool {
+        self.from_offset.is_some_and(|f| f <= queue_offset)
             && self.to_offset.is_some_and(|t| queue_offset < t)
     }
 

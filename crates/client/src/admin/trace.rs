@@ -123,6 +123,8 @@ impl Admin {
                 .map_or(store.as_str(), |(name, _)| name.as_str());
             trace.stored.push(StoredCopy::of(broker, m));
         }
+        // Deliveries name a range of a queue; each is placed by the stored copy it covers.
+        let mut deliveries: Vec<(String, BrokerTraceEvent)> = Vec::new();
         for (name, addr) in &brokers {
             for m in self
                 .query_all(addr, BROKER_TRACE_TOPIC, &msg_id, false)
@@ -131,52 +133,23 @@ impl Admin {
                 let Ok(batch) = serde_json::from_slice::<BrokerTraceBatch>(&m.body) else {
                     continue;
                 };
-                for event in batch.events.iter().filter_map(|e| e.about(&msg_id)) {
-                    topics.insert(event.topic.clone());
-                    topics.extend(event.to_topic.clone());
-                    trace.broker_events.push(BrokerStep {
-                        broker: if batch.broker.is_empty() {
-                            name.clone()
-                        } else {
-                            batch.broker.clone()
-                        },
-                        event,
-                    });
-                }
-            }
-            let deliveries: BTreeSet<(String, String, i32, i64, i64)> = trace
-                .broker_events
-                .iter()
-                .filter(|s| s.event.kind == BrokerTraceKind::Delivered && s.broker == *name)
-                .filter_map(|s| {
-                    let m = s.event.messages.first()?;
-                    Some((
-                        s.event.group.clone(),
-                        s.event.topic.clone(),
-                        s.event.queue_id,
-                        m.queue_offset,
-                        s.event.time_ms,
-                    ))
-                })
-                .collect();
-            let mut commits_seen = BTreeSet::new();
-            for (group, topic, queue_id, offset, delivered_ms) in deliveries {
-                if !commits_seen.insert((group.clone(), topic.clone(), queue_id, offset)) {
-                    continue;
-                }
-                if let Some(mut event) = self
-                    .find_commit(addr, &group, &topic, queue_id, offset, delivered_ms)
-                    .await?
-                {
-                    event.messages = vec![TracedMessage {
-                        msg_id: msg_id.clone(),
-                        queue_offset: offset,
-                        attempt: 0,
-                    }];
-                    trace.broker_events.push(BrokerStep {
-                        broker: name.clone(),
-                        event,
-                    });
+                let broker = if batch.broker.is_empty() {
+                    name.clone()
+                } else {
+                    batch.broker.clone()
+                };
+                for e in &batch.events {
+                    if e.kind == BrokerTraceKind::Delivered {
+                        topics.insert(e.topic.clone());
+                        deliveries.push((broker.clone(), e.clone()));
+                    } else if let Some(event) = e.about(&msg_id) {
+                        topics.insert(event.topic.clone());
+                        topics.extend(event.to_topic.clone());
+                        trace.broker_events.push(BrokerStep {
+                            broker: broker.clone(),
+                            event,
+                        });
+                    }
                 }
             }
             for m in self
@@ -210,15 +183,32 @@ impl Admin {
                 }
             }
         }
+        trace
+            .stored
+            .sort_by_key(|s| (s.store_timestamp, s.offset_msg_id.clone()));
+        trace.stored.dedup();
+        for (broker, mut event) in deliveries {
+            let Some(copy) = trace.stored.iter().find(|c| {
+                c.broker == broker
+                    && c.topic == event.topic
+                    && c.queue_id == event.queue_id
+                    && event.covers(c.queue_offset)
+            }) else {
+                continue;
+            };
+            event.messages = vec![TracedMessage {
+                msg_id: msg_id.clone(),
+                queue_offset: copy.queue_offset,
+                attempt: copy.reconsume_times,
+            }];
+            trace.broker_events.push(BrokerStep { broker, event });
+        }
+        self.add_commits(&brokers, &mut trace).await?;
         date_old_sub_afters(&mut trace.client_records);
         // Each client writes its trace on its own; put them in time order.
         trace
             .client_records
             .sort_by_key(|r| r.time_ms().unwrap_or(i64::MAX));
-        trace
-            .stored
-            .sort_by_key(|s| (s.store_timestamp, s.offset_msg_id.clone()));
-        trace.stored.dedup();
         trace.topic_known = topic_known;
         trace.broker_events.sort_by_key(|s| s.event.time_ms);
         trace.broker_events.dedup();
@@ -229,6 +219,57 @@ impl Admin {
     async fn offset_msg_id_target(&self, id: &str) -> Option<MessageExt> {
         decode_offset_msg_id(id)?;
         self.view_message_by_offset_msg_id(id).await.ok()
+    }
+
+    /// For each delivery of the traced message, the first commit of its group past it.
+    async fn add_commits(
+        &self,
+        brokers: &[(String, String)],
+        trace: &mut MessageTrace,
+    ) -> Result<()> {
+        let deliveries: BTreeSet<(String, String, String, i32, i64, i64)> = trace
+            .broker_events
+            .iter()
+            .filter(|s| s.event.kind == BrokerTraceKind::Delivered)
+            .filter_map(|s| {
+                let m = s.event.messages.first()?;
+                Some((
+                    s.broker.clone(),
+                    s.event.group.clone(),
+                    s.event.topic.clone(),
+                    s.event.queue_id,
+                    m.queue_offset,
+                    s.event.time_ms,
+                ))
+            })
+            .collect();
+        let mut seen = BTreeSet::new();
+        for (broker, group, topic, queue_id, offset, delivered_ms) in deliveries {
+            if !seen.insert((
+                broker.clone(),
+                group.clone(),
+                topic.clone(),
+                queue_id,
+                offset,
+            )) {
+                continue;
+            }
+            let Some((_, addr)) = brokers.iter().find(|(name, _)| *name == broker) else {
+                continue;
+            };
+            if let Some(mut event) = self
+                .find_commit(addr, &group, &topic, queue_id, offset, delivered_ms)
+                .await?
+            {
+                event.messages = vec![TracedMessage {
+                    msg_id: trace.msg_id.clone(),
+                    queue_offset: offset,
+                    attempt: 0,
+                }];
+                trace.broker_events.push(BrokerStep { broker, event });
+            }
+        }
+        Ok(())
     }
 
     /// The first commit of `group` on a queue past `offset`, after its delivery at
