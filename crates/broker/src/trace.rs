@@ -27,7 +27,7 @@ use petrel_remoting::CancellationToken;
 use tokio::sync::mpsc;
 
 use crate::broker::Broker;
-use crate::processor::send::encode_append;
+use crate::processor::send::{broker_made, encode_append};
 
 /// Notes waiting for the writer before new ones are dropped.
 const QUEUE_NOTES: usize = 8192;
@@ -473,22 +473,7 @@ impl Writer {
         };
         let mut props = Properties::new();
         props.insert(KEYS, batch.ids.join(" "));
-        let fields = record::RecordFields {
-            queue_id: 0,
-            flag: 0,
-            queue_offset: 0,
-            physical_offset: 0,
-            sys_flag: 0,
-            born_timestamp: now_ms() as i64,
-            born_host: self.b.store_host,
-            store_timestamp: 0,
-            store_host: self.b.store_host,
-            reconsume_times: 0,
-            prepared_transaction_offset: 0,
-            body: &body,
-            topic: BROKER_TRACE_TOPIC,
-            properties: props.as_str().as_bytes(),
-        };
+        let fields = broker_made(BROKER_TRACE_TOPIC, &body, &props, self.b.store_host);
         let stored = match encode_append(&fields, 0) {
             Ok(append) => self.b.store.put_message(append).await.map(|_| ()),
             Err(e) => {

@@ -34,7 +34,7 @@ use petrel_remoting::{CancellationToken, RemotingCommand};
 use petrel_store::GetStatus;
 
 use crate::broker::Broker;
-use crate::processor::send::{copy_fields, encode_append, tags_code_of};
+use crate::processor::send::{broker_made, copy_fields, encode_append, tags_code_of};
 
 /// The group under which the progress through the half queue is kept (RocketMQ's name).
 pub const PROGRESS_GROUP: &str = "CID_RMQ_SYS_TRANS";
@@ -284,22 +284,7 @@ impl Broker {
         let mut props = Properties::new();
         props.insert(TAGS, OP_TAGS);
         let body = queue_offset.to_string();
-        let fields = record::RecordFields {
-            queue_id: 0,
-            flag: 0,
-            queue_offset: 0,
-            physical_offset: 0,
-            sys_flag: 0,
-            born_timestamp: now_ms() as i64,
-            born_host: self.store_host,
-            store_timestamp: 0,
-            store_host: self.store_host,
-            reconsume_times: 0,
-            prepared_transaction_offset: 0,
-            body: body.as_bytes(),
-            topic: TRANS_OP_HALF_TOPIC,
-            properties: props.as_str().as_bytes(),
-        };
+        let fields = broker_made(TRANS_OP_HALF_TOPIC, body.as_bytes(), &props, self.store_host);
         let append = encode_append(&fields, tags_code_of(&props)).map_err(|e| e.to_string())?;
         self.store
             .put_message(append)

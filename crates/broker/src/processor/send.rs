@@ -361,6 +361,32 @@ pub(crate) fn copy_fields<'a>(
     fields
 }
 
+/// The fields of a message the broker writes itself (transaction op records, its trace) to
+/// queue 0 of `topic`: born and stored by this broker (`host`), now.
+pub(crate) fn broker_made<'a>(
+    topic: &'a str,
+    body: &'a [u8],
+    props: &'a Properties,
+    host: std::net::SocketAddr,
+) -> RecordFields<'a> {
+    RecordFields {
+        queue_id: 0,
+        flag: 0,
+        queue_offset: 0,
+        physical_offset: 0,
+        sys_flag: 0,
+        born_timestamp: petrel_common::msg_id::now_ms() as i64,
+        born_host: host,
+        store_timestamp: 0,
+        store_host: host,
+        reconsume_times: 0,
+        prepared_transaction_offset: 0,
+        body,
+        topic,
+        properties: props.as_str().as_bytes(),
+    }
+}
+
 /// `%DLQ%<group>`, created (one queue, read-write) on its first dead letter.
 pub(crate) fn dead_letter_topic(b: &Broker, group: &str) -> std::io::Result<String> {
     let name = dlq_topic(group);
