@@ -5,9 +5,14 @@
 
 mod acl;
 mod message;
+mod summary;
 mod trace;
 
 pub use acl::{AclAccountConfig, BrokerAclVersion};
+pub use summary::{
+    cluster_brokers, combine_topic_stats, merge_consumer_connection, ClusterBroker, ClusterListRow,
+    ConsumerProgress, ProgressRow,
+};
 pub use trace::{BrokerStep, MessageTrace, StoredCopy, TraceStep};
 
 use std::collections::BTreeMap;

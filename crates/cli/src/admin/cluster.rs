@@ -4,28 +4,11 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context;
-use petrel_client::admin::Admin;
+use petrel_client::admin::{cluster_brokers, Admin, ClusterListRow};
 use serde::Serialize;
 
 use super::table::{out, print_json, print_pairs, Table};
 use super::BrokerTarget;
-
-/// One broker of `cluster-list`.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClusterListRow {
-    pub cluster: String,
-    pub broker_name: String,
-    pub broker_id: i64,
-    pub addr: String,
-    pub version: String,
-    /// Messages stored per second (Petrel: the average since the broker started).
-    pub put_tps: String,
-    /// Messages handed to consumers per second (same average).
-    pub get_tps: String,
-    pub msg_put_total_today_now: String,
-    pub msg_get_total_today_now: String,
-}
 
 /// One broker's key-value answer (runtime figures or settings).
 #[derive(Debug, Serialize)]
@@ -42,31 +25,14 @@ pub async fn cluster_list(admin: &Admin, json: bool) -> anyhow::Result<()> {
         .await
         .context("cannot read the cluster info from the name server")?;
     let mut rows = Vec::new();
-    for (cluster, names) in &info.cluster_addr_table {
-        for name in names {
-            let Some(broker) = info.broker_addr_table.get(name) else {
-                continue;
-            };
-            for (id, addr) in &broker.broker_addrs {
-                let mut t = admin
-                    .broker_runtime_info(addr)
-                    .await
-                    .with_context(|| format!("cannot read the runtime info of {name} ({addr})"))?
-                    .table;
-                let mut take = |k: &str| t.remove(k).unwrap_or_default();
-                rows.push(ClusterListRow {
-                    cluster: cluster.clone(),
-                    broker_name: name.clone(),
-                    broker_id: *id,
-                    addr: addr.clone(),
-                    version: take("brokerVersionDesc"),
-                    put_tps: take("putTps"),
-                    get_tps: take("getTransferedTps"),
-                    msg_put_total_today_now: take("msgPutTotalTodayNow"),
-                    msg_get_total_today_now: take("msgGetTotalTodayNow"),
-                });
-            }
-        }
+    for b in cluster_brokers(&info) {
+        let runtime = admin.broker_runtime_info(&b.addr).await.with_context(|| {
+            format!(
+                "cannot read the runtime info of {} ({})",
+                b.broker_name, b.addr
+            )
+        })?;
+        rows.push(ClusterListRow::new(&b, &runtime.table));
     }
     if json {
         return print_json(&rows);

@@ -2,11 +2,9 @@
 //! `consumer-connection`, `producer-connection` and `clone-group-offset`.
 
 use anyhow::{bail, Context};
-use petrel_client::admin::Admin;
+use petrel_client::admin::{merge_consumer_connection, Admin, ConsumerProgress};
 use petrel_client::ClientError;
-use petrel_common::protocol::{
-    Connection, ConsumerConnection, ProducerConnection, QueueConsumeStats,
-};
+use petrel_common::protocol::{Connection, ConsumerConnection, ProducerConnection};
 use petrel_common::topic::SubscriptionGroupConfig;
 use petrel_remoting::code::response;
 use serde::Serialize;
@@ -165,56 +163,24 @@ pub async fn delete_sub_group(
     Ok(())
 }
 
-/// One queue of `consumer-progress`: the broker's figures and their difference.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProgressRow {
-    #[serde(flatten)]
-    pub stats: QueueConsumeStats,
-    /// Messages stored and not yet consumed (broker offset − consumer offset).
-    pub diff: i64,
-}
-
-/// `consumer-progress`'s answer: every queue of the group on every master, and the sums.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConsumerProgress {
-    pub group: String,
-    pub queues: Vec<ProgressRow>,
-    pub broker_offset: i64,
-    pub consumer_offset: i64,
-    pub diff: i64,
-    pub consume_tps: f64,
-}
-
 pub async fn consumer_progress(
     admin: &Admin,
     group: &str,
     topic: Option<&str>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let mut rows = Vec::new();
-    let mut consume_tps = 0.0;
+    let mut answers = Vec::new();
     for (name, addr) in admin.master_brokers().await? {
-        let stats = admin
-            .consume_stats(&addr, group, topic)
-            .await
-            .with_context(|| format!("cannot read the progress of {group} on {name} ({addr})"))?;
-        consume_tps += stats.consume_tps;
-        rows.extend(stats.offset_table.into_iter().map(|s| ProgressRow {
-            diff: s.offset.diff(),
-            stats: s,
-        }));
+        answers.push(
+            admin
+                .consume_stats(&addr, group, topic)
+                .await
+                .with_context(|| {
+                    format!("cannot read the progress of {group} on {name} ({addr})")
+                })?,
+        );
     }
-    rows.sort_by(|a, b| a.stats.queue.cmp(&b.stats.queue));
-    let progress = ConsumerProgress {
-        group: group.to_owned(),
-        broker_offset: rows.iter().map(|r| r.stats.offset.broker_offset).sum(),
-        consumer_offset: rows.iter().map(|r| r.stats.offset.consumer_offset).sum(),
-        diff: rows.iter().map(|r| r.diff).sum(),
-        queues: rows,
-        consume_tps,
-    };
+    let progress = ConsumerProgress::combine(group, answers);
     if json {
         return print_json(&progress);
     }
@@ -257,21 +223,7 @@ pub async fn consumer_connection(admin: &Admin, group: &str, json: bool) -> anyh
     let mut last_refusal = None;
     for (name, addr) in admin.master_brokers().await? {
         match admin.consumer_connection(&addr, group).await {
-            Ok(c) => match merged.as_mut() {
-                None => merged = Some(c),
-                Some(m) => {
-                    for conn in c.connection_set {
-                        if !m
-                            .connection_set
-                            .iter()
-                            .any(|x| x.client_id == conn.client_id)
-                        {
-                            m.connection_set.push(conn);
-                        }
-                    }
-                    m.subscription_table.extend(c.subscription_table);
-                }
-            },
+            Ok(c) => merge_consumer_connection(&mut merged, c),
             Err(e @ ClientError::Broker { .. }) => last_refusal = Some(e),
             Err(e) => {
                 return Err(e).with_context(|| {

@@ -1,8 +1,7 @@
 //! `petrel admin topic-list`, `topic-route`, `topic-status`, `update-topic` and `delete-topic`.
 
 use anyhow::{bail, Context};
-use petrel_client::admin::Admin;
-use petrel_common::protocol::TopicStatsTable;
+use petrel_client::admin::{combine_topic_stats, Admin};
 use petrel_common::topic::{perm, TopicConfig};
 use serde::Serialize;
 
@@ -62,21 +61,19 @@ pub async fn topic_status(admin: &Admin, topic: &str, json: bool) -> anyhow::Res
         .topic_route(topic)
         .await
         .with_context(|| format!("cannot read the route of topic {topic}"))?;
-    let mut all = TopicStatsTable::default();
+    let mut answers = Vec::new();
     for b in &route.broker_datas {
         let Some(addr) = b.master_addr() else {
             continue;
         };
-        let stats = admin.topic_stats(addr, topic).await.with_context(|| {
+        answers.push(admin.topic_stats(addr, topic).await.with_context(|| {
             format!(
                 "cannot read the stats of topic {topic} on {} ({addr})",
                 b.broker_name
             )
-        })?;
-        all.offset_table.extend(stats.offset_table);
-        all.topic_put_tps += stats.topic_put_tps;
+        })?);
     }
-    all.offset_table.sort_by(|a, b| a.queue.cmp(&b.queue));
+    let all = combine_topic_stats(answers);
     if json {
         return print_json(&all);
     }

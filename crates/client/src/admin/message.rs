@@ -196,4 +196,33 @@ impl Admin {
         }
         Ok(out)
     }
+
+    /// CONSUME_MESSAGE_DIRECTLY (`mqadmin queryMsgById -g -d`): the broker that stores the
+    /// message `offset_msg_id` hands it to one online client of `group`, which consumes it
+    /// again; its answer (ConsumeMessageDirectlyResult) comes back as JSON.
+    pub async fn consume_message_directly(
+        &self,
+        group: &str,
+        offset_msg_id: &str,
+        topic: &str,
+        msg_id: &str,
+    ) -> Result<serde_json::Value> {
+        let (addr, _) = decode_offset_msg_id(offset_msg_id).ok_or_else(|| {
+            ClientError::InvalidArgument(format!("{offset_msg_id} is not an offsetMsgId"))
+        })?;
+        let addr = addr.to_string();
+        let clients = self.consumer_connection(&addr, group).await?;
+        let client = clients.connection_set.first().ok_or_else(|| {
+            ClientError::InvalidArgument(format!("consumer group {group} has no client online"))
+        })?;
+        let mut cmd = RemotingCommand::request(request::CONSUME_MESSAGE_DIRECTLY);
+        cmd.ext_fields.insert("consumerGroup", group);
+        cmd.ext_fields.insert("clientId", client.client_id.as_str());
+        cmd.ext_fields.insert("msgId", offset_msg_id);
+        cmd.ext_fields.insert("topic", topic);
+        cmd.ext_fields.insert("uniqKey", msg_id);
+        let resp = self.call(&addr, cmd).await?;
+        petrel_common::protocol::from_fastjson(&resp.body_bytes())
+            .map_err(|e| ClientError::Decode(format!("consume message directly: {e}")))
+    }
 }
