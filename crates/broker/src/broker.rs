@@ -99,7 +99,17 @@ impl Broker {
         config: BrokerConfig,
         shutdown: CancellationToken,
     ) -> Result<BrokerHandle, BrokerError> {
-        start(config, shutdown).await
+        start(config, shutdown, None).await
+    }
+
+    /// [`Broker::start`], with `extra` routes (the dashboard) served beside `/metrics` and
+    /// `/health` on the HTTP port.
+    pub async fn start_with_routes(
+        config: BrokerConfig,
+        shutdown: CancellationToken,
+        extra: Option<axum::Router>,
+    ) -> Result<BrokerHandle, BrokerError> {
+        start(config, shutdown, extra).await
     }
 }
 
@@ -146,6 +156,7 @@ impl BrokerHandle {
 async fn start(
     mut config: BrokerConfig,
     shutdown: CancellationToken,
+    extra_routes: Option<axum::Router>,
 ) -> Result<BrokerHandle, BrokerError> {
     crate::runtime_config::apply_saved_overrides(&mut config).map_err(BrokerError::Config)?;
     let delay_levels = DelayLevels::parse(&config.message_delay_level)
@@ -267,6 +278,7 @@ async fn start(
         tasks.push(tokio::spawn(crate::http::serve(
             listener,
             broker.clone(),
+            extra_routes,
             shutdown.clone(),
         )));
     }

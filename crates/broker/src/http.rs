@@ -1,6 +1,6 @@
 //! The broker's HTTP endpoint (RocketMQ's `metricsPromExporterPort`, 5557): `/metrics` in
-//! Prometheus text format and `/health`. It only reads the broker; a port it cannot bind is
-//! logged and the broker serves on without it.
+//! Prometheus text format and `/health`, and the routes its starter adds (the dashboard). It
+//! only reads the broker; a port it cannot bind is logged and the broker serves on without it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,12 +26,20 @@ pub(crate) async fn bind(addr: SocketAddr) -> Option<TcpListener> {
     }
 }
 
-/// Serves until `shutdown` fires.
-pub(crate) async fn serve(listener: TcpListener, broker: Arc<Broker>, shutdown: CancellationToken) {
-    let app = Router::new()
+/// Serves `/metrics`, `/health` and `extra` until `shutdown` fires.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    broker: Arc<Broker>,
+    extra: Option<Router>,
+    shutdown: CancellationToken,
+) {
+    let mut app = Router::new()
         .route("/metrics", get(metrics))
         .route("/health", get(health))
         .with_state(broker);
+    if let Some(extra) = extra {
+        app = app.merge(extra);
+    }
     let stopped = shutdown.cancelled_owned();
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(stopped)

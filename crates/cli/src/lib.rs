@@ -7,6 +7,7 @@ pub mod admin;
 pub mod bench;
 pub mod progress;
 pub mod config_file;
+pub mod dashboard;
 pub mod standalone;
 pub mod time_arg;
 pub mod tools;

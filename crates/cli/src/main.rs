@@ -103,6 +103,14 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// The web dashboard of a cluster, alone (brokers serve it on their HTTP port too).
+    Dashboard {
+        /// Name servers of the cluster, `host:port;host:port`.
+        #[arg(long, default_value = "127.0.0.1:9876")]
+        namesrv: String,
+        #[arg(long, default_value = "0.0.0.0:8080")]
+        listen: SocketAddr,
+    },
     /// Send messages (for a human at a terminal).
     Send {
         #[arg(long, default_value = "127.0.0.1:9876")]
@@ -389,11 +397,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(path) = config_file {
                 petrel::config_file::BrokerConfigFile::load(&path)?.apply(&mut config)?;
             }
-            let broker = petrel_broker::Broker::start(config, CancellationToken::new())
-                .await
-                .with_context(|| format!("cannot start the broker on {listen}"))?;
+            let stopped = CancellationToken::new();
+            let dashboard = petrel::dashboard::for_namesrv(&config.namesrv_addr, &stopped);
+            let broker = petrel_broker::Broker::start_with_routes(
+                config,
+                CancellationToken::new(),
+                Some(dashboard),
+            )
+            .await
+            .with_context(|| format!("cannot start the broker on {listen}"))?;
+            if let Some(addr) = broker.metrics_addr() {
+                petrel::dashboard::log_url(addr);
+            }
             wait_for_signal().await;
             broker.shutdown().await;
+            stopped.cancel();
+        }
+        Command::Dashboard { namesrv, listen } => {
+            let shutdown = CancellationToken::new();
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                wait_for_signal().await;
+                stop.cancel();
+            });
+            petrel::dashboard::serve(&namesrv, listen, shutdown).await?;
         }
         Command::Send {
             namesrv,

@@ -105,9 +105,17 @@ impl Standalone {
         // when that one takes nothing else.
         broker_config.namesrv_addr = config.broker_config(namesrv.local_addr()).namesrv_addr;
         broker_config.tls_enable |= broker_config.tls.mode == petrel_remoting::TlsMode::Enforcing;
-        let broker = petrel_broker::Broker::start(broker_config, CancellationToken::new())
-            .await
-            .with_context(|| format!("cannot start the broker on {}", config.broker_listen))?;
+        let dashboard = crate::dashboard::for_namesrv(&broker_config.namesrv_addr, &shutdown);
+        let broker = petrel_broker::Broker::start_with_routes(
+            broker_config,
+            CancellationToken::new(),
+            Some(dashboard),
+        )
+        .await
+        .with_context(|| format!("cannot start the broker on {}", config.broker_listen))?;
+        if let Some(addr) = broker.metrics_addr() {
+            crate::dashboard::log_url(addr);
+        }
         Ok(Standalone {
             namesrv,
             broker,
