@@ -118,30 +118,38 @@ fn now_ms() -> i64 {
     petrel_common::msg_id::now_ms() as i64
 }
 
-/// Samples until `shutdown` fires, then shuts the admin client down; the first sample is
-/// taken at once.
+/// Samples until `shutdown` fires, then shuts the admin client down. The first sample is taken
+/// at once, and again every second until one finds a broker (the dashboard may start before
+/// its broker has registered).
 pub async fn sample(d: Arc<Dashboard>, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_millis(SAMPLE_INTERVAL_MS));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let sampled = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            sampled = sample_once(&d) => sampled,
+        };
+        let wait = if sampled {
+            Duration::from_millis(SAMPLE_INTERVAL_MS)
+        } else {
+            RETRY_EMPTY_SAMPLE
+        };
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = tick.tick() => {}
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = sample_once(&d) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
     }
     d.admin.shutdown();
 }
 
-async fn sample_once(d: &Dashboard) {
+/// How soon a sample that found no broker is tried again.
+const RETRY_EMPTY_SAMPLE: Duration = Duration::from_secs(1);
+
+/// One sample of every master and watched group; whether any broker answered.
+async fn sample_once(d: &Dashboard) -> bool {
     let info = match d.admin.cluster_info().await {
         Ok(info) => info,
         Err(e) => {
             tracing::debug!("dashboard sampler: cannot read the cluster: {e}");
-            return;
+            return false;
         }
     };
     let masters: Vec<_> = cluster_brokers(&info)
@@ -152,18 +160,18 @@ async fn sample_once(d: &Dashboard) {
         futures::future::join_all(masters.iter().map(|b| d.admin.broker_runtime_info(&b.addr)))
             .await;
     let at = now_ms();
+    let mut sampled = false;
     for (b, answer) in masters.iter().zip(answers) {
         match answer {
-            Ok(kv) => d
-                .charts
-                .record_tps(&b.broker_name, at, &ClusterListRow::new(b, &kv.table)),
+            Ok(kv) => {
+                sampled = true;
+                d.charts
+                    .record_tps(&b.broker_name, at, &ClusterListRow::new(b, &kv.table));
+            }
             Err(e) => tracing::debug!(broker = %b.addr, "dashboard sampler: {e}"),
         }
     }
     let groups = d.charts.watched_groups();
-    if groups.is_empty() {
-        return;
-    }
     let addrs: Vec<(String, String)> = masters
         .iter()
         .map(|b| (b.broker_name.clone(), b.addr.clone()))
@@ -173,6 +181,7 @@ async fn sample_once(d: &Dashboard) {
             d.charts.record_lag(&group, now_ms(), p.diff);
         }
     }
+    sampled
 }
 
 pub async fn tps(state: AppState) -> Json<Value> {

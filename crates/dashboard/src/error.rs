@@ -46,6 +46,22 @@ impl ApiError {
     }
 }
 
+/// A failure to find `topic` (no route, or a broker that does not have it) as a 404 that says
+/// so; any other failure with what was being done.
+pub fn topic_error(
+    topic: &str,
+    what: impl std::fmt::Display,
+) -> impl FnOnce(ClientError) -> ApiError {
+    let topic = topic.to_owned();
+    move |e| match &e {
+        ClientError::NoRoute(_) => ApiError::not_found(format!("topic {topic} does not exist")),
+        ClientError::Broker { code, .. } if *code == response::TOPIC_NOT_EXIST => {
+            ApiError::not_found(format!("topic {topic} does not exist"))
+        }
+        _ => ApiError::context(what)(e),
+    }
+}
+
 impl From<ClientError> for ApiError {
     fn from(e: ClientError) -> Self {
         let status = match &e {

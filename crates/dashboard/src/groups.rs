@@ -14,7 +14,7 @@ use petrel_remoting::code::response;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{topic_error, ApiError, ApiResult};
 use crate::tables::{masters, matches, page_of, paging, Params};
 use crate::{AppState, Dashboard};
 
@@ -327,10 +327,10 @@ pub async fn reset(
         .admin
         .reset_offset_by_time(&r.topic, &group, time, true)
         .await
-        .map_err(ApiError::context(format!(
-            "cannot reset the offsets of {group} on {}",
-            r.topic
-        )))?;
+        .map_err(topic_error(
+            &r.topic,
+            format!("cannot reset the offsets of {group} on {}", r.topic),
+        ))?;
     let mut queues: Vec<Value> = moved
         .iter()
         .map(|(q, offset)| {

@@ -14,7 +14,7 @@ use petrel_common::msg_id::decode_offset_msg_id;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{topic_error, ApiError, ApiResult};
 use crate::tables::{number, page_of, paging, required, Params};
 use crate::{AppState, Dashboard};
 
@@ -63,7 +63,10 @@ pub async fn by_time(
         )));
     }
     let d = &state.0;
-    let queues = d.admin.topic_queues(topic).await?;
+    let queues = d.admin.topic_queues(topic).await.map_err(topic_error(
+        topic,
+        format!("cannot read the route of {topic}"),
+    ))?;
     let mut found = Vec::new();
     for mq in &queues {
         let left = MAX_RANGE_MESSAGES - found.len();
@@ -106,9 +109,10 @@ pub async fn by_key(
         .admin
         .query_messages_by_key(topic, key, MAX_KEY_MESSAGES, 0, i64::MAX)
         .await
-        .map_err(ApiError::context(format!(
-            "cannot look up key {key} in {topic}"
-        )))?;
+        .map_err(topic_error(
+            topic,
+            format!("cannot look up key {key} in {topic}"),
+        ))?;
     let items: Vec<Value> = found.iter().map(view).collect();
     Ok(Json(json!({ "items": items })))
 }
@@ -121,7 +125,10 @@ async fn find_by_id(d: &Dashboard, id: &str, topic: Option<&str>) -> ApiResult<V
             .admin
             .query_message_by_unique_key(topic, id)
             .await
-            .map_err(ApiError::context(format!("cannot look up {id} in {topic}")))?;
+            .map_err(topic_error(
+                topic,
+                format!("cannot look up {id} in {topic}"),
+            ))?;
         if !found.is_empty() {
             return Ok(found);
         }

@@ -14,7 +14,7 @@ use petrel_common::topic::{
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{topic_error, ApiError, ApiResult};
 use crate::tables::{masters, matches, page_of, paging, Params};
 use crate::AppState;
 
@@ -178,7 +178,10 @@ pub async fn status(
 ) -> ApiResult<Json<Value>> {
     let Path(topic) = topic?;
     let d = &state.0;
-    let route = d.admin.topic_route(&topic).await?;
+    let route = d.admin.topic_route(&topic).await.map_err(topic_error(
+        &topic,
+        format!("cannot read the route of {topic}"),
+    ))?;
     let mut answers = Vec::new();
     for b in &route.broker_datas {
         let Some(addr) = b.master_addr() else {
@@ -225,7 +228,15 @@ pub async fn route(
     topic: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<Value>> {
     let Path(topic) = topic?;
-    let route = state.0.admin.topic_route(&topic).await?;
+    let route = state
+        .0
+        .admin
+        .topic_route(&topic)
+        .await
+        .map_err(topic_error(
+            &topic,
+            format!("cannot read the route of {topic}"),
+        ))?;
     Ok(Json(serde_json::to_value(route).unwrap_or(Value::Null)))
 }
 
