@@ -34,6 +34,63 @@ pub struct ProduceOptions {
     pub broker_pid: Option<u32>,
     /// The ACL account every request is signed with.
     pub credentials: Option<Credentials>,
+    pub expect: Expectations,
+}
+
+/// What a run must reach, or the command fails (exits non-zero) after printing its summary:
+/// one command checks a change for a regression (`--min-tps`, `--max-cpu-us`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Expectations {
+    /// Messages per second at least (sends, or for `consume` the drain rate).
+    pub min_tps: Option<f64>,
+    /// Broker CPU per message at most, in µs (needs `--broker-pid`).
+    pub max_cpu_us: Option<f64>,
+}
+
+impl Expectations {
+    /// `Err` naming each expectation the run missed.
+    fn check(&self, what: &str, tps: f64, cpu_us: Option<f64>) -> anyhow::Result<()> {
+        let mut missed = Vec::new();
+        if let Some(min) = self.min_tps {
+            if tps < min {
+                missed.push(format!("{tps:.0} msg/s is below --min-tps {min}"));
+            }
+        }
+        if let Some(max) = self.max_cpu_us {
+            match cpu_us {
+                Some(cpu) if cpu > max => missed.push(format!(
+                    "{cpu:.2} µs of broker CPU per message is above --max-cpu-us {max}"
+                )),
+                Some(_) => {}
+                None => missed
+                    .push("--max-cpu-us needs the broker's CPU time: give --broker-pid".to_owned()),
+            }
+        }
+        if missed.is_empty() {
+            Ok(())
+        } else {
+            anyhow::bail!("{what}: {}", missed.join("; "))
+        }
+    }
+}
+
+/// The broker's CPU per message between two readings of its CPU time, printed.
+fn broker_cpu_per_message(
+    start: Option<Duration>,
+    end: Option<Duration>,
+    elapsed: f64,
+    messages: u64,
+) -> Option<f64> {
+    let cpu = end?.saturating_sub(start?).as_secs_f64();
+    let per_message = cpu * 1e6 / messages.max(1) as f64;
+    println!(
+        "broker CPU: {:.2} s over {:.1} s ({:.0}% of one core), {:.2} µs per message",
+        cpu,
+        elapsed,
+        cpu / elapsed * 100.0,
+        per_message
+    );
+    Some(per_message)
 }
 
 /// Latencies in microseconds, 1 µs to 60 s.
@@ -133,18 +190,10 @@ pub async fn produce(opts: ProduceOptions) -> anyhow::Result<()> {
     let cpu_end = opts.broker_pid.and_then(process_cpu_time);
     let total = total_hist.lock().clone();
     println!("summary: {}", line(&total, elapsed, 0));
-    if let (Some(a), Some(b)) = (cpu_start, cpu_end) {
-        let cpu = b.saturating_sub(a).as_secs_f64();
-        println!(
-            "broker CPU: {:.2} s over {:.1} s ({:.0}% of one core), {:.2} µs per message",
-            cpu,
-            elapsed,
-            cpu / elapsed * 100.0,
-            cpu * 1e6 / total.len().max(1) as f64
-        );
-    }
+    let cpu_us = broker_cpu_per_message(cpu_start, cpu_end, elapsed, total.len());
     producer.shutdown().await;
-    Ok(())
+    opts.expect
+        .check("bench produce", total.len() as f64 / elapsed, cpu_us)
 }
 
 fn line(h: &Histogram<u64>, secs: f64, failures: u64) -> String {
@@ -184,6 +233,9 @@ pub struct ConsumeOptions {
     pub fail_percent: u32,
     /// The ACL account every request is signed with.
     pub credentials: Option<Credentials>,
+    /// Report this process's CPU time per message consumed (the broker's pid).
+    pub broker_pid: Option<u32>,
+    pub expect: Expectations,
 }
 
 /// Consumes as fast as the listener returns; reports messages per second (from a counter) and
@@ -204,6 +256,7 @@ pub async fn consume(opts: ConsumeOptions) -> anyhow::Result<()> {
     let first = Arc::new(AtomicU64::new(0));
     let sent_back = Arc::new(AtomicU64::new(0));
     let retried = Arc::new(AtomicU64::new(0));
+    let cpu_start = opts.broker_pid.and_then(process_cpu_time);
     let started = Instant::now();
     // Microseconds from `started` to the latest first delivery.
     let last_at_us = Arc::new(AtomicU64::new(0));
@@ -295,8 +348,17 @@ pub async fn consume(opts: ConsumeOptions) -> anyhow::Result<()> {
         sent_back.load(Ordering::Relaxed),
         retried.load(Ordering::Relaxed),
     );
+    let cpu_end = opts.broker_pid.and_then(process_cpu_time);
+    let delivered = n + retried.load(Ordering::Relaxed);
+    let cpu_us = broker_cpu_per_message(
+        cpu_start,
+        cpu_end,
+        started.elapsed().as_secs_f64(),
+        delivered,
+    );
     consumer.shutdown().await;
-    Ok(())
+    opts.expect
+        .check("bench consume", n as f64 / drained.max(1e-6), cpu_us)
 }
 
 /// How `bench store` calls the store.

@@ -175,6 +175,26 @@ enum Command {
     },
 }
 
+/// What a bench run must reach; the command exits non-zero, after its summary, when it does not.
+#[derive(clap::Args)]
+struct ExpectArgs {
+    /// Fail unless the run reaches this many messages per second (consume: the drain rate).
+    #[arg(long)]
+    min_tps: Option<f64>,
+    /// Fail if the broker used more CPU per message than this, in µs (needs --broker-pid).
+    #[arg(long, requires = "broker_pid")]
+    max_cpu_us: Option<f64>,
+}
+
+impl From<ExpectArgs> for petrel::bench::Expectations {
+    fn from(a: ExpectArgs) -> Self {
+        petrel::bench::Expectations {
+            min_tps: a.min_tps,
+            max_cpu_us: a.max_cpu_us,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum BenchCommand {
     /// Sync sends from many concurrent senders.
@@ -202,6 +222,8 @@ enum BenchCommand {
         #[arg(long)]
         broker_pid: Option<u32>,
         #[command(flatten)]
+        expect: ExpectArgs,
+        #[command(flatten)]
         acl: AclArgs,
     },
     /// Consume as fast as possible.
@@ -223,6 +245,11 @@ enum BenchCommand {
         /// the retry topic.
         #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100))]
         fail_percent: u32,
+        /// Report this process's CPU time per message consumed (the broker's pid).
+        #[arg(long)]
+        broker_pid: Option<u32>,
+        #[command(flatten)]
+        expect: ExpectArgs,
         #[command(flatten)]
         acl: AclArgs,
     },
@@ -479,6 +506,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 interval,
                 json,
                 broker_pid,
+                expect,
                 acl,
             } => {
                 petrel::bench::produce(petrel::bench::ProduceOptions {
@@ -491,6 +519,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     binary_headers: !json,
                     broker_pid,
                     credentials: acl.credentials()?,
+                    expect: expect.into(),
                 })
                 .await?
             }
@@ -502,6 +531,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 interval,
                 batch,
                 fail_percent,
+                broker_pid,
+                expect,
                 acl,
             } => {
                 petrel::bench::consume(petrel::bench::ConsumeOptions {
@@ -513,6 +544,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     batch,
                     fail_percent,
                     credentials: acl.credentials()?,
+                    broker_pid,
+                    expect: expect.into(),
                 })
                 .await?
             }
