@@ -215,7 +215,7 @@ function debounce(fn, ms) {
 const CHART_COLORS = ['#2f6fdf', '#d9822b', '#2d9d6b', '#b04fc4', '#c94040', '#6b7a8f'];
 
 function lineChart(testid, series, opts = {}) {
-  const W = 720, H = 220, L = 56, R = 12, T = 12, B = 28;
+  const W = 720, H = 220, L = 56, R = 28, T = 12, B = 28;
   const all = series.flatMap((x) => x.points);
   const wrap = h('div', { class: 'chart', testid });
   if (all.length === 0) {
@@ -232,12 +232,13 @@ function lineChart(testid, series, opts = {}) {
   for (let i = 0; i <= 4; i++) {
     const v = vmax * i / 4;
     svg.append(s('line', { x1: L, x2: W - R, y1: y(v), y2: y(v), class: 'gridline' }));
-    svg.append(s('text', { x: L - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'tick' }, fmtNum(Math.round(v * 100) / 100)));
+    svg.append(s('text', { x: L - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'tick' }, fmtNum(Math.round(v * 1000) / 1000)));
   }
   for (let i = 0; i <= 4; i++) {
     const t = t0 + (t1 - t0) * i / 4;
     const d = new Date(t);
-    const label = `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+    const p2 = (n) => String(n).padStart(2, '0');
+    const label = `${p2(d.getHours())}:${p2(d.getMinutes())}` + (t1 - t0 < 600000 ? `:${p2(d.getSeconds())}` : '');
     svg.append(s('text', { x: x(t), y: H - 8, 'text-anchor': 'middle', class: 'tick' }, label));
   }
   series.forEach((sr, i) => {
