@@ -29,6 +29,7 @@ use petrel_remoting::{
 use tokio::sync::Notify;
 
 use crate::config::{ClientConfig, Credentials};
+use crate::consumer::Listener;
 use crate::error::{ClientError, Result};
 use crate::message::{decode_messages, MessageExt};
 use crate::transaction::TransactionChecker;
@@ -73,10 +74,12 @@ pub struct PullRequest<'a> {
 }
 
 /// Serves what brokers send us: NOTIFY_CONSUMER_IDS_CHANGED wakes the group's rebalance;
-/// CHECK_TRANSACTION_STATE asks the producer group's checker.
+/// CHECK_TRANSACTION_STATE asks the producer group's checker; CONSUME_MESSAGE_DIRECTLY runs a
+/// message through the consumer group's listener.
 #[derive(Default)]
 pub(crate) struct ClientHandler {
     rebalance_notifiers: Mutex<HashMap<String, Arc<Notify>>>,
+    listeners: Mutex<HashMap<String, Listener>>,
     transaction_checkers: Arc<Mutex<HashMap<String, TransactionChecker>>>,
     /// Signs the END_TRANSACTION answering a check, as every other request.
     credentials: Option<Credentials>,
@@ -94,6 +97,13 @@ impl RequestHandler for ClientHandler {
                 move |group| checkers.lock().get(group).cloned(),
             ));
             return None;
+        }
+        if req.code == request::CONSUME_MESSAGE_DIRECTLY {
+            let listener = req
+                .ext_fields
+                .get("consumerGroup")
+                .and_then(|g| self.listeners.lock().get(g).cloned());
+            return Some(crate::consumer::consume_directly(listener, &req).await);
         }
         if req.code != request::NOTIFY_CONSUMER_IDS_CHANGED {
             return Some(not_supported(&req));
@@ -253,16 +263,26 @@ impl ClientInstance {
     }
 
     /// Registers a consumer group for heartbeats; `notify` is woken on NOTIFY_CONSUMER_IDS_CHANGED.
-    pub(crate) fn register_consumer(&self, data: ConsumerData, notify: Arc<Notify>) {
+    pub(crate) fn register_consumer(
+        &self,
+        data: ConsumerData,
+        notify: Arc<Notify>,
+        listener: Listener,
+    ) {
         self.handler
             .rebalance_notifiers
             .lock()
             .insert(data.group_name.clone(), notify);
+        self.handler
+            .listeners
+            .lock()
+            .insert(data.group_name.clone(), listener);
         self.consumers.lock().insert(data.group_name.clone(), data);
     }
 
     pub(crate) fn unregister_consumer(&self, group: &str) {
         self.handler.rebalance_notifiers.lock().remove(group);
+        self.handler.listeners.lock().remove(group);
         self.consumers.lock().remove(group);
     }
 

@@ -6,11 +6,14 @@
 //! `PullConsumer` is the low-level one-request-at-a-time form.
 
 mod allocate;
+mod direct;
 mod local_offset;
 mod orderly;
 mod process_queue;
 mod pull;
 mod send_back;
+
+pub(crate) use direct::consume_directly;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -337,8 +340,11 @@ impl PushConsumer {
             local_offsets,
         });
         let notify = Arc::new(Notify::new());
-        self.instance
-            .register_consumer(core.consumer_data(), notify.clone());
+        self.instance.register_consumer(
+            core.consumer_data(),
+            notify.clone(),
+            core.listener.clone(),
+        );
         if let Err(e) = self.instance.start() {
             self.instance.unregister_consumer(&self.group);
             return Err(e);
