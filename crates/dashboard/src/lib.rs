@@ -30,6 +30,8 @@ pub struct Dashboard {
     tables: tables::Tables,
     charts: charts::Charts,
     producer: tokio::sync::OnceCell<petrel_client::Producer>,
+    /// Whether the producer has heartbeated to the brokers it sends to.
+    producer_announced: std::sync::atomic::AtomicBool,
 }
 
 impl Dashboard {
@@ -39,6 +41,7 @@ impl Dashboard {
             tables: tables::Tables::default(),
             charts: charts::Charts::default(),
             producer: tokio::sync::OnceCell::new(),
+            producer_announced: std::sync::atomic::AtomicBool::new(false),
         })
     }
 

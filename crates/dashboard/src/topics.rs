@@ -274,6 +274,11 @@ pub async fn send(
         .send(msg)
         .await
         .map_err(ApiError::context(format!("cannot send to {topic}")))?;
+    // The producer's first heartbeat went out before it knew any broker: announce it now so
+    // that it is listed under its group at once rather than at the next heartbeat.
+    if !d.producer_announced.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        d.admin.instance().send_heartbeat_to_all_brokers().await;
+    }
     Ok(Json(json!({
         "msgId": result.msg_id,
         "offsetMsgId": result.offset_msg_id,

@@ -424,6 +424,18 @@ async fn a_group_lags_until_consumed_and_is_reset_paused_rate_limited_and_delete
     )
     .await;
 
+    // Resent: the consumer runs it through its listener once more.
+    let (status, resent) = api
+        .post(
+            "/api/messages/resend",
+            json!({"topic": TOPIC, "msgId": msg_id, "group": GROUP}),
+        )
+        .await;
+    assert_eq!(status, 200, "{resent}");
+    assert_eq!(resent["result"]["consumeResult"], "CR_SUCCESS", "{resent}");
+    assert_eq!(resent["result"]["order"], false);
+    assert_eq!(consumed.load(Ordering::SeqCst), 21);
+
     // Paused: nothing more arrives until resumed.
     let (status, paused) = api
         .post(&format!("/api/groups/{GROUP}/pause"), json!({}))
@@ -441,7 +453,7 @@ async fn a_group_lags_until_consumed_and_is_reset_paused_rate_limited_and_delete
         assert_eq!(status, 200);
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(consumed.load(Ordering::SeqCst), 20, "consumed while paused");
+    assert_eq!(consumed.load(Ordering::SeqCst), 21, "consumed while paused");
     let (_, detail) = api.get(&format!("/api/groups/{GROUP}")).await;
     assert_eq!(detail["totalLag"], 5);
     let (status, resumed) = api
@@ -452,7 +464,7 @@ async fn a_group_lags_until_consumed_and_is_reset_paused_rate_limited_and_delete
         d["totalLag"] == 0 && d["paused"] == false
     })
     .await;
-    assert_eq!(consumed.load(Ordering::SeqCst), 25);
+    assert_eq!(consumed.load(Ordering::SeqCst), 26);
 
     let (status, limited) = api
         .post(
