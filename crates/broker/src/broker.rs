@@ -84,6 +84,12 @@ impl Broker {
         self.store_host.to_string()
     }
 
+    /// Full registrations (REGISTER_BROKER) the name servers accepted since start; the
+    /// periodic round only asks whether they are needed (QUERY_DATA_VERSION).
+    pub fn namesrv_registrations(&self) -> u64 {
+        self.registrar.full_registrations()
+    }
+
     /// A consumer's commit of its progress on a queue (UPDATE_CONSUMER_OFFSET or a pull's
     /// commit flag); traced when it moves the offset.
     pub fn commit_offset(&self, group: &str, topic: &str, queue_id: i32, offset: i64) {

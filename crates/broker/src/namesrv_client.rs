@@ -1,13 +1,22 @@
-//! Registration with the name servers: every `register_namesrv_interval` (30 s), at once when a
-//! topic is created or changed, and an unregistration at shutdown.
+//! Registration with the name servers: at once when a topic is created or changed, every
+//! `register_namesrv_interval` (30 s) otherwise, and an unregistration at shutdown.
+//!
+//! The periodic round first asks each name server whether it still holds this broker's data
+//! version (QUERY_DATA_VERSION, which also counts as a heartbeat) and registers in full only
+//! where it does not: with many topics the full body is megabytes (RocketMQ's weak point), and
+//! nothing has changed in most rounds.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use petrel_common::protocol::RegisterBrokerBody;
 use petrel_remoting::code::{request, response};
-use petrel_remoting::headers::{RegisterBrokerRequestHeader, UnregisterBrokerRequestHeader};
+use petrel_remoting::headers::{
+    QueryDataVersionRequestHeader, QueryDataVersionResponseHeader, RegisterBrokerRequestHeader,
+    UnregisterBrokerRequestHeader,
+};
 use petrel_remoting::{CancellationToken, Connection, NoRequests, RemotingCommand};
 
 use crate::broker::Broker;
@@ -19,6 +28,8 @@ pub struct NamesrvRegistrar {
     conns: Mutex<Vec<Option<Connection>>>,
     /// Speak TLS to the name servers (`tlsEnable`).
     tls: bool,
+    /// REGISTER_BROKER requests answered with success, over all name servers.
+    full_registrations: AtomicU64,
 }
 
 impl NamesrvRegistrar {
@@ -30,7 +41,17 @@ impl NamesrvRegistrar {
             .map(str::to_owned)
             .collect();
         let conns = Mutex::new(vec![None; addrs.len()]);
-        NamesrvRegistrar { addrs, conns, tls }
+        NamesrvRegistrar {
+            addrs,
+            conns,
+            tls,
+            full_registrations: AtomicU64::new(0),
+        }
+    }
+
+    /// REGISTER_BROKER requests the name servers accepted so far.
+    pub fn full_registrations(&self) -> u64 {
+        self.full_registrations.load(Ordering::Relaxed)
     }
 
     pub async fn run(self: Arc<Self>, broker: Arc<Broker>, shutdown: CancellationToken) {
@@ -42,11 +63,54 @@ impl NamesrvRegistrar {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tick.tick() => {}
-                _ = broker.topics_changed.notified() => {}
+                _ = tick.tick() => self.refresh_all(&broker).await,
+                _ = broker.topics_changed.notified() => self.register_all(&broker).await,
             }
-            self.register_all(&broker).await;
         }
+    }
+
+    /// The periodic round: a full registration only where the name server's copy is stale.
+    async fn refresh_all(&self, broker: &Broker) {
+        let version = broker.topics.snapshot().data_version;
+        let body = match serde_json::to_vec(&version) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!("cannot encode the data version: {e}");
+                return;
+            }
+        };
+        let header = QueryDataVersionRequestHeader {
+            broker_name: broker.config.broker_name.clone(),
+            broker_addr: broker.broker_addr(),
+            cluster_name: broker.config.cluster_name.clone(),
+            broker_id: broker.config.broker_id,
+        };
+        let mut stale = Vec::new();
+        for i in 0..self.addrs.len() {
+            let Some(conn) = self.connection(i).await else {
+                continue;
+            };
+            let cmd = RemotingCommand::request_with_header(request::QUERY_DATA_VERSION, &header)
+                .with_body(body.clone());
+            let unchanged = match conn.request(cmd, NAMESRV_TIMEOUT).await {
+                Ok(resp) if resp.code == response::SUCCESS => resp
+                    .decode_header::<QueryDataVersionResponseHeader>()
+                    .is_ok_and(|h| !h.changed),
+                Ok(_) | Err(_) => false,
+            };
+            if !unchanged {
+                stale.push(i);
+            }
+        }
+        if !stale.is_empty() {
+            self.register(broker, &stale).await;
+        }
+    }
+
+    /// A full registration with every name server.
+    pub async fn register_all(&self, broker: &Broker) {
+        let all: Vec<usize> = (0..self.addrs.len()).collect();
+        self.register(broker, &all).await;
     }
 
     async fn connection(&self, i: usize) -> Option<Connection> {
@@ -71,7 +135,8 @@ impl NamesrvRegistrar {
         }
     }
 
-    pub async fn register_all(&self, broker: &Broker) {
+    /// REGISTER_BROKER with the name servers `targets` (indexes into `addrs`).
+    async fn register(&self, broker: &Broker, targets: &[usize]) {
         let body = RegisterBrokerBody {
             topic_config_serialize_wrapper: broker.topics.snapshot(),
             filter_server_list: Vec::new(),
@@ -98,14 +163,16 @@ impl NamesrvRegistrar {
             compressed: Some(false),
             body_crc32: Some(crc),
         };
-        for i in 0..self.addrs.len() {
+        for &i in targets {
             let Some(conn) = self.connection(i).await else {
                 continue;
             };
             let cmd = RemotingCommand::request_with_header(request::REGISTER_BROKER, &header)
                 .with_body(body.clone());
             match conn.request(cmd, NAMESRV_TIMEOUT).await {
-                Ok(resp) if resp.code == response::SUCCESS => {}
+                Ok(resp) if resp.code == response::SUCCESS => {
+                    self.full_registrations.fetch_add(1, Ordering::Relaxed);
+                }
                 Ok(resp) => tracing::warn!(
                     namesrv = %self.addrs[i],
                     code = resp.code,

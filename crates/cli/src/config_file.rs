@@ -42,6 +42,8 @@ pub struct BrokerConfigFile {
     pub long_polling_max_millis: Option<u64>,
     /// How long an orderly consumer's queue lock lives without renewal, ms.
     pub rebalance_lock_max_live_time: Option<u64>,
+    /// `registerNameServerPeriod` (ms): the periodic round with the name servers.
+    pub register_name_server_period: Option<u64>,
     /// Delay of each level, e.g. `1s 5s 10s 30s 1m …` (units ms/s/m/h/d).
     pub message_delay_level: Option<String>,
     /// Seconds: the furthest ahead a timer message may be delivered (3 days).
@@ -282,6 +284,12 @@ impl BrokerConfigFile {
         }
         if let Some(v) = self.acl_replay_cache_max_entries {
             c.acl_replay_cache_max_entries = v;
+        }
+        if let Some(v) = self.register_name_server_period {
+            if !(100..=60_000).contains(&v) {
+                bail!("registerNameServerPeriod must be between 100 and 60000 ms, not {v}");
+            }
+            c.register_namesrv_interval = Duration::from_millis(v);
         }
         if let Some(v) = self.rebalance_lock_max_live_time {
             c.rebalance_lock_max_live = Duration::from_millis(v);

@@ -57,20 +57,3 @@ command_header! {
         namespace: String => "namespace",
     }
 }
-
-command_header! {
-    /// QUERY_DATA_VERSION (322); the body is the broker's DataVersion JSON.
-    pub struct QueryDataVersionRequestHeader {
-        broker_name: String => "brokerName",
-        broker_addr: String => "brokerAddr",
-        cluster_name: String => "clusterName",
-        broker_id: i64 => "brokerId",
-    }
-}
-
-command_header! {
-    /// QUERY_DATA_VERSION (322) response; the body is the version the name server holds.
-    pub struct QueryDataVersionResponseHeader {
-        changed: bool => "changed",
-    }
-}

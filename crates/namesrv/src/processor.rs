@@ -18,9 +18,9 @@ use thiserror::Error;
 use crate::headers::{
     DeleteTopicFromNamesrvRequestHeader, GetKvConfigResponseHeader,
     GetKvListByNamespaceRequestHeader, GetRouteInfoRequestHeader, GetTopicsByClusterRequestHeader,
-    KvConfigKeyRequestHeader, PutKvConfigRequestHeader, QueryDataVersionRequestHeader,
-    QueryDataVersionResponseHeader,
+    KvConfigKeyRequestHeader, PutKvConfigRequestHeader,
 };
+use petrel_remoting::headers::{QueryDataVersionRequestHeader, QueryDataVersionResponseHeader};
 use crate::kv_config::{KvConfigManager, NAMESPACE_ORDER_TOPIC_CONFIG};
 use crate::register_body::{self, RegisterBodyError};
 use crate::route_info::{BrokerRegistration, RouteInfoManager};

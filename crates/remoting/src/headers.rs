@@ -277,6 +277,24 @@ command_header! {
 }
 
 command_header! {
+    /// QUERY_DATA_VERSION (322), a broker asking whether the name server still holds its
+    /// registration; the body is the broker's DataVersion JSON.
+    pub struct QueryDataVersionRequestHeader {
+        broker_name: String => "brokerName",
+        broker_addr: String => "brokerAddr",
+        cluster_name: String => "clusterName",
+        broker_id: i64 => "brokerId",
+    }
+}
+
+command_header! {
+    /// QUERY_DATA_VERSION (322) response; the body is the version the name server holds.
+    pub struct QueryDataVersionResponseHeader {
+        changed: bool => "changed",
+    }
+}
+
+command_header! {
     pub struct RegisterBrokerResponseHeader {
         ha_server_addr: Option<String> => "haServerAddr",
         master_addr: Option<String> => "masterAddr",
