@@ -23,6 +23,8 @@ struct Cached<T> {
     table: Arc<BTreeMap<String, T>>,
 }
 
+/// The async mutexes make the fetch single-flight: requests that arrive while the table is
+/// fetched wait for that fetch rather than each asking every master again.
 #[derive(Default)]
 pub struct Tables {
     topics: tokio::sync::Mutex<Option<Cached<TopicConfig>>>,

@@ -276,7 +276,10 @@ pub async fn send(
         .map_err(ApiError::context(format!("cannot send to {topic}")))?;
     // The producer's first heartbeat went out before it knew any broker: announce it now so
     // that it is listed under its group at once rather than at the next heartbeat.
-    if !d.producer_announced.swap(true, std::sync::atomic::Ordering::SeqCst) {
+    if !d
+        .producer_announced
+        .swap(true, std::sync::atomic::Ordering::SeqCst)
+    {
         d.admin.instance().send_heartbeat_to_all_brokers().await;
     }
     Ok(Json(json!({
@@ -292,4 +295,20 @@ pub async fn send(
             SendStatus::SlaveNotAvailable => "SLAVE_NOT_AVAILABLE",
         },
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kind;
+
+    #[test]
+    fn topics_are_told_apart_by_name() {
+        assert_eq!(kind("Orders", false), "normal");
+        assert_eq!(kind("%RETRY%G", false), "retry");
+        assert_eq!(kind("%DLQ%G", false), "dlq");
+        assert_eq!(kind("TBW102", false), "system");
+        assert_eq!(kind("rmq_sys_broker_trace", false), "system");
+        assert_eq!(kind("RMQ_SYS_TRANS_HALF_TOPIC", false), "system");
+        assert_eq!(kind("broker-a", true), "system");
+    }
 }
