@@ -59,3 +59,50 @@ async fn unchanged_rounds_do_not_register_in_full_and_a_change_does() {
     admin.shutdown();
     petrel.shutdown().await;
 }
+
+/// `compressedRegister`: the name server gets the compressed body (RocketMQ's layout) and
+/// routes every topic with its queue numbers and permission.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compressed_registration_routes_every_topic() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("broker.toml");
+    writeln!(
+        std::fs::File::create(&toml).unwrap(),
+        "compressedRegister = true"
+    )
+    .unwrap();
+    let mut config = StandaloneConfig::ephemeral(dir.path().join("data"));
+    config.broker_config_file = Some(toml);
+    let petrel = Standalone::start(config).await.unwrap();
+    let admin = Admin::new(ClientConfig::new(petrel.namesrv_addr().to_string()));
+    admin.instance().start().unwrap();
+    let broker_addr = petrel.broker_addr().to_string();
+    for (topic, queues, perm) in [("Zipped1", 2, 6), ("Zipped2", 5, 4)] {
+        let mut t = petrel_common::topic::TopicConfig::new(topic, queues, perm);
+        t.read_queue_nums = queues;
+        admin.update_topic(&broker_addr, &t).await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let routes = (
+            admin.topic_route("Zipped1").await,
+            admin.topic_route("Zipped2").await,
+        );
+        if let (Ok(a), Ok(b)) = routes {
+            let q = |r: &petrel_common::protocol::TopicRouteData| {
+                let d = &r.queue_datas[0];
+                (d.read_queue_nums, d.write_queue_nums, d.perm)
+            };
+            assert_eq!(q(&a), (2, 2, 6));
+            assert_eq!(q(&b), (5, 5, 4));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no routes: {routes:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    admin.shutdown();
+    petrel.shutdown().await;
+}

@@ -26,6 +26,9 @@ pub struct BrokerConfig {
     /// (delivered, committed, retried, dead-lettered, transaction ended) in
     /// `rmq_sys_broker_trace` (on).
     pub trace_on: bool,
+    /// `compressedRegister`: always send the name servers the compressed registration body
+    /// (off; a broker with more than 1,000 topics compresses it anyway).
+    pub compressed_register: bool,
     /// `traceTopicEnable`: create `RMQ_SYS_TRACE_TOPIC`, where clients with message trace on
     /// write theirs (on; RocketMQ's default is off, which leaves tracing clients depending on
     /// topic auto-creation).
@@ -114,6 +117,7 @@ impl BrokerConfig {
             region_id: "DefaultRegion".into(),
             trace_on: true,
             trace_topic_enable: true,
+            compressed_register: false,
             auto_create_topic_enable: true,
             auto_create_subscription_group: true,
             default_topic_queue_nums: 8,

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use petrel_common::protocol::RegisterBrokerBody;
+use petrel_common::register_body;
 use petrel_remoting::code::{request, response};
 use petrel_remoting::headers::{
     QueryDataVersionRequestHeader, QueryDataVersionResponseHeader, RegisterBrokerRequestHeader,
@@ -22,6 +23,9 @@ use petrel_remoting::{CancellationToken, Connection, NoRequests, RemotingCommand
 use crate::broker::Broker;
 
 const NAMESRV_TIMEOUT: Duration = Duration::from_secs(3);
+/// Above this many topics the registration body is always sent compressed
+/// (`compressedRegister` forces it for any number): its JSON grows by about 150 bytes a topic.
+const COMPRESS_ABOVE_TOPICS: usize = 1000;
 
 pub struct NamesrvRegistrar {
     addrs: Vec<String>,
@@ -141,14 +145,21 @@ impl NamesrvRegistrar {
             topic_config_serialize_wrapper: broker.topics.snapshot(),
             filter_server_list: Vec::new(),
         };
-        let body = match serde_json::to_vec(&body) {
+        let compressed = broker.config.compressed_register
+            || body.topic_config_serialize_wrapper.topic_config_table.len() > COMPRESS_ABOVE_TOPICS;
+        let encoded = if compressed {
+            register_body::encode_compressed(&body).map_err(|e| e.to_string())
+        } else {
+            serde_json::to_vec(&body).map_err(|e| e.to_string())
+        };
+        let body = match encoded {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!("cannot encode the registration body: {e}");
                 return;
             }
         };
-        let crc = (crc32fast::hash(&body) & 0x7FFF_FFFF) as i32;
+        let crc = register_body::body_crc32(&body);
         let header = RegisterBrokerRequestHeader {
             broker_name: broker.config.broker_name.clone(),
             broker_addr: broker.broker_addr(),
@@ -160,7 +171,7 @@ impl NamesrvRegistrar {
             ),
             broker_id: broker.config.broker_id,
             heartbeat_timeout_millis: None,
-            compressed: Some(false),
+            compressed: Some(compressed),
             body_crc32: Some(crc),
         };
         for &i in targets {

@@ -27,6 +27,7 @@ pub struct BrokerConfigFile {
     pub region_id: Option<String>,
     pub trace_on: Option<bool>,
     pub trace_topic_enable: Option<bool>,
+    pub compressed_register: Option<bool>,
     pub auto_create_topic_enable: Option<bool>,
     pub auto_create_subscription_group: Option<bool>,
     /// Accept SQL92 subscriptions (default true).
@@ -198,6 +199,9 @@ impl BrokerConfigFile {
         }
         if let Some(v) = self.trace_topic_enable {
             c.trace_topic_enable = v;
+        }
+        if let Some(v) = self.compressed_register {
+            c.compressed_register = v;
         }
         if let Some(v) = self.auto_create_topic_enable {
             c.auto_create_topic_enable = v;

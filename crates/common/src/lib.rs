@@ -11,5 +11,6 @@ pub mod object_map;
 pub mod properties;
 pub mod protocol;
 pub mod record;
+pub mod register_body;
 pub mod topic;
 pub mod trace;

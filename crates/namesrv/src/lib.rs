@@ -5,7 +5,8 @@
 //!
 //! - `route_info`: the routing tables and their rules (no sockets).
 //! - `processor`: request codes → responses over those tables.
-//! - `register_body`: decoding REGISTER_BROKER bodies (JSON or compressed) and their CRC.
+//! - `register_body` (from `petrel_common`, which brokers encode with): REGISTER_BROKER bodies
+//!   (JSON or compressed) and their CRC.
 //! - `kv_config`: the namespace/key/value store.
 //! - `headers`: typed headers of the name-server-only requests.
 //!
@@ -15,7 +16,7 @@
 pub mod headers;
 pub mod kv_config;
 pub mod processor;
-pub mod register_body;
+pub use petrel_common::register_body;
 pub mod route_info;
 
 use std::net::SocketAddr;
