@@ -1,7 +1,7 @@
 //! The charts' history, in memory: every [`SAMPLE_INTERVAL_MS`] the sampler reads each master's
-//! runtime figures (put and get totals, whose differences are the TPS) and the lag of the groups
-//! someone viewed in the last [`LAG_WATCH_MS`], and keeps [`HISTORY_MS`] of points. It stops
-//! when the server's shutdown token fires.
+//! runtime figures (put and get totals, whose differences are the TPS), the lag of the groups
+//! and the stored totals of the topics someone viewed in the last [`WATCH_MS`], and keeps
+//! [`HISTORY_MS`] of points. It stops when the server's shutdown token fires.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -22,8 +22,8 @@ use crate::{AppState, Dashboard};
 pub const SAMPLE_INTERVAL_MS: u64 = 10_000;
 /// How much history each series keeps.
 pub const HISTORY_MS: u64 = 3_600_000;
-/// A group's lag is sampled for this long after it was last viewed.
-pub const LAG_WATCH_MS: u64 = 3_600_000;
+/// A group's lag and a topic's TPS are sampled for this long after they were last viewed.
+pub const WATCH_MS: u64 = 3_600_000;
 const MAX_POINTS: usize = (HISTORY_MS / SAMPLE_INTERVAL_MS) as usize;
 
 #[derive(Default)]
@@ -41,9 +41,19 @@ struct LagSeries {
 }
 
 #[derive(Default)]
+struct TopicSeries {
+    /// `(epoch ms, messages stored per second)`, oldest first.
+    points: VecDeque<(i64, f64)>,
+    /// The last total of the queues' max offsets and when.
+    last: Option<(i64, i64)>,
+    viewed_at: Option<Instant>,
+}
+
+#[derive(Default)]
 pub struct Charts {
     tps: parking_lot::Mutex<HashMap<String, BrokerSeries>>,
     lag: parking_lot::Mutex<HashMap<String, LagSeries>>,
+    topics: parking_lot::Mutex<HashMap<String, TopicSeries>>,
 }
 
 fn push<T>(points: &mut VecDeque<T>, p: T) {
@@ -98,13 +108,47 @@ impl Charts {
 
     /// The groups viewed lately; the others stop being sampled (their history stays).
     fn watched_groups(&self) -> Vec<String> {
-        let watch = Duration::from_millis(LAG_WATCH_MS);
+        let watch = Duration::from_millis(WATCH_MS);
         self.lag
             .lock()
             .iter()
             .filter(|(_, s)| s.viewed_at.is_some_and(|t| t.elapsed() < watch))
             .map(|(g, _)| g.clone())
             .collect()
+    }
+
+    /// Someone looked at `topic`: sample its TPS from now on. `stored` is the sum of its queues'
+    /// max offsets now, `put_tps` what its brokers say of its rate.
+    pub fn topic_viewed(&self, topic: &str, at: i64, stored: i64, put_tps: f64) {
+        let mut all = self.topics.lock();
+        let s = all.entry(topic.to_owned()).or_default();
+        let first = s.viewed_at.is_none() && s.points.is_empty();
+        s.viewed_at = Some(Instant::now());
+        if first {
+            push(&mut s.points, (at, put_tps));
+            s.last = Some((at, stored));
+        }
+    }
+
+    fn watched_topics(&self) -> Vec<String> {
+        let watch = Duration::from_millis(WATCH_MS);
+        self.topics
+            .lock()
+            .iter()
+            .filter(|(_, s)| s.viewed_at.is_some_and(|t| t.elapsed() < watch))
+            .map(|(t, _)| t.clone())
+            .collect()
+    }
+
+    /// `topic`'s stored total at `at`: a point from the difference with the last one.
+    fn record_topic(&self, topic: &str, at: i64, stored: i64) {
+        if let Some(s) = self.topics.lock().get_mut(topic) {
+            if let Some((t, n)) = s.last.filter(|&(t, n)| at > t && stored >= n) {
+                let tps = (stored - n) as f64 / ((at - t) as f64 / 1000.0);
+                push(&mut s.points, (at, tps));
+            }
+            s.last = Some((at, stored));
+        }
     }
 
     fn record_lag(&self, group: &str, at: i64, lag: i64) {
@@ -171,6 +215,12 @@ async fn sample_once(d: &Dashboard) -> bool {
             Err(e) => tracing::debug!(broker = %b.addr, "dashboard sampler: {e}"),
         }
     }
+    for topic in d.charts.watched_topics() {
+        if let Ok(stats) = crate::topics::stats(d, &topic).await {
+            d.charts
+                .record_topic(&topic, now_ms(), stored_total(&stats));
+        }
+    }
     let groups = d.charts.watched_groups();
     let addrs: Vec<(String, String)> = masters
         .iter()
@@ -182,6 +232,37 @@ async fn sample_once(d: &Dashboard) -> bool {
         }
     }
     sampled
+}
+
+/// The sum of a topic's queues' max offsets: every message it ever stored.
+pub fn stored_total(stats: &petrel_common::protocol::TopicStatsTable) -> i64 {
+    stats.offset_table.iter().map(|q| q.offset.max_offset).sum()
+}
+
+pub async fn topic_tps(
+    state: AppState,
+    params: Result<Query<Params>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(params) = params?;
+    let topic = required(&params, "topic")?;
+    let d = &state.0;
+    if !d.charts.topics.lock().contains_key(topic) {
+        let stats = crate::topics::stats(d, topic).await?;
+        d.charts
+            .topic_viewed(topic, now_ms(), stored_total(&stats), stats.topic_put_tps);
+    } else if let Some(s) = d.charts.topics.lock().get_mut(topic) {
+        s.viewed_at = Some(Instant::now());
+    }
+    let points: Vec<Value> = d
+        .charts
+        .topics
+        .lock()
+        .get(topic)
+        .map(|s| s.points.iter().map(|&(t, tps)| json!([t, tps])).collect())
+        .unwrap_or_default();
+    Ok(Json(
+        json!({ "intervalMs": SAMPLE_INTERVAL_MS, "points": points }),
+    ))
 }
 
 pub async fn tps(state: AppState) -> Json<Value> {
@@ -261,6 +342,15 @@ mod tests {
         assert_eq!(c.latest_tps("b"), Some((1.5, 0.5)));
         c.record_tps("b", 20_000, &row(600, 110));
         assert_eq!(c.latest_tps("b"), Some((50.0, 10.0)));
+    }
+
+    #[test]
+    fn a_topic_rate_is_the_difference_of_its_stored_totals() {
+        let c = Charts::default();
+        c.topic_viewed("T", 10_000, 100, 2.5);
+        c.record_topic("T", 20_000, 300);
+        let points: Vec<_> = c.topics.lock()["T"].points.iter().copied().collect();
+        assert_eq!(points, vec![(10_000, 2.5), (20_000, 20.0)]);
     }
 
     #[test]

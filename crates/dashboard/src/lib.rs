@@ -84,6 +84,7 @@ impl Dashboard {
             .route("/api/trace", get(messages::trace))
             .route("/api/charts/tps", get(charts::tps))
             .route("/api/charts/lag", get(charts::lag))
+            .route("/api/charts/topic-tps", get(charts::topic_tps))
             .fallback(not_found)
             .with_state(self.clone())
     }

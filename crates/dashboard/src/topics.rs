@@ -7,6 +7,7 @@ use axum::extract::{Path, Query};
 use axum::Json;
 use petrel_client::admin::combine_topic_stats;
 use petrel_client::{Message, SendStatus};
+use petrel_common::protocol::TopicStatsTable;
 use petrel_common::topic::{
     perm, TopicConfig, AUTO_CREATE_TOPIC_KEY, DLQ_GROUP_TOPIC_PREFIX, RETRY_GROUP_TOPIC_PREFIX,
     SCHEDULE_TOPIC, TIMER_TOPIC, TRANS_CHECK_MAX_TIME_TOPIC, TRANS_HALF_TOPIC, TRANS_OP_HALF_TOPIC,
@@ -16,7 +17,7 @@ use serde_json::{json, Value};
 
 use crate::error::{topic_error, ApiError, ApiResult};
 use crate::tables::{masters, matches, page_of, paging, Params};
-use crate::AppState;
+use crate::{AppState, Dashboard};
 
 /// Queue numbers a topic created from the page may have.
 const MAX_QUEUE_NUMS: i32 = 1024;
@@ -172,14 +173,10 @@ pub async fn delete(
     Ok(Json(json!({ "deleted": topic })))
 }
 
-pub async fn status(
-    state: AppState,
-    topic: Result<Path<String>, PathRejection>,
-) -> ApiResult<Json<Value>> {
-    let Path(topic) = topic?;
-    let d = &state.0;
-    let route = d.admin.topic_route(&topic).await.map_err(topic_error(
-        &topic,
+/// `topic`'s queues on every master of its route.
+pub async fn stats(d: &Dashboard, topic: &str) -> ApiResult<TopicStatsTable> {
+    let route = d.admin.topic_route(topic).await.map_err(topic_error(
+        topic,
         format!("cannot read the route of {topic}"),
     ))?;
     let mut answers = Vec::new();
@@ -189,7 +186,7 @@ pub async fn status(
         };
         answers.push(
             d.admin
-                .topic_stats(addr, &topic)
+                .topic_stats(addr, topic)
                 .await
                 .map_err(ApiError::context(format!(
                     "cannot read the queues of {topic} on {} ({addr})",
@@ -197,7 +194,22 @@ pub async fn status(
                 )))?,
         );
     }
-    let stats = combine_topic_stats(answers);
+    Ok(combine_topic_stats(answers))
+}
+
+pub async fn status(
+    state: AppState,
+    topic: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<Value>> {
+    let Path(topic) = topic?;
+    let d = &state.0;
+    let stats = stats(d, &topic).await?;
+    d.charts.topic_viewed(
+        &topic,
+        petrel_common::msg_id::now_ms() as i64,
+        crate::charts::stored_total(&stats),
+        stats.topic_put_tps,
+    );
     let total: i64 = stats
         .offset_table
         .iter()

@@ -279,6 +279,11 @@ async fn a_topic_is_created_listed_sent_to_found_traced_and_deleted() {
     assert_eq!(status, 200);
     assert_eq!(st["totalMessages"], 1);
     assert_eq!(st["queues"].as_array().unwrap().len(), 4, "{st}");
+    let (status, chart) = api.get("/api/charts/topic-tps?topic=DashOrders").await;
+    assert_eq!(status, 200, "{chart}");
+    assert_eq!(chart["intervalMs"], 10_000);
+    assert_eq!(chart["points"].as_array().unwrap().len(), 1, "{chart}");
+    assert!(chart["points"][0][1].is_number(), "{chart}");
     let (status, route) = api.get("/api/topics/DashOrders/route").await;
     assert_eq!(status, 200);
     assert_eq!(route["queueDatas"][0]["readQueueNums"], 4, "{route}");
