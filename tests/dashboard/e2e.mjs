@@ -6,7 +6,8 @@
 // what the page shows. The script asks its driver for what a page cannot do (produce a backlog,
 // run a real consumer) with a line `@@ <request> <args...>` on stdout, and waits for the line
 // `ok <request>` on stdin. Screenshots go to SCREENSHOT_DIR (or $PETREL_SCREENSHOT_DIR).
-// PETREL_E2E_TOPICS=N (default 10000) is how many topics the page-load measurement creates.
+// PETREL_E2E_TOPICS=N (default 10000) is how many topics the driver seeded into the broker's
+// metadata before it started; the Topics page must load under 300 ms with them.
 import { chromium } from 'playwright-core';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -316,22 +317,7 @@ try {
   await waitFor('the topic gone from the list', async () =>
     (await tid('topics-box').getAttribute('data-loaded')) === 'true' && (await tid('topic-row').count()) === 0);
 
-  // 13. The Topics page with many topics loads in under the budget.
-  step(`create ${manyTopics} topics`);
-  const started = Date.now();
-  let next = 0;
-  const worker = async () => {
-    while (next < manyTopics) {
-      const i = next++;
-      const r = await fetch(`${base}/api/topics`, {
-        method: 'POST', headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ topic: `Load_${run}_${String(i).padStart(5, '0')}`, readQueueNums: 1, writeQueueNums: 1, perm: 6, order: false }),
-      });
-      if (!r.ok) throw new Error(`creating topic ${i}: HTTP ${r.status} ${await r.text()}`);
-    }
-  };
-  await Promise.all(Array.from({ length: 8 }, worker));
-  console.log(`created ${manyTopics} topics in ${Date.now() - started} ms`);
+  // 13. The Topics page with the topics the driver seeded (PETREL_E2E_TOPICS) loads in budget.
   step('the Topics page loads fast with many topics');
   const loads = [];
   for (let i = 0; i < 5; i++) {
@@ -352,6 +338,7 @@ try {
   console.log(`topics page load with ${manyTopics} topics: navigation to table rendered ${loads.map((l) => l.mark).join(', ')} ms (median ${markMedian}); wall clock goto to table ${loads.map((l) => l.wall).join(', ')} ms (median ${wallMedian})`);
   check(markMedian < PAGE_LOAD_BUDGET_MS, `the median load ${markMedian} ms is under ${PAGE_LOAD_BUDGET_MS} ms`);
   await shot('topics');
+  console.log(`topics listed: ${await tid('topics-pager-info').textContent()}`);
   check(pageErrors.length === 0, `the page logged no errors: ${pageErrors.join(' | ')}`);
   console.log('dashboard e2e: all steps passed');
 } catch (e) {

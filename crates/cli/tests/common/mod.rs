@@ -36,6 +36,8 @@ pub struct Petrel {
     child: Child,
     pub namesrv: String,
     pub broker: String,
+    /// The HTTP address (`/metrics`, `/health`, the dashboard), or `off`.
+    pub metrics: String,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -97,10 +99,12 @@ impl Petrel {
                     if line.contains("petrel standalone is up") {
                         let namesrv = field(&line, "namesrv").expect("namesrv= in the up line");
                         let broker = field(&line, "broker").expect("broker= in the up line");
+                        let metrics = field(&line, "metrics").expect("metrics= in the up line");
                         return Petrel {
                             child,
                             namesrv,
                             broker,
+                            metrics,
                             stderr,
                         };
                     }
