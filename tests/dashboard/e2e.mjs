@@ -159,6 +159,7 @@ try {
   check(/^[0-9A-F]{32}$/i.test(msgId), `the page shows a msgId (got "${msgId}")`);
   check(/SEND_OK/.test(await tid('send-status').textContent()), 'the send status is SEND_OK');
   await waitFor('the queues to count the message', async () => (await tid('topic-total-messages').textContent()).trim() === '1');
+  await tid('topic-tps-chart').waitFor();
   await noErrorBanner();
   await shot('topic');
 
@@ -266,6 +267,14 @@ try {
   await waitFor('the group row', async () => (await tid('group-row').count()) === 1 &&
     /online/.test(await tid('group-row').first().textContent()));
   await shot('groups');
+
+  step('resend the message to the group');
+  await page.goto(`${base}/#/message?id=${msgId}&topic=${TOPIC}`);
+  await tid('resend-group').fill(GROUP);
+  await tid('resend-submit').click();
+  await tid('resend-consume-result').waitFor();
+  check((await tid('resend-consume-result').textContent()) === 'CR_SUCCESS', 'the consumer consumed it again');
+  await noErrorBanner();
 
   // 9. The trace now shows the delivery to the consumer.
   step('the trace shows the delivery');

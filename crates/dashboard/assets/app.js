@@ -370,6 +370,7 @@ route(/^\/cluster$/, async (page, _m, params, gen) => {
         { title: 'put today', num: true, render: (b) => fmtNum(b.msgPutTotalToday) },
         { title: 'get today', num: true, render: (b) => fmtNum(b.msgGetTotalToday) },
         { title: 'disk used', num: true, render: (b) => fmtRatio(b.diskUsedRatio) },
+        { title: 'status', render: (b) => (b.error ? h('span', { class: 'badge warn', title: b.error, testid: 'broker-error' }, b.error) : h('span', { class: 'badge ok' }, 'answering')) },
         { title: '', render: (b) => h('button', { class: 'small', testid: 'broker-config-button', onclick: (e) => showConfig(b.addr, e.target) }, 'Config') },
       ], c.brokers || [], (b) => ({ testid: 'broker-row', dataset: { addr: b.addr } })));
     if (params.config) showConfig(params.config);
@@ -483,6 +484,7 @@ async function deleteTopic(topic, btn, then) {
 route(/^\/topics\/(.+)$/, async (page, [topic], _params, gen) => {
   const statusBox = h('div', { testid: 'topic-status-box' }, h('p', { class: 'muted' }, 'Loading queues…'));
   const routeBox = h('div', { testid: 'topic-route-box' }, h('p', { class: 'muted' }, 'Loading route…'));
+  const tpsBox = h('div', { testid: 'topic-tps-box' }, h('p', { class: 'muted' }, 'Loading chart…'));
   const editBox = h('div', { testid: 'topic-edit-box', hidden: true });
   const result = h('div', { testid: 'send-result', class: 'result', hidden: true });
   const body = h('textarea', { testid: 'send-body', rows: 4, placeholder: 'Message body' });
@@ -523,7 +525,20 @@ route(/^\/topics\/(.+)$/, async (page, [topic], _params, gen) => {
     editBox,
     card('Queues', statusBox),
     card('Send a test message', sendForm, result),
+    card('Put TPS, last hour', tpsBox),
     card('Route', routeBox));
+
+  const loadTps = async () => {
+    let c;
+    try { c = await api('GET', `/api/charts/topic-tps${qs({ topic })}`); } catch (e) {
+      if (current(gen)) tpsBox.replaceChildren(h('p', { class: 'muted' }, e.message));
+      return;
+    }
+    if (!current(gen)) return;
+    tpsBox.replaceChildren(lineChart('topic-tps-chart', [{ name: 'put TPS', points: c.points || [] }], {
+      label: 'put TPS', empty: 'No samples yet: the dashboard samples a topic every 10 s once viewed.',
+    }));
+  };
 
   const loadStatus = async () => {
     let st;
@@ -573,7 +588,7 @@ route(/^\/topics\/(.+)$/, async (page, [topic], _params, gen) => {
     }, () => { editBox.hidden = true; loadConfigAndRoute(); loadStatus(); })));
   };
 
-  await Promise.all([loadStatus(), loadConfigAndRoute()]);
+  await Promise.all([loadStatus(), loadConfigAndRoute(), loadTps()]);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -963,7 +978,14 @@ function renderMessage(box, m, gen) {
         if (!group.value.trim()) throw new ApiError('Name the group that should consume the message again.');
         const r = await api('POST', '/api/messages/resend', { topic: m.topic, msgId: m.msgId, group: group.value.trim() });
         resendResult.hidden = false;
-        resendResult.replaceChildren(h('pre', { class: 'code' }, typeof r.result === 'string' ? r.result : JSON.stringify(r.result, null, 2)));
+        const res = r.result || {};
+        resendResult.replaceChildren(
+          typeof res === 'object' && res.consumeResult
+            ? h('p', {}, 'Consumed again: ', h('span', { class: 'badge ' + (res.consumeResult === 'CR_SUCCESS' ? 'ok' : 'warn'), testid: 'resend-consume-result' }, res.consumeResult),
+              res.spentTimeMills !== undefined ? h('span', { class: 'muted' }, ` in ${res.spentTimeMills} ms`) : null,
+              res.remark ? h('span', { class: 'muted' }, ` · ${res.remark}`) : null)
+            : null,
+          h('pre', { class: 'code' }, typeof res === 'string' ? res : JSON.stringify(res, null, 2)));
       });
     },
   }, field('Consume again by group', group), resendBtn);
