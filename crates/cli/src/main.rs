@@ -110,6 +110,8 @@ enum Command {
         namesrv: String,
         #[arg(long, default_value = "0.0.0.0:8080")]
         listen: SocketAddr,
+        #[command(flatten)]
+        acl: AclArgs,
     },
     /// Send messages (for a human at a terminal).
     Send {
@@ -425,7 +427,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 petrel::config_file::BrokerConfigFile::load(&path)?.apply(&mut config)?;
             }
             let stopped = CancellationToken::new();
-            let dashboard = petrel::dashboard::for_namesrv(&config.namesrv_addr, &stopped);
+            let dashboard = petrel::dashboard::for_namesrv(
+                &config.namesrv_addr,
+                petrel::dashboard::broker_credentials(config.acl_enable)?,
+                &stopped,
+            );
             let broker = petrel_broker::Broker::start_with_routes(
                 config,
                 CancellationToken::new(),
@@ -440,14 +446,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             broker.shutdown().await;
             stopped.cancel();
         }
-        Command::Dashboard { namesrv, listen } => {
+        Command::Dashboard {
+            namesrv,
+            listen,
+            acl,
+        } => {
             let shutdown = CancellationToken::new();
             let stop = shutdown.clone();
             tokio::spawn(async move {
                 wait_for_signal().await;
                 stop.cancel();
             });
-            petrel::dashboard::serve(&namesrv, listen, shutdown).await?;
+            petrel::dashboard::serve(&namesrv, acl.credentials()?, listen, shutdown).await?;
         }
         Command::Send {
             namesrv,

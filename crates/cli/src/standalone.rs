@@ -105,7 +105,11 @@ impl Standalone {
         // when that one takes nothing else.
         broker_config.namesrv_addr = config.broker_config(namesrv.local_addr()).namesrv_addr;
         broker_config.tls_enable |= broker_config.tls.mode == petrel_remoting::TlsMode::Enforcing;
-        let dashboard = crate::dashboard::for_namesrv(&broker_config.namesrv_addr, &shutdown);
+        let dashboard = crate::dashboard::for_namesrv(
+            &broker_config.namesrv_addr,
+            crate::dashboard::broker_credentials(broker_config.acl_enable)?,
+            &shutdown,
+        );
         let broker = petrel_broker::Broker::start_with_routes(
             broker_config,
             CancellationToken::new(),
