@@ -1,6 +1,7 @@
 //! The one shape of every failure the API answers: `{"error": "<sentence>"}` with a status —
-//! 400 for what the caller sent, 404 for a topic, group or message that is not there, 502 when a
-//! broker or the name server cannot be reached or refuses.
+//! 400 for what the caller sent, 403 when the brokers' ACL refuses the dashboard's account, 404
+//! for a topic, group or message that is not there, 502 when a broker or the name server cannot
+//! be reached or refuses.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
@@ -76,6 +77,9 @@ impl From<ClientError> for ApiError {
                 ) =>
             {
                 StatusCode::NOT_FOUND
+            }
+            ClientError::Broker { code, .. } if *code == response::NO_PERMISSION => {
+                StatusCode::FORBIDDEN
             }
             _ => StatusCode::BAD_GATEWAY,
         };

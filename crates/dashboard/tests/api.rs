@@ -608,6 +608,76 @@ async fn every_failure_is_json_with_a_status() {
     petrel.shutdown().await;
 }
 
+/// A dashboard served on its own listener for `admin`'s cluster, until `shutdown`.
+async fn serve_dashboard(
+    admin: petrel_client::admin::Admin,
+    shutdown: &petrel_remoting::CancellationToken,
+) -> Api {
+    let app = petrel_dashboard::router(Arc::new(admin), shutdown.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(axum_serve(listener, app, shutdown.clone()));
+    Api {
+        http: reqwest::Client::new(),
+        base: format!("http://{addr}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_acl_the_dashboard_works_with_an_admin_account_and_says_403_without() {
+    let dir = tempfile::tempdir().unwrap();
+    let acl_file = dir.path().join("plain_acl.yml");
+    std::fs::write(
+        &acl_file,
+        "accounts:\n  - accessKey: dash_admin\n    secretKey: dash-secret-1\n    admin: true\n",
+    )
+    .unwrap();
+    let toml = dir.path().join("broker.toml");
+    std::fs::write(
+        &toml,
+        format!(
+            "aclEnable = true\naclFile = {:?}\n",
+            acl_file.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut config = StandaloneConfig::ephemeral(dir.path().join("data"));
+    config.broker_config_file = Some(toml);
+    let petrel = Standalone::start(config).await.unwrap();
+    let ns = petrel.namesrv_addr().to_string();
+    let shutdown = petrel_remoting::CancellationToken::new();
+    let mut signed = ClientConfig::new(&ns);
+    signed.credentials = Some(petrel_client::Credentials::new(
+        "dash_admin",
+        "dash-secret-1",
+    ));
+    let api = serve_dashboard(petrel_client::admin::Admin::new(signed), &shutdown).await;
+    let (status, cluster) = api.get("/api/cluster").await;
+    assert_eq!(status, 200);
+    assert_eq!(cluster["brokers"][0]["error"], Value::Null, "{cluster}");
+    let (status, created) = api.post("/api/topics", json!({"topic": "AclDash"})).await;
+    assert_eq!((status, created), (200, json!({"topic": "AclDash"})));
+    let (_, list) = api.get("/api/topics?search=AclDash").await;
+    assert_eq!(list["total"], 1, "{list}");
+
+    let unsigned = serve_dashboard(
+        petrel_client::admin::Admin::new(ClientConfig::new(&ns)),
+        &shutdown,
+    )
+    .await;
+    let (status, refused) = unsigned.get("/api/topics").await;
+    assert_eq!(status, 403, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot read the topics of broker-a"),
+        "{refused}"
+    );
+    shutdown.cancel();
+    petrel.shutdown().await;
+}
+
 /// A dashboard on a name server nobody answers at: 502 with a sentence, no panic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_name_server_is_a_bad_gateway() {
