@@ -98,9 +98,9 @@ try {
     if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) pageErrors.push(m.text());
   });
   const tid = (id) => page.getByTestId(id);
-  const shot = async (name) => {
+  const shot = async (name, fullPage = false) => {
     await page.evaluate(() => document.fonts && document.fonts.ready);
-    await page.screenshot({ path: join(shots, `${name}.png`), fullPage: false });
+    await page.screenshot({ path: join(shots, `${name}.png`), fullPage });
   };
   const noErrorBanner = async () => {
     const b = tid('banner');
@@ -161,7 +161,7 @@ try {
   await waitFor('the queues to count the message', async () => (await tid('topic-total-messages').textContent()).trim() === '1');
   await tid('topic-tps-chart').waitFor();
   await noErrorBanner();
-  await shot('topic');
+  await shot('topic', true);
 
   // 4. Find it by key.
   step('find the message by key');
@@ -186,7 +186,7 @@ try {
   check((await tid('message-body').getAttribute('data-view')) === 'json', 'a JSON body opens pretty-printed');
   check((await tid('message-body').textContent()).includes('"order": 42'), 'the JSON is pretty-printed');
   check(/KEYS/.test(await tid('message-properties').textContent()), 'the properties include KEYS');
-  await shot('message');
+  await shot('message', true);
   await tid('body-hex').click();
   check((await tid('message-body').textContent()).startsWith('00000000  7b 22 6f 72'), 'the hex view dumps the bytes');
   await tid('body-text').click();
@@ -255,7 +255,7 @@ try {
   await new Promise((r) => setTimeout(r, 3000));
   check(await lagNow() === total, 'a paused group does not consume');
   await noErrorBanner();
-  await shot('group');
+  await shot('group', true);
   step('resume the group');
   await tid('group-resume').click();
   await waitFor('the group to show running', async () => (await tid('group-paused').getAttribute('data-paused')) === 'false');
@@ -346,7 +346,7 @@ try {
   const wallMedian = median(loads.map((l) => l.wall));
   console.log(`topics page load with ${manyTopics} topics: navigation to table rendered ${loads.map((l) => l.mark).join(', ')} ms (median ${markMedian}); wall clock goto to table ${loads.map((l) => l.wall).join(', ')} ms (median ${wallMedian})`);
   check(markMedian < PAGE_LOAD_BUDGET_MS, `the median load ${markMedian} ms is under ${PAGE_LOAD_BUDGET_MS} ms`);
-  await shot('topics');
+  await shot('topics', true);
   console.log(`topics listed: ${await tid('topics-pager-info').textContent()}`);
   check(pageErrors.length === 0, `the page logged no errors: ${pageErrors.join(' | ')}`);
   console.log('dashboard e2e: all steps passed');
