@@ -5,6 +5,7 @@
 //! new sends. Both flush modes: a process kill leaves the page cache, so async flush loses
 //! nothing acknowledged either.
 
+#[allow(dead_code)] // each test binary uses part of the helpers
 mod common;
 
 use std::collections::HashMap;
