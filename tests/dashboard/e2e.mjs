@@ -284,6 +284,7 @@ try {
   console.log(`trace steps: ${whats.join(', ')}`);
   check(whats.some((w) => w.startsWith('stored')), 'the trace shows the message stored');
   check(whats.length >= 2, 'the trace shows more than the store');
+  check(whats.includes('delivered'), `the trace shows the delivery: ${whats.join(', ')}`);
   await shot('trace');
 
   // 10. Producers and messages by time.

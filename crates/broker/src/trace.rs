@@ -378,12 +378,13 @@ impl Writer {
                 }
                 let key = (group, topic, queue_id);
                 let traced_to = self.committed_to.get(&key).copied();
-                let from = match (traced_to, previous) {
-                    (Some(t), p) => t.max(p),
-                    (None, p) if p >= 0 => p,
-                    // A first commit of a group never seen delivered (a broker restart in
-                    // between): what it covered is unknown.
-                    _ => offset,
+                // The group's own previous offset when it had one (after an operator's reset it
+                // is below what was traced before); for a group new on the queue, its first
+                // delivery. Neither (a broker restart between delivery and commit): unknown.
+                let from = if previous >= 0 {
+                    previous
+                } else {
+                    traced_to.unwrap_or(offset)
                 };
                 self.committed_to.insert(key.clone(), offset);
                 if from >= offset {

@@ -187,6 +187,29 @@ async fn trace_shows_a_messages_path_by_id_and_by_key() {
     let (ok, _, stderr) = admin(ns, &["trace", "--key", "order-7"]);
     assert!(!ok && stderr.contains("--topic"), "{stderr}");
 
+    // An operator's reset to the beginning: the plain message is delivered and committed
+    // again, and both rounds show.
+    let admin = petrel_client::admin::Admin::new(petrel.client_config("trace-admin"));
+    admin.instance().start().unwrap();
+    admin
+        .reset_offset_by_time(topic, "TraceCG", 0, true)
+        .await
+        .expect("reset offset");
+    let deadline = Instant::now() + TRACE_WAIT;
+    loop {
+        let (what, v) = steps(ns, &["--msg-id", &plain.msg_id]);
+        if what.iter().filter(|w| *w == "committed").count() == 2 {
+            assert_eq!(
+                what,
+                ["stored", "delivered", "committed", "delivered", "committed"],
+                "{v:#}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "no second round traced: {v:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    admin.shutdown();
     consumer.shutdown().await;
     producer.shutdown().await;
 }

@@ -243,17 +243,9 @@ impl Admin {
                 ))
             })
             .collect();
-        let mut seen = BTreeSet::new();
+        // Each delivery has its own commit: a message delivered again after an offset reset is
+        // committed again.
         for (broker, group, topic, queue_id, offset, delivered_ms) in deliveries {
-            if !seen.insert((
-                broker.clone(),
-                group.clone(),
-                topic.clone(),
-                queue_id,
-                offset,
-            )) {
-                continue;
-            }
             let Some((_, addr)) = brokers.iter().find(|(name, _)| *name == broker) else {
                 continue;
             };
