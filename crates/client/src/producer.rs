@@ -2,7 +2,7 @@
 //! retryable failures on another queue. It never blocks longer than its request timeouts.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -68,6 +68,10 @@ pub struct Producer {
     owns_instance: bool,
     publish: Mutex<HashMap<String, Arc<PublishInfo>>>,
     next_queue: AtomicUsize,
+    /// The last born timestamp sent: each send is born at least a millisecond after the one
+    /// before, so a retry is never byte-identical to its first attempt (a broker with ACL
+    /// refuses a repeated signature as a replay).
+    last_born_ms: AtomicI64,
 }
 
 impl Producer {
@@ -88,6 +92,7 @@ impl Producer {
             owns_instance,
             publish: Mutex::new(HashMap::new()),
             next_queue: AtomicUsize::new(rand::random::<u16>() as usize),
+            last_born_ms: AtomicI64::new(0),
         }
     }
 
@@ -120,6 +125,18 @@ impl Producer {
     pub async fn fetch_queues(&self, topic: &str) -> Result<Vec<MessageQueue>> {
         let route = self.instance.update_topic_route(topic).await?;
         Ok(publish_queues(topic, &route, None))
+    }
+
+    /// Now, or a millisecond after the last send's born timestamp if that is not earlier.
+    fn next_born_ms(&self) -> i64 {
+        let now = now_ms() as i64;
+        let prev = self
+            .last_born_ms
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
+                Some(now.max(last + 1))
+            })
+            .unwrap_or(now);
+        now.max(prev + 1)
     }
 
     /// Sends to a round-robin queue, retrying retryable failures up to [`SEND_RETRIES`] more
@@ -295,7 +312,7 @@ impl Producer {
             default_topic_queue_nums: DEFAULT_TOPIC_QUEUE_NUMS,
             queue_id: mq.queue_id,
             sys_flag,
-            born_timestamp: now_ms() as i64,
+            born_timestamp: self.next_born_ms(),
             flag: msg.flag,
             properties: Some(msg.properties.as_str().to_owned()),
             reconsume_times: Some(0),
