@@ -10,8 +10,8 @@ mod trace;
 
 pub use acl::{AclAccountConfig, BrokerAclVersion};
 pub use summary::{
-    cluster_brokers, combine_topic_stats, merge_consumer_connection, ClusterBroker, ClusterListRow,
-    ConsumerProgress, ProgressRow,
+    cluster_brokers, combine_topic_stats, merge_consumer_connection, merge_producer_connection,
+    ClusterBroker, ClusterListRow, ConsumerProgress, ProgressRow,
 };
 pub use trace::{BrokerStep, MessageTrace, StoredCopy, TraceStep};
 

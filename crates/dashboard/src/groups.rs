@@ -6,7 +6,9 @@
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query};
 use axum::Json;
-use petrel_client::admin::{merge_consumer_connection, ConsumerProgress};
+use petrel_client::admin::{
+    merge_consumer_connection, merge_producer_connection, ConsumerProgress,
+};
 use petrel_client::ClientError;
 use petrel_common::protocol::{ConsumerConnection, ProducerConnection};
 use petrel_common::topic::{group_attribute, SubscriptionGroupConfig};
@@ -429,17 +431,7 @@ pub async fn producers(
     let mut merged = ProducerConnection::default();
     for ((name, addr), answer) in masters.iter().zip(answers) {
         match answer {
-            Ok(c) => {
-                for conn in c.connection_set {
-                    if !merged
-                        .connection_set
-                        .iter()
-                        .any(|x| x.client_id == conn.client_id)
-                    {
-                        merged.connection_set.push(conn);
-                    }
-                }
-            }
+            Ok(c) => merge_producer_connection(&mut merged, c),
             Err(ClientError::Broker { .. }) => {}
             Err(e) => {
                 return Err(ApiError::context(format!(

@@ -2,7 +2,9 @@
 //! `consumer-connection`, `producer-connection` and `clone-group-offset`.
 
 use anyhow::{bail, Context};
-use petrel_client::admin::{merge_consumer_connection, Admin, ConsumerProgress};
+use petrel_client::admin::{
+    merge_consumer_connection, merge_producer_connection, Admin, ConsumerProgress,
+};
 use petrel_client::ClientError;
 use petrel_common::protocol::{Connection, ConsumerConnection, ProducerConnection};
 use petrel_common::topic::SubscriptionGroupConfig;
@@ -268,17 +270,7 @@ pub async fn producer_connection(admin: &Admin, group: &str, json: bool) -> anyh
     let mut last_refusal = None;
     for (name, addr) in admin.master_brokers().await? {
         match admin.producer_connection(&addr, group).await {
-            Ok(c) => {
-                for conn in c.connection_set {
-                    if !merged
-                        .connection_set
-                        .iter()
-                        .any(|x| x.client_id == conn.client_id)
-                    {
-                        merged.connection_set.push(conn);
-                    }
-                }
-            }
+            Ok(c) => merge_producer_connection(&mut merged, c),
             Err(e @ ClientError::Broker { .. }) => last_refusal = Some(e),
             Err(e) => {
                 return Err(e).with_context(|| {

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use petrel_common::protocol::{
-    ClusterInfo, ConsumeStats, ConsumerConnection, QueueConsumeStats, TopicConfigSerializeWrapper,
-    TopicStatsTable,
+    ClusterInfo, ConsumeStats, ConsumerConnection, ProducerConnection, QueueConsumeStats,
+    TopicConfigSerializeWrapper, TopicStatsTable,
 };
 use petrel_common::topic::{SubscriptionGroupConfig, TopicConfig};
 use petrel_remoting::code::request;
@@ -134,16 +134,24 @@ pub fn merge_consumer_connection(merged: &mut Option<ConsumerConnection>, c: Con
     match merged.as_mut() {
         None => *merged = Some(c),
         Some(m) => {
-            for conn in c.connection_set {
-                if !m
-                    .connection_set
-                    .iter()
-                    .any(|x| x.client_id == conn.client_id)
-                {
-                    m.connection_set.push(conn);
-                }
-            }
+            add_clients(&mut m.connection_set, c.connection_set);
             m.subscription_table.extend(c.subscription_table);
+        }
+    }
+}
+
+/// Adds one broker's view of a producer group's connections: each client once.
+pub fn merge_producer_connection(merged: &mut ProducerConnection, c: ProducerConnection) {
+    add_clients(&mut merged.connection_set, c.connection_set);
+}
+
+fn add_clients(
+    merged: &mut Vec<petrel_common::protocol::Connection>,
+    more: Vec<petrel_common::protocol::Connection>,
+) {
+    for conn in more {
+        if !merged.iter().any(|x| x.client_id == conn.client_id) {
+            merged.push(conn);
         }
     }
 }
