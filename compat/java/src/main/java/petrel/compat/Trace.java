@@ -10,6 +10,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.rocketmq.client.consumer.DefaultMQPushConsumer;
 import org.apache.rocketmq.client.consumer.listener.ConsumeConcurrentlyStatus;
 import org.apache.rocketmq.client.consumer.listener.MessageListenerConcurrently;
+import org.apache.rocketmq.client.consumer.store.ReadOffsetType;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
 import org.apache.rocketmq.client.producer.SendResult;
 import org.apache.rocketmq.client.producer.SendStatus;
@@ -57,6 +58,11 @@ final class Trace {
         });
         c.start();
         Clients.waitFor("the traced message to be consumed", () -> got.contains(sent.getMsgId()));
+        // The listener sees the message before the client moves its offset past it; shutting
+        // down in between would persist no offset, and the broker would trace no commit.
+        Clients.waitFor("the consumer's offset to pass the message", () -> c.getDefaultMQPushConsumerImpl()
+                .getOffsetStore()
+                .readOffset(sent.getMessageQueue(), ReadOffsetType.READ_FROM_MEMORY) > sent.getQueueOffset());
         String clientId = c.buildMQClientId();
         c.shutdown();
         p.shutdown();
