@@ -7,7 +7,7 @@
 //! - its clients' trace in `RMQ_SYS_TRACE_TOPIC` when they had message trace on (Pub,
 //!   SubBefore, SubAfter, EndTransaction).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use petrel_common::msg_id::decode_offset_msg_id;
 use petrel_common::topic::{SCHEDULE_TOPIC, TIMER_TOPIC, TRANS_HALF_TOPIC};
@@ -227,58 +227,65 @@ impl Admin {
         brokers: &[(String, String)],
         trace: &mut MessageTrace,
     ) -> Result<()> {
-        let deliveries: BTreeSet<(String, String, String, i32, i64, i64)> = trace
+        // Ordered by queue, then time: a message's deliveries one after the other.
+        let deliveries: BTreeSet<Delivery> = trace
             .broker_events
             .iter()
             .filter(|s| s.event.kind == BrokerTraceKind::Delivered)
             .filter_map(|s| {
                 let m = s.event.messages.first()?;
-                Some((
-                    s.broker.clone(),
-                    s.event.group.clone(),
-                    s.event.topic.clone(),
-                    s.event.queue_id,
-                    m.queue_offset,
-                    s.event.time_ms,
-                ))
+                Some(Delivery {
+                    broker: s.broker.clone(),
+                    group: s.event.group.clone(),
+                    topic: s.event.topic.clone(),
+                    queue_id: s.event.queue_id,
+                    queue_offset: m.queue_offset,
+                    time_ms: s.event.time_ms,
+                })
             })
             .collect();
         // Each delivery has its own commit: a message delivered again after an offset reset is
-        // committed again.
-        for (broker, group, topic, queue_id, offset, delivered_ms) in deliveries {
-            let Some((_, addr)) = brokers.iter().find(|(name, _)| *name == broker) else {
+        // committed again. A commit given to an earlier delivery is not given to a later one,
+        // whose search window may hold it too.
+        let mut claimed = HashSet::new();
+        for d in deliveries {
+            let Some((_, addr)) = brokers.iter().find(|(name, _)| *name == d.broker) else {
                 continue;
             };
-            if let Some(mut event) = self
-                .find_commit(addr, &group, &topic, queue_id, offset, delivered_ms)
-                .await?
-            {
+            let found = self
+                .find_commit(addr, &d, |e| {
+                    !claimed.contains(&(d.broker.clone(), commit_identity(e)))
+                })
+                .await?;
+            if let Some(mut event) = found {
+                claimed.insert((d.broker.clone(), commit_identity(&event)));
                 event.messages = vec![TracedMessage {
                     msg_id: trace.msg_id.clone(),
-                    queue_offset: offset,
+                    queue_offset: d.queue_offset,
                     attempt: 0,
                 }];
-                trace.broker_events.push(BrokerStep { broker, event });
+                trace.broker_events.push(BrokerStep {
+                    broker: d.broker,
+                    event,
+                });
             }
         }
         Ok(())
     }
 
-    /// The first commit of `group` on a queue past `offset`, after its delivery at
-    /// `delivered_ms`. Commits are stored once per queue and second, so they are looked for in
+    /// The first commit, of those `unclaimed` accepts, of the delivery's group past its
+    /// message. Commits are stored once per queue and second, so they are looked for in
     /// widening windows from the delivery on: a query answers at most its newest
     /// [`MAX_TRACE_MESSAGES`], and a narrow window keeps the earliest commit among them.
     async fn find_commit(
         &self,
         addr: &str,
-        group: &str,
-        topic: &str,
-        queue_id: i32,
-        offset: i64,
-        delivered_ms: i64,
+        d: &Delivery,
+        unclaimed: impl Fn(&BrokerTraceEvent) -> bool,
     ) -> Result<Option<BrokerTraceEvent>> {
-        let key = commit_key(group, topic, queue_id);
-        let mut begin = delivered_ms.saturating_sub(COMMIT_CLOCK_SLACK_MS);
+        let key = commit_key(&d.group, &d.topic, d.queue_id);
+        let not_before = d.time_ms.saturating_sub(COMMIT_CLOCK_SLACK_MS);
+        let mut begin = not_before;
         for width in COMMIT_WINDOWS_MS {
             let end = begin.saturating_add(width);
             let found = self
@@ -292,15 +299,19 @@ impl Admin {
                     false,
                 )
                 .await?;
+            // The window is of the trace messages' store times; a batch may hold a commit
+            // noted before it, so the events' own times are checked too.
             let first = found
                 .iter()
                 .filter_map(|m| serde_json::from_slice::<BrokerTraceBatch>(&m.body).ok())
                 .flat_map(|b| b.events)
                 .filter(|e| {
-                    e.group == group
-                        && e.topic == topic
-                        && e.queue_id == queue_id
-                        && e.commits(offset)
+                    e.group == d.group
+                        && e.topic == d.topic
+                        && e.queue_id == d.queue_id
+                        && e.commits(d.queue_offset)
+                        && e.time_ms >= not_before
+                        && unclaimed(e)
                 })
                 .min_by_key(|e| e.time_ms);
             if first.is_some() {
@@ -332,6 +343,29 @@ impl Admin {
         )
         .await
     }
+}
+
+/// One delivery of the traced message.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Delivery {
+    broker: String,
+    group: String,
+    topic: String,
+    queue_id: i32,
+    queue_offset: i64,
+    time_ms: i64,
+}
+
+/// What tells one stored commit event from another of the same group and queue.
+fn commit_identity(e: &BrokerTraceEvent) -> (String, String, i32, i64, Option<i64>, Option<i64>) {
+    (
+        e.group.clone(),
+        e.topic.clone(),
+        e.queue_id,
+        e.time_ms,
+        e.from_offset,
+        e.to_offset,
+    )
 }
 
 /// Older clients' SubAfter carries no time: give it its SubBefore's (same consume request).

@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Collectors;
 import org.apache.rocketmq.client.consumer.DefaultMQPushConsumer;
 import org.apache.rocketmq.client.consumer.listener.ConsumeConcurrentlyStatus;
 import org.apache.rocketmq.client.consumer.listener.MessageListenerConcurrently;
@@ -17,6 +18,7 @@ import org.apache.rocketmq.client.producer.SendStatus;
 import org.apache.rocketmq.common.consumer.ConsumeFromWhere;
 import org.apache.rocketmq.common.message.Message;
 import org.apache.rocketmq.common.message.MessageExt;
+import org.apache.rocketmq.common.topic.TopicValidator;
 
 /**
  * Message trace. The scenarios only send and consume and print the ids; the cargo test then
@@ -63,6 +65,10 @@ final class Trace {
         Clients.waitFor("the consumer's offset to pass the message", () -> c.getDefaultMQPushConsumerImpl()
                 .getOffsetStore()
                 .readOffset(sent.getMessageQueue(), ReadOffsetType.READ_FROM_MEMORY) > sent.getQueueOffset());
+        // The client sends its trace in the background and, at shutdown, gives up on what is
+        // left after 500 ms; on a loaded machine that lost the consumer's records. So the
+        // scenario waits until they are stored.
+        Clients.waitFor("the consumer's trace records to be stored", () -> consumerTraced(p, sent.getMsgId()));
         String clientId = c.buildMQClientId();
         c.shutdown();
         p.shutdown();
@@ -70,6 +76,20 @@ final class Trace {
         Check.result("msgId", sent.getMsgId());
         Check.result("offsetMsgId", sent.getOffsetMsgId());
         Check.result("clientId", clientId);
+    }
+
+    /** Whether the trace topic holds both the SubBefore and the SubAfter record of {@code msgId}. */
+    private static boolean consumerTraced(DefaultMQProducer p, String msgId) {
+        try {
+            String bodies = p.queryMessage(TopicValidator.RMQ_SYS_TRACE_TOPIC, msgId, 32, 0, Long.MAX_VALUE)
+                    .getMessageList()
+                    .stream()
+                    .map(m -> new String(m.getBody(), StandardCharsets.UTF_8))
+                    .collect(Collectors.joining());
+            return bodies.contains("SubBefore") && bodies.contains("SubAfter");
+        } catch (Exception notYet) {
+            return false;
+        }
     }
 
     /**
