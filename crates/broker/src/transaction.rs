@@ -284,7 +284,12 @@ impl Broker {
         let mut props = Properties::new();
         props.insert(TAGS, OP_TAGS);
         let body = queue_offset.to_string();
-        let fields = broker_made(TRANS_OP_HALF_TOPIC, body.as_bytes(), &props, self.store_host);
+        let fields = broker_made(
+            TRANS_OP_HALF_TOPIC,
+            body.as_bytes(),
+            &props,
+            self.store_host,
+        );
         let append = encode_append(&fields, tags_code_of(&props)).map_err(|e| e.to_string())?;
         self.store
             .put_message(append)

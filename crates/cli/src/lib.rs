@@ -5,9 +5,9 @@
 pub mod acl_args;
 pub mod admin;
 pub mod bench;
-pub mod progress;
 pub mod config_file;
 pub mod dashboard;
+pub mod progress;
 pub mod standalone;
 pub mod time_arg;
 pub mod tools;

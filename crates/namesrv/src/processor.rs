@@ -20,10 +20,10 @@ use crate::headers::{
     GetKvListByNamespaceRequestHeader, GetRouteInfoRequestHeader, GetTopicsByClusterRequestHeader,
     KvConfigKeyRequestHeader, PutKvConfigRequestHeader,
 };
-use petrel_remoting::headers::{QueryDataVersionRequestHeader, QueryDataVersionResponseHeader};
 use crate::kv_config::{KvConfigManager, NAMESPACE_ORDER_TOPIC_CONFIG};
 use crate::register_body::{self, RegisterBodyError};
 use crate::route_info::{BrokerRegistration, RouteInfoManager};
+use petrel_remoting::headers::{QueryDataVersionRequestHeader, QueryDataVersionResponseHeader};
 
 /// Why a request failed.
 #[derive(Debug, Error)]
