@@ -58,6 +58,8 @@ pub struct Broker {
     pub delay_levels: DelayLevels,
     /// Transactional half messages waiting for their outcome.
     pub transactions: TransactionTable,
+    /// What POP consumers were handed and have not acknowledged.
+    pub pop_table: crate::pop::PopTable,
     /// What the timer service reports of the timing wheel.
     pub timer_stats: crate::timer::TimerStats,
     /// The address written into stored records and message ids: `broker_ip` and the bound port.
@@ -178,6 +180,7 @@ async fn start(
     let topics = TopicConfigManager::load(config_dir.join("topics.json"), &config)?;
     let groups = SubscriptionGroupManager::load(config_dir.join("subscriptionGroup.json"))?;
     let offsets = ConsumerOffsetManager::load(config_dir.join("consumerOffset.json"))?;
+    let pop_table = crate::pop::PopTable::open(&config_dir)?;
     let flow = FlowControl::default();
     for group in groups.snapshot().subscription_group_table.values() {
         // A bad attribute written by hand is reported, not fatal: the group runs unthrottled.
@@ -235,6 +238,7 @@ async fn start(
         uniq_ids: UniqIdGenerator::new(config.broker_ip),
         delay_levels,
         transactions: TransactionTable::default(),
+        pop_table,
         timer_stats: crate::timer::TimerStats::default(),
         config,
         store,
@@ -372,6 +376,9 @@ async fn housekeeping(broker: Arc<Broker>, shutdown: CancellationToken) {
             tracing::error!("could not persist consumer offsets: {e}");
         }
         broker.pull_hold.sweep();
+        if let Err(e) = broker.pop_table.compact_if_large() {
+            tracing::error!("could not compact the POP journal: {e}");
+        }
         if ticks.is_multiple_of(2) {
             let expired = broker.config.channel_expired;
             broker.producers.scan_expired(expired);

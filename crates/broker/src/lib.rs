@@ -12,6 +12,7 @@ pub mod flow_control;
 mod http;
 pub mod metrics;
 mod namesrv_client;
+pub mod pop;
 pub mod processor;
 mod pull_hold;
 mod rebalance_lock;

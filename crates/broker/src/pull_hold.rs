@@ -14,6 +14,8 @@ use tokio::sync::watch;
 #[derive(Default)]
 pub struct PullRequestHold {
     queues: RwLock<HashMap<String, HashMap<i32, watch::Sender<i64>>>>,
+    /// Arrivals in any queue of a topic, counted: a POP waits for any of its topic's queues.
+    topics: RwLock<HashMap<String, watch::Sender<u64>>>,
 }
 
 impl PullRequestHold {
@@ -22,6 +24,37 @@ impl PullRequestHold {
         if let Some(tx) = self.queues.read().get(topic).and_then(|q| q.get(&queue_id)) {
             tx.send_replace(max_offset);
         }
+        if let Some(tx) = self.topics.read().get(topic) {
+            tx.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    /// Waits until a message arrives in any queue of `topic`, or until `deadline`; true if
+    /// one did. `has_new` looks at the store after subscribing, as `current_max` does for
+    /// [`wait_for`](Self::wait_for).
+    pub async fn wait_for_topic(
+        &self,
+        topic: &str,
+        deadline: Instant,
+        has_new: impl FnOnce() -> bool,
+    ) -> bool {
+        let existing = self.topics.read().get(topic).map(watch::Sender::subscribe);
+        let mut rx = match existing {
+            Some(rx) => rx,
+            None => self
+                .topics
+                .write()
+                .entry(topic.to_owned())
+                .or_insert_with(|| watch::channel(0).0)
+                .subscribe(),
+        };
+        rx.mark_unchanged();
+        if has_new() {
+            return true;
+        }
+        tokio::time::timeout_at(deadline.into(), rx.changed())
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// Waits until the queue's max offset exceeds `offset`, or until `deadline`; true if it did.
@@ -76,6 +109,7 @@ impl PullRequestHold {
             queues.retain(|_, tx| tx.receiver_count() > 0);
             !queues.is_empty()
         });
+        self.topics.write().retain(|_, tx| tx.receiver_count() > 0);
     }
 }
 

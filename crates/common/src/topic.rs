@@ -165,6 +165,10 @@ pub struct SubscriptionGroupConfig {
     pub which_broker_when_consume_slowly: i64,
     #[serde(default = "yes")]
     pub notify_consumer_ids_changed_enable: bool,
+    /// RocketMQ 5.x's FIFO group: POP hands out a queue's next messages only after the ones
+    /// before them are acknowledged, and 5.x clients consume it in order.
+    #[serde(default)]
+    pub consume_message_orderly: bool,
     /// RocketMQ 5.x's free-form group attributes (`mqadmin updateSubGroup -a +key=value`).
     /// Petrel's runtime flow control lives here (`consume.paused`, `consume.rate.limit`, see
     /// the broker's `flow_control` module), so standard tools can read and set it.
@@ -194,6 +198,7 @@ impl SubscriptionGroupConfig {
             broker_id: 0,
             which_broker_when_consume_slowly: 1,
             notify_consumer_ids_changed_enable: true,
+            consume_message_orderly: false,
             attributes: BTreeMap::new(),
         }
     }

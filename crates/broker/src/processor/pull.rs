@@ -181,9 +181,9 @@ fn shutting_down(req: &RemotingCommand) -> RemotingCommand {
 
 /// What a pull keeps: entries whose tag hash the subscription accepts and, for a SQL92
 /// subscription, whose stored properties satisfy its compiled filter.
-struct PullFilter<'a> {
-    sub: &'a SubscriptionData,
-    sql: Option<&'a Sql92Filter>,
+pub(crate) struct PullFilter<'a> {
+    pub(crate) sub: &'a SubscriptionData,
+    pub(crate) sql: Option<&'a Sql92Filter>,
 }
 
 impl MessageFilter for PullFilter<'_> {

@@ -1,0 +1,302 @@
+//! POP consumption against a real broker: messages sent over the remoting wire, received,
+//! acknowledged, redelivered, dead-lettered and kept in order, across a restart.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use petrel_broker::pop::{PopError, PopRequest, Popped};
+use petrel_broker::BrokerHandle;
+use petrel_common::properties::{Properties, KEYS, TAGS};
+use petrel_common::protocol::SubscriptionData;
+use petrel_common::record;
+use petrel_common::topic::SubscriptionGroupConfig;
+use petrel_remoting::code::response;
+use petrel_remoting::Connection;
+
+use common::{connect, send_request, start_broker, TIMEOUT};
+
+async fn send(conn: &Connection, topic: &str, queue_id: i32, key: &str, tag: &str) {
+    let mut props = Properties::default();
+    props.insert(KEYS, key);
+    props.insert(TAGS, tag);
+    let resp = conn
+        .request(
+            send_request(topic, queue_id, key.as_bytes(), &props),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+}
+
+fn request(group: &str, topic: &str, max: u32, invisible: Duration, expr: &str) -> PopRequest {
+    PopRequest {
+        group: group.into(),
+        topic: topic.into(),
+        queue_id: None,
+        max_messages: max,
+        invisible,
+        filter: SubscriptionData::tags(topic, expr, 0),
+        long_poll: Duration::ZERO,
+        client_id: "test-client".into(),
+        client_addr: SocketAddr::from(([127, 0, 0, 1], 1)),
+    }
+}
+
+fn keys(popped: &[Popped]) -> Vec<String> {
+    let mut keys: Vec<String> = popped
+        .iter()
+        .map(|p| {
+            let rec = record::decode(&p.record, false).unwrap();
+            Properties::from_stored(rec.properties)
+                .get(KEYS)
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    keys.sort();
+    keys
+}
+
+fn set_group(b: &BrokerHandle, group: &str, retry_max_times: i32, fifo: bool) {
+    let mut g = SubscriptionGroupConfig::new(group);
+    g.retry_max_times = retry_max_times;
+    g.consume_message_orderly = fifo;
+    b.broker.groups.upsert(g).unwrap();
+}
+
+const SECOND: Duration = Duration::from_secs(1);
+
+#[tokio::test]
+async fn unacked_messages_come_back_with_their_attempt_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start_broker(dir.path()).await;
+    let conn = connect(&b).await;
+    for i in 0..8 {
+        send(&conn, "Orders", i % 4, &format!("k{i}"), "A").await;
+    }
+    let first = b
+        .broker
+        .pop(request("G", "Orders", 32, SECOND, "*"))
+        .await
+        .unwrap();
+    assert_eq!(keys(&first).len(), 8);
+    assert!(first.iter().all(|p| p.delivery_attempt == 1));
+    // Invisible now: nothing more to hand out.
+    let none = b
+        .broker
+        .pop(request("G", "Orders", 32, SECOND, "*"))
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    for p in &first[..5] {
+        b.broker.ack("G", "Orders", &p.receipt_handle).unwrap();
+    }
+    // Acking twice is fine.
+    b.broker
+        .ack("G", "Orders", &first[0].receipt_handle)
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let again = b
+        .broker
+        .pop(request("G", "Orders", 32, SECOND * 5, "*"))
+        .await
+        .unwrap();
+    assert_eq!(keys(&again), keys(&first[5..]));
+    assert!(again.iter().all(|p| p.delivery_attempt == 2));
+    // The first delivery's handle no longer acks: the message went out again since.
+    let stale = b.broker.ack("G", "Orders", &first[5].receipt_handle);
+    assert!(
+        matches!(stale, Err(PopError::InvalidHandle(_))),
+        "{stale:?}"
+    );
+    for p in &again {
+        b.broker.ack("G", "Orders", &p.receipt_handle).unwrap();
+    }
+    // Everything acked: the group's consumer offsets are at the end of every queue.
+    for q in 0..4 {
+        assert_eq!(
+            b.broker.offsets.query("G", "Orders", q),
+            Some(2),
+            "queue {q}"
+        );
+    }
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn invisibility_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start_broker(dir.path()).await;
+    let conn = connect(&b).await;
+    for i in 0..3 {
+        send(&conn, "Pay", 0, &format!("k{i}"), "A").await;
+    }
+    let popped = b
+        .broker
+        .pop(request("G", "Pay", 2, SECOND * 30, "*"))
+        .await
+        .unwrap();
+    assert_eq!(keys(&popped), ["k0", "k1"]);
+    b.broker.ack("G", "Pay", &popped[0].receipt_handle).unwrap();
+    drop(conn);
+    b.shutdown().await;
+
+    let b = start_broker(dir.path()).await;
+    // k1 is still invisible; k2 was never handed out; k0 is done.
+    let next = b
+        .broker
+        .pop(request("G", "Pay", 32, SECOND, "*"))
+        .await
+        .unwrap();
+    assert_eq!(keys(&next), ["k2"]);
+    // The handle issued before the restart still acks.
+    b.broker.ack("G", "Pay", &popped[1].receipt_handle).unwrap();
+    b.broker.ack("G", "Pay", &next[0].receipt_handle).unwrap();
+    assert_eq!(b.broker.offsets.query("G", "Pay", 0), Some(3));
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_message_past_its_last_attempt_is_dead_lettered() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start_broker(dir.path()).await;
+    let conn = connect(&b).await;
+    set_group(&b, "G", 1, false);
+    send(&conn, "Mail", 0, "poison", "A").await;
+    for attempt in 1..=2 {
+        let p = b
+            .broker
+            .pop(request("G", "Mail", 1, SECOND, "*"))
+            .await
+            .unwrap();
+        assert_eq!(p.len(), 1, "attempt {attempt}");
+        assert_eq!(p[0].delivery_attempt, attempt);
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+    }
+    // Two attempts allowed (one retry): the third receive finds it gone to the DLQ.
+    let p = b
+        .broker
+        .pop(request("G", "Mail", 1, SECOND, "*"))
+        .await
+        .unwrap();
+    assert!(p.is_empty());
+    assert_eq!(b.broker.store.max_offset("%DLQ%G", 0), 1);
+    assert_eq!(b.broker.offsets.query("G", "Mail", 0), Some(1));
+    let dlq = b
+        .broker
+        .pop(request("D", "%DLQ%G", 1, SECOND, "*"))
+        .await
+        .unwrap();
+    assert_eq!(keys(&dlq), ["poison"]);
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_fifo_group_gets_a_queue_s_next_message_only_after_the_previous_is_acked() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start_broker(dir.path()).await;
+    let conn = connect(&b).await;
+    set_group(&b, "F", 16, true);
+    for i in 0..3 {
+        send(&conn, "Seq", 1, &format!("k{i}"), "A").await;
+    }
+    let mut order = Vec::new();
+    for _ in 0..3 {
+        let p = b
+            .broker
+            .pop(request("F", "Seq", 1, SECOND * 30, "*"))
+            .await
+            .unwrap();
+        assert_eq!(p.len(), 1);
+        let blocked = b
+            .broker
+            .pop(request("F", "Seq", 32, SECOND * 30, "*"))
+            .await
+            .unwrap();
+        assert!(blocked.is_empty(), "the queue waits for the ack");
+        order.extend(keys(&p));
+        b.broker.ack("F", "Seq", &p[0].receipt_handle).unwrap();
+    }
+    assert_eq!(order, ["k0", "k1", "k2"]);
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn tags_are_matched_exactly_and_a_receive_waits_for_arrivals() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start_broker(dir.path()).await;
+    let conn = connect(&b).await;
+    send(&conn, "Tagged", 0, "a1", "A").await;
+    send(&conn, "Tagged", 0, "b1", "B").await;
+    let p = b
+        .broker
+        .pop(request("G", "Tagged", 32, SECOND * 30, "B"))
+        .await
+        .unwrap();
+    assert_eq!(keys(&p), ["b1"]);
+
+    let mut waiting = request("G", "Tagged", 32, SECOND * 30, "B");
+    waiting.long_poll = Duration::from_secs(10);
+    let broker = b.broker.clone();
+    let started = Instant::now();
+    let receive = tokio::spawn(async move { broker.pop(waiting).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    send(&conn, "Tagged", 2, "a2", "A").await;
+    send(&conn, "Tagged", 3, "b2", "B").await;
+    let p = receive.await.unwrap().unwrap();
+    assert_eq!(keys(&p), ["b2"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn changing_the_invisible_time_gives_a_new_handle() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start_broker(dir.path()).await;
+    let conn = connect(&b).await;
+    send(&conn, "Slow", 0, "k", "A").await;
+    let p = b
+        .broker
+        .pop(request("G", "Slow", 1, SECOND * 30, "*"))
+        .await
+        .unwrap();
+    let renewed = b
+        .broker
+        .change_invisible("G", "Slow", &p[0].receipt_handle, Duration::ZERO, true)
+        .unwrap();
+    assert_ne!(renewed, p[0].receipt_handle);
+    // Visible again at once, as the second attempt.
+    let again = b
+        .broker
+        .pop(request("G", "Slow", 1, SECOND * 30, "*"))
+        .await
+        .unwrap();
+    assert_eq!(again[0].delivery_attempt, 2);
+    for bad in ["", "p1:0:0:1:1:Other", "garbage"] {
+        let r = b.broker.ack("G", "Slow", bad);
+        assert!(
+            matches!(r, Err(PopError::InvalidHandle(_))),
+            "{bad:?}: {r:?}"
+        );
+    }
+    let r = b
+        .broker
+        .change_invisible("G", "Slow", &renewed, SECOND, true);
+    assert!(matches!(r, Err(PopError::InvalidHandle(_))), "{r:?}");
+    let unknown = b
+        .broker
+        .pop(request("G", "NoSuchTopic", 1, SECOND, "*"))
+        .await;
+    assert!(
+        matches!(unknown, Err(PopError::TopicNotFound(_))),
+        "{unknown:?}"
+    );
+    b.shutdown().await;
+}
