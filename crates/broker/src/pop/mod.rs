@@ -254,8 +254,9 @@ impl Broker {
         }
         // Zero is allowed here: "visible again now" is how a client gives a message back.
         let invisible = invisible.min(MAX_INVISIBLE);
-        let visible_at_ms = now_ms() + invisible.as_millis() as i64;
-        let token = self.pop_table.new_token();
+        let now = now_ms();
+        let visible_at_ms = now + invisible.as_millis() as i64;
+        let token = state::token_at(now, Some(h.token));
         let (outcome, written) = self.pop_table.change(
             &key,
             || 0,
@@ -426,7 +427,7 @@ impl Broker {
                         c.done(offset);
                         continue;
                     };
-                    let token = self.pop_table.new_token();
+                    let token = state::token_at(now, Some(e.token));
                     c.deliver(
                         offset,
                         InFlight {
@@ -461,7 +462,7 @@ impl Broker {
                         if offset < next {
                             continue;
                         }
-                        let token = self.pop_table.new_token();
+                        let token = state::token_at(now, None);
                         c.deliver(
                             offset,
                             InFlight {

@@ -15,7 +15,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -43,7 +42,9 @@ pub struct InFlight {
     pub visible_at_ms: i64,
     /// How often it has been handed out; the client's delivery attempt.
     pub deliveries: u32,
-    /// Names this delivery in its receipt handle.
+    /// Names this delivery in its receipt handle: the time it was handed out (ms), made
+    /// larger than the entry's previous token when two deliveries fall in one millisecond.
+    /// RocketMQ's remoting clients echo it back as the `popTime` of their receipt.
     pub token: u64,
     /// Whether the next delivery counts as another attempt (false after a change of invisible
     /// time asked not to count one).
@@ -54,6 +55,12 @@ pub struct InFlight {
 pub struct QueueState {
     pub next: i64,
     pub in_flight: BTreeMap<i64, InFlight>,
+}
+
+/// The token of a delivery at `now_ms` of an entry last delivered with `previous`.
+pub fn token_at(now_ms: i64, previous: Option<u64>) -> u64 {
+    let now = now_ms.max(0) as u64;
+    previous.map_or(now, |p| now.max(p + 1))
 }
 
 impl QueueState {
@@ -169,7 +176,6 @@ pub struct PopTable {
     /// Held shared by every change, exclusively by a compaction, so a compaction sees no
     /// change half journaled. Lock order: gate, queue, journal.
     gate: RwLock<()>,
-    next_token: AtomicU64,
 }
 
 impl PopTable {
@@ -178,15 +184,12 @@ impl PopTable {
     pub fn open(dir: &Path) -> io::Result<PopTable> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(JOURNAL);
-        let (queues, max_token) = match File::open(&path) {
+        let queues = match File::open(&path) {
             Ok(f) => replay(BufReader::new(f))?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => (HashMap::new(), 0),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => HashMap::new(),
             Err(e) => return Err(e),
         };
         let (file, bytes) = write_snapshot(dir, &queues)?;
-        // Tokens only need to differ from every token still held by a client: start above the
-        // journal's and above any earlier run's (time-based).
-        let time_based = (petrel_common::msg_id::now_ms()) << 16;
         Ok(PopTable {
             dir: dir.to_owned(),
             queues: RwLock::new(
@@ -197,12 +200,7 @@ impl PopTable {
             ),
             journal: Mutex::new(Journal { file, bytes }),
             gate: RwLock::new(()),
-            next_token: AtomicU64::new(time_based.max(max_token + 1)),
         })
-    }
-
-    pub fn new_token(&self) -> u64 {
-        self.next_token.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Runs `f` on the queue's state (created at `init()` if the group never popped it),
@@ -339,11 +337,8 @@ fn parse_line(s: &str) -> Option<(QueueKey, Op)> {
     Some((key, op))
 }
 
-type Loaded = (HashMap<QueueKey, QueueState>, u64);
-
-fn replay(reader: impl BufRead) -> io::Result<Loaded> {
+fn replay(reader: impl BufRead) -> io::Result<HashMap<QueueKey, QueueState>> {
     let mut queues: HashMap<QueueKey, QueueState> = HashMap::new();
-    let mut max_token = 0;
     for (n, l) in reader.lines().enumerate() {
         let l = l?;
         let Some((key, op)) = parse_line(&l) else {
@@ -354,13 +349,10 @@ fn replay(reader: impl BufRead) -> io::Result<Loaded> {
             );
             continue;
         };
-        if let Op::Deliver(_, e) = &op {
-            max_token = max_token.max(e.token);
-        }
         let state = queues.entry(key).or_insert_with(|| QueueState::new(0));
         apply(state, &op);
     }
-    Ok((queues, max_token))
+    Ok(queues)
 }
 
 /// Writes the live state as a new journal (a temporary file renamed over the old one) and
@@ -448,10 +440,6 @@ mod tests {
         assert_eq!((reopened.get(&key(0)), reopened.get(&key(1))), before);
         let s = reopened.get(&key(0)).unwrap();
         assert_eq!((s.done_below(), s.next, s.in_flight.len()), (4, 6, 1));
-        assert!(
-            reopened.new_token() > 12,
-            "tokens never repeat a journaled one"
-        );
 
         // A torn line at the end is skipped, the rest kept.
         let path = dir.path().join(JOURNAL);
