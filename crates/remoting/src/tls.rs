@@ -24,9 +24,9 @@ use crate::connection::{Connection, RequestHandler};
 use crate::RemotingError;
 
 /// The first byte of a TLS record carrying a handshake message (a ClientHello opens with one).
-const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+pub const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 /// A TLS handshake that takes longer than this is given up and its connection closed.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The file names of a generated self-signed certificate and its key, in the directory given to
 /// [`ServerTls::new`].
 pub const SELF_SIGNED_CERT_FILE: &str = "server.crt";
@@ -118,35 +118,14 @@ impl ServerTls {
         }
     }
 
-    /// The server side of `config`. Without a configured certificate, the self-signed one in
-    /// `self_signed_dir` (`server.crt`, `server.key`) is used, generated there on first use (the
-    /// key readable by its owner only); with no directory, a fresh one is made in memory.
+    /// The server side of `config`, with the certificate [`server_config`] loads or makes.
     pub fn new(config: &TlsConfig, self_signed_dir: Option<&Path>) -> Result<ServerTls, TlsError> {
-        if config.mode == TlsMode::Disabled {
-            return Ok(ServerTls::disabled());
-        }
-        let (certs, key) = match (&config.cert_path, &config.key_path) {
-            (Some(cert), Some(key)) => (read_certs(cert)?, read_key(key)?),
-            (None, None) => match self_signed_dir {
-                Some(dir) => self_signed_in(dir)?,
-                None => {
-                    let (cert_pem, key_pem) = generate_self_signed()?;
-                    let memory = Path::new("<generated>");
-                    (
-                        parse_certs(memory, cert_pem.as_bytes())?,
-                        parse_key(memory, key_pem.as_bytes())?,
-                    )
-                }
+        Ok(match server_config(config, self_signed_dir, Vec::new())? {
+            None => ServerTls::disabled(),
+            Some(server) => ServerTls {
+                mode: config.mode,
+                acceptor: Some(TlsAcceptor::from(server)),
             },
-            _ => return Err(TlsError::HalfConfigured),
-        };
-        let server = rustls::ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_single_cert(certs, key)?;
-        Ok(ServerTls {
-            mode: config.mode,
-            acceptor: Some(TlsAcceptor::from(Arc::new(server))),
         })
     }
 
@@ -209,6 +188,42 @@ impl ServerTls {
             Err(_) => tracing::warn!(%peer, "TLS handshake not done in {TLS_HANDSHAKE_TIMEOUT:?}"),
         }
     }
+}
+
+/// The rustls server side of `config`, offering the ALPN protocols `alpn` (none for remoting;
+/// `h2` for gRPC); `None` when the mode is disabled. Without a configured certificate, the
+/// self-signed one in `self_signed_dir` (`server.crt`, `server.key`) is used, generated there on
+/// first use (the key readable by its owner only); with no directory, a fresh one is made in
+/// memory. Every server of a process shares the one certificate this way.
+pub fn server_config(
+    config: &TlsConfig,
+    self_signed_dir: Option<&Path>,
+    alpn: Vec<Vec<u8>>,
+) -> Result<Option<Arc<rustls::ServerConfig>>, TlsError> {
+    if config.mode == TlsMode::Disabled {
+        return Ok(None);
+    }
+    let (certs, key) = match (&config.cert_path, &config.key_path) {
+        (Some(cert), Some(key)) => (read_certs(cert)?, read_key(key)?),
+        (None, None) => match self_signed_dir {
+            Some(dir) => self_signed_in(dir)?,
+            None => {
+                let (cert_pem, key_pem) = generate_self_signed()?;
+                let memory = Path::new("<generated>");
+                (
+                    parse_certs(memory, cert_pem.as_bytes())?,
+                    parse_key(memory, key_pem.as_bytes())?,
+                )
+            }
+        },
+        _ => return Err(TlsError::HalfConfigured),
+    };
+    let mut server = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    server.alpn_protocols = alpn;
+    Ok(Some(Arc::new(server)))
 }
 
 impl Connection {
