@@ -1,8 +1,10 @@
 //! Who is connected: producers by group, consumers by group with their subscriptions (and
 //! their SQL92 filters, compiled once). Filled by heartbeats, emptied by unregistration, closed
-//! connections and silence.
+//! connections and silence. A client is reached over its remoting connection, or, for a gRPC
+//! client of the proxy, through what the proxy registered for it ([`GrpcClient`]).
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,13 +13,66 @@ use petrel_common::filter::{FilterError, Sql92Filter};
 use petrel_common::protocol::{ConsumerData, SubscriptionData};
 use petrel_remoting::Connection;
 
+use crate::transaction::TransactionCheck;
+
 #[derive(Clone)]
 pub struct ClientChannel {
     pub client_id: String,
-    pub conn: Connection,
+    pub conn: ClientConn,
     pub language: u8,
     pub version: i32,
     pub last_update: Instant,
+}
+
+/// How the broker reaches a registered client.
+#[derive(Clone)]
+pub enum ClientConn {
+    /// A client of the remoting protocol, over its connection.
+    Remoting(Connection),
+    /// A 5.x client of the gRPC endpoint, through the proxy (one object per client id).
+    Grpc(Arc<dyn GrpcClient>),
+}
+
+/// A gRPC client as the proxy keeps it: the broker asks it things through its telemetry stream.
+pub trait GrpcClient: Send + Sync {
+    /// Where the client connects from.
+    fn peer_addr(&self) -> SocketAddr;
+    /// Asks the client to settle a half message (a RecoverOrphanedTransactionCommand); an error
+    /// when the client cannot be reached now.
+    fn check_transaction(&self, check: TransactionCheck) -> Result<(), String>;
+}
+
+impl ClientConn {
+    pub fn peer_addr(&self) -> SocketAddr {
+        match self {
+            ClientConn::Remoting(conn) => conn.peer_addr(),
+            ClientConn::Grpc(client) => client.peer_addr(),
+        }
+    }
+
+    /// The remoting connection, if the client has one.
+    pub fn remoting(&self) -> Option<&Connection> {
+        match self {
+            ClientConn::Remoting(conn) => Some(conn),
+            ClientConn::Grpc(_) => None,
+        }
+    }
+
+    /// Whether both reach the client the same way (the same connection, or the same gRPC client).
+    fn same(&self, other: &ClientConn) -> bool {
+        match (self, other) {
+            (ClientConn::Remoting(a), ClientConn::Remoting(b)) => a.id() == b.id(),
+            (ClientConn::Grpc(a), ClientConn::Grpc(b)) => {
+                std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b))
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether this is the remoting connection `conn_id`.
+    fn is_connection(&self, conn_id: u64) -> bool {
+        self.remoting().is_some_and(|c| c.id() == conn_id)
+    }
 }
 
 #[derive(Clone)]
@@ -105,7 +160,7 @@ impl ConsumerManager {
         info.message_model.clone_from(&data.message_model);
         info.consume_from_where.clone_from(&data.consume_from_where);
         let changed = match info.channels.get(&channel.client_id) {
-            Some(old) => old.conn.id() != channel.conn.id(),
+            Some(old) => !old.conn.same(&channel.conn),
             None => true,
         };
         info.channels.insert(channel.client_id.clone(), channel);
@@ -136,7 +191,7 @@ impl ConsumerManager {
 
     /// Drops every registration made over a closed connection; returns the groups that changed.
     pub fn connection_closed(&self, conn_id: u64) -> Vec<String> {
-        self.remove_where(|c| c.conn.id() == conn_id)
+        self.remove_where(|c| c.conn.is_connection(conn_id))
     }
 
     /// Drops clients silent for longer than `timeout`; returns the groups that changed.
@@ -177,7 +232,7 @@ impl ConsumerManager {
             .get(group)?
             .channels
             .values()
-            .find(|c| c.conn.id() == conn_id)
+            .find(|c| c.conn.is_connection(conn_id))
             .map(|c| c.client_id.clone())
     }
 
@@ -197,11 +252,17 @@ impl ConsumerManager {
         ids
     }
 
+    /// The remoting connections of a group's clients (gRPC clients have none).
     pub fn connections(&self, group: &str) -> Vec<Connection> {
         self.groups
             .read()
             .get(group)
-            .map(|g| g.channels.values().map(|c| c.conn.clone()).collect())
+            .map(|g| {
+                g.channels
+                    .values()
+                    .filter_map(|c| c.conn.remoting().cloned())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -269,7 +330,7 @@ impl ProducerManager {
     }
 
     pub fn connection_closed(&self, conn_id: u64) {
-        self.retain(|c| c.conn.id() != conn_id);
+        self.retain(|c| !c.conn.is_connection(conn_id));
     }
 
     pub fn scan_expired(&self, timeout: Duration) {

@@ -25,7 +25,9 @@ pub mod trace;
 pub mod transaction;
 
 pub use broker::{Broker, BrokerHandle};
-pub use client_manager::{ClientChannel, ConsumerGroupInfo, ConsumerManager, ProducerManager};
+pub use client_manager::{
+    ClientChannel, ClientConn, ConsumerGroupInfo, ConsumerManager, GrpcClient, ProducerManager,
+};
 pub use config::{BrokerConfig, DEFAULT_METRICS_PROM_EXPORTER_PORT};
 pub use consumer_offset::ConsumerOffsetManager;
 pub use error::BrokerError;

@@ -34,6 +34,7 @@ use petrel_remoting::{CancellationToken, RemotingCommand};
 use petrel_store::GetStatus;
 
 use crate::broker::Broker;
+use crate::client_manager::ClientConn;
 use crate::processor::send::{broker_made, copy_fields, encode_append, tags_code_of};
 
 /// The group under which the progress through the half queue is kept (RocketMQ's name).
@@ -180,8 +181,9 @@ impl Broker {
         }
     }
 
-    /// Applies a producer's END_TRANSACTION.
-    pub(crate) async fn end_transaction(
+    /// Applies a producer's END_TRANSACTION (the remoting request, or a gRPC EndTransaction
+    /// put in its terms).
+    pub async fn end_transaction(
         &self,
         h: &EndTransactionRequestHeader,
         outcome: Outcome,
@@ -400,7 +402,8 @@ impl Broker {
         }
     }
 
-    /// Sends CHECK_TRANSACTION_STATE to one live producer of the half message's group.
+    /// Asks one live producer of the half message's group for its outcome: CHECK_TRANSACTION_STATE
+    /// over a remoting connection, or a gRPC client's RecoverOrphanedTransactionCommand.
     async fn check_back(&self, queue_offset: i64, half: &PendingHalf) -> Result<(), String> {
         let channels = self.producers.channels(&half.producer_group);
         if channels.is_empty() {
@@ -411,12 +414,17 @@ impl Broker {
             .read_record(half.commit_log_offset)
             .ok_or("the half message is gone")?;
         let rec = record::decode(&bytes, false).map_err(|e| e.to_string())?;
-        let cmd = check_request(&rec, self.store_host, &self.config.broker_name)?;
+        let check = TransactionCheck::of(&rec)?;
         // Any instance of the group may answer, and one may not (a producer without a
         // checker ignores checks): each check of a message goes to the next instance.
         let pick = (queue_offset as usize).wrapping_add(half.checks as usize) % channels.len();
-        let conn = &channels[pick].conn;
-        conn.oneway(cmd).await.map_err(|e| e.to_string())
+        match &channels[pick].conn {
+            ClientConn::Remoting(conn) => {
+                let cmd = check.request(self.store_host, &self.config.broker_name);
+                conn.oneway(cmd).await.map_err(|e| e.to_string())
+            }
+            ClientConn::Grpc(client) => client.check_transaction(check),
+        }
     }
 
     /// After `transactionCheckMax` unanswered checks: moves the half message to
@@ -467,38 +475,60 @@ fn real_destination(props: &mut Properties) -> Result<(String, i32), String> {
         .map_err(|e| format!("the half message has {e}"))
 }
 
-/// CHECK_TRANSACTION_STATE for the stored half message `rec`: the header, and as body the
-/// message with its real topic and queue (what the producer's check listener sees).
-fn check_request(
-    rec: &DecodedRecord<'_>,
-    store_host: std::net::SocketAddr,
-    broker_name: &str,
-) -> Result<RemotingCommand, String> {
-    let mut props = Properties::from_stored(rec.properties);
-    let uniq_key = props.get(UNIQ_KEY).map(str::to_owned);
-    let transaction_id = props
-        .get(TRANSACTION_ID)
-        .map(str::to_owned)
-        .or(uniq_key.clone());
-    let (topic, queue_id) = real_destination(&mut props)?;
-    let mut fields = rec.fields();
-    fields.topic = &topic;
-    fields.queue_id = queue_id;
-    let mut body = bytes::BytesMut::with_capacity(record::encoded_len(&fields));
-    record::encode(&fields, &mut body);
-    let header = CheckTransactionStateRequestHeader {
-        topic: Some(topic.clone()),
-        tran_state_table_offset: rec.queue_offset,
-        commit_log_offset: rec.physical_offset,
-        msg_id: uniq_key,
-        transaction_id,
-        offset_msg_id: Some(offset_msg_id(store_host, rec.physical_offset)),
-        broker_name: Some(broker_name.to_owned()),
-    };
-    Ok(
+/// A check of a half message, as its producer is asked it: which half message (its offsets in
+/// the half queue and the commit log, what the producer's answer names it by) and the message
+/// itself with its real topic and queue (what the producer's check listener sees).
+#[derive(Debug, Clone)]
+pub struct TransactionCheck {
+    pub tran_state_table_offset: i64,
+    pub commit_log_offset: i64,
+    pub topic: String,
+    /// The message's UNIQ_KEY.
+    pub msg_id: Option<String>,
+    pub transaction_id: Option<String>,
+    /// The half message encoded as a stored record, with its real topic and queue.
+    pub record: bytes::Bytes,
+}
+
+impl TransactionCheck {
+    /// The check of the stored half message `rec`.
+    fn of(rec: &DecodedRecord<'_>) -> Result<TransactionCheck, String> {
+        let mut props = Properties::from_stored(rec.properties);
+        let msg_id = props.get(UNIQ_KEY).map(str::to_owned);
+        let transaction_id = props
+            .get(TRANSACTION_ID)
+            .map(str::to_owned)
+            .or(msg_id.clone());
+        let (topic, queue_id) = real_destination(&mut props)?;
+        let mut fields = rec.fields();
+        fields.topic = &topic;
+        fields.queue_id = queue_id;
+        let mut body = bytes::BytesMut::with_capacity(record::encoded_len(&fields));
+        record::encode(&fields, &mut body);
+        Ok(TransactionCheck {
+            tran_state_table_offset: rec.queue_offset,
+            commit_log_offset: rec.physical_offset,
+            topic,
+            msg_id,
+            transaction_id,
+            record: body.freeze(),
+        })
+    }
+
+    /// CHECK_TRANSACTION_STATE: the header, and the message as body.
+    fn request(self, store_host: std::net::SocketAddr, broker_name: &str) -> RemotingCommand {
+        let header = CheckTransactionStateRequestHeader {
+            topic: Some(self.topic),
+            tran_state_table_offset: self.tran_state_table_offset,
+            commit_log_offset: self.commit_log_offset,
+            msg_id: self.msg_id,
+            transaction_id: self.transaction_id,
+            offset_msg_id: Some(offset_msg_id(store_host, self.commit_log_offset)),
+            broker_name: Some(broker_name.to_owned()),
+        };
         RemotingCommand::request_with_header(request::CHECK_TRANSACTION_STATE, &header)
-            .with_body(body.freeze().to_vec()),
-    )
+            .with_body(self.record.to_vec())
+    }
 }
 
 /// Runs the checker until `shutdown` fires.

@@ -308,7 +308,16 @@ pub async fn call_consumer(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCo
             .insert("brokerName", b.config.broker_name.clone());
         relayed.body = record.into();
     }
-    match channel.conn.request(relayed, CALL_CONSUMER_TIMEOUT).await {
+    let Some(conn) = channel.conn.remoting() else {
+        return RemotingCommand::error(
+            req,
+            response::SYSTEM_ERROR,
+            format!(
+                "The Consumer <{group}> <{client_id}> is a gRPC client, which cannot be called"
+            ),
+        );
+    };
+    match conn.request(relayed, CALL_CONSUMER_TIMEOUT).await {
         Ok(answer) => {
             let mut resp = RemotingCommand::success(req);
             resp.code = answer.code;

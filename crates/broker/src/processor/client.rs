@@ -16,7 +16,7 @@ use petrel_remoting::{Connection, RemotingCommand};
 
 use super::{bad_header, io_failure};
 use crate::broker::Broker;
-use crate::client_manager::ClientChannel;
+use crate::client_manager::{ClientChannel, ClientConn};
 use crate::topic_config::TopicLookup;
 
 pub async fn heartbeat(
@@ -45,7 +45,7 @@ pub async fn heartbeat(
     }
     let channel = ClientChannel {
         client_id: data.client_id.clone(),
-        conn: conn.clone(),
+        conn: ClientConn::Remoting(conn.clone()),
         language: req.language,
         version: req.version,
         last_update: Instant::now(),
