@@ -1,7 +1,9 @@
 //! SEND_MESSAGE, SEND_MESSAGE_V2 and SEND_BATCH_MESSAGE: validate, encode once into the stored
 //! record format, append, answer with the offsetMsgId. A single message to a `%RETRY%` topic past
 //! its max reconsume times goes to `%DLQ%<group>`; one with `DELAY > 0` to `SCHEDULE_TOPIC_XXXX`;
-//! one with a future timer time to `rmq_sys_wheel_timer`.
+//! one with a future timer time to `rmq_sys_wheel_timer`. [`store_message`] is the one way a
+//! client's message gets stored: the gRPC endpoint (crates/proxy) calls it too, with the message
+//! put in a send header's terms, and maps [`SendError`] to its own codes.
 //!
 //! This is the hot path the official benchmark drives (binary headers, one message per
 //! request): one header decode, one properties scan, one encode into a buffer the store copies
@@ -25,7 +27,7 @@ use petrel_remoting::headers::{
 use petrel_remoting::{Connection, HeaderError, RemotingCommand};
 use petrel_store::{AppendRequest, AppendResult, AppendStatus, StoreError};
 
-use super::{bad_header, io_failure};
+use super::bad_header;
 use crate::broker::Broker;
 use crate::metrics::MessageType;
 use crate::topic_config::TopicLookup;
@@ -43,27 +45,115 @@ fn decode_send_header(req: &RemotingCommand) -> Result<SendMessageRequestHeader,
     }
 }
 
+/// SEND_MESSAGE / SEND_MESSAGE_V2.
 pub async fn send_message(
     b: &Arc<Broker>,
     conn: &Connection,
     req: &RemotingCommand,
 ) -> RemotingCommand {
-    let body = req.body_bytes();
-    if let Err(remark) = check_body_size(b, body.len()) {
-        return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, remark);
-    }
-    let (mut h, queue_id) = match prepare(b, req).await {
-        Ok(p) => p,
-        Err(resp) => return resp,
+    let h = match decode_send_header(req) {
+        Ok(h) => h,
+        Err(e) => return bad_header(req, e),
     };
+    let body = req.body_bytes();
+    let result = store_message(b, h, &body, conn.peer_addr()).await;
+    respond(b, req, result)
+}
+
+/// SEND_BATCH_MESSAGE.
+pub async fn send_batch(
+    b: &Arc<Broker>,
+    conn: &Connection,
+    req: &RemotingCommand,
+) -> RemotingCommand {
+    let h = match decode_send_header(req) {
+        Ok(h) => h,
+        Err(e) => return bad_header(req, e),
+    };
+    let body = req.body_bytes();
+    let result = store_batch(b, h, &body, conn.peer_addr()).await;
+    respond(b, req, result)
+}
+
+/// Why a message was not stored. Each protocol maps these to its own codes: remoting in
+/// [`SendError::response_code`], gRPC in the proxy.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("{0}")]
+    IllegalTopic(String),
+    #[error("{0}")]
+    TopicNotFound(String),
+    /// The topic may not be written (its permission, or the auto-create template).
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    BodyTooLarge(String),
+    /// A delay or timer time the broker cannot honour.
+    #[error("{0}")]
+    IllegalDelivery(String),
+    /// A queue id the topic does not have.
+    #[error("{0}")]
+    BadQueue(String),
+    /// A message the record format cannot hold, or a malformed batch.
+    #[error("{0}")]
+    Illegal(String),
+    #[error("broker metadata write failed: {0}")]
+    Metadata(std::io::Error),
+    #[error("store refused the message: {0}")]
+    Store(StoreError),
+}
+
+impl SendError {
+    /// The remoting response code of this refusal.
+    pub fn response_code(&self) -> i32 {
+        match self {
+            SendError::IllegalTopic(_) | SendError::BadQueue(_) => response::INVALID_PARAMETER,
+            SendError::TopicNotFound(_) => response::TOPIC_NOT_EXIST,
+            SendError::Forbidden(_) => response::NO_PERMISSION,
+            SendError::BodyTooLarge(_) | SendError::IllegalDelivery(_) | SendError::Illegal(_) => {
+                response::MESSAGE_ILLEGAL
+            }
+            SendError::Metadata(_) => response::SYSTEM_ERROR,
+            SendError::Store(StoreError::MessageTooLarge { .. }) => response::MESSAGE_ILLEGAL,
+            // The remark carries the used ratio and the limit (RocketMQ: "disk is full").
+            SendError::Store(_) => response::SERVICE_NOT_AVAILABLE,
+        }
+    }
+}
+
+/// What the store made of a send.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub status: AppendStatus,
+    /// The queue of the topic sent to (a delayed or half message waits elsewhere first).
+    pub queue_id: i32,
+    /// The first message's offset in the queue it was stored in (for a half message: in the
+    /// half queue).
+    pub queue_offset: i64,
+    /// Each message's commit-log offset, in the order sent.
+    pub physical_offsets: Vec<i64>,
+    /// The UNIQ_KEY of a single message (also its transaction id).
+    pub uniq_key: Option<String>,
+}
+
+/// Validates and stores one message sent to `h.topic`, whichever protocol brought it:
+/// `h.properties` holds its properties in the wire form, `born_host` is where it came from.
+/// A retry past its last attempt goes to the dead-letter queue, a prepared transactional message
+/// to the half queue, a delayed one to its schedule or timer queue (reference §2.4).
+pub async fn store_message(
+    b: &Arc<Broker>,
+    mut h: SendMessageRequestHeader,
+    body: &[u8],
+    born_host: std::net::SocketAddr,
+) -> Result<Stored, SendError> {
+    check_body_size(b, body.len())?;
+    let queue_id = prepare(b, &h).await?;
     let mut props = Properties::from_wire(h.properties.take().unwrap_or_default());
     let message_type = b.metrics.enabled().then(|| MessageType::of(&props));
     let mut dead_lettered = None;
     let uniq_key = stamp_properties(b, &mut props);
     let mut tags_code = tags_code_of(&props);
 
-    // Where the message is stored: a retry past its last attempt goes to the dead-letter queue,
-    // a delayed one to the schedule topic (reference §2.4).
     let reconsume_times = h.reconsume_times.unwrap_or(0);
     let mut store_topic = h.topic.clone();
     let mut store_queue_id = queue_id;
@@ -81,10 +171,7 @@ pub async fn send_message(
         // re-sends are dead-lettered whatever the count; in the retry topic they would come
         // back forever.
         if reconsume_times > max || b.rebalance_locks.group_has_live_locks(group) {
-            let dlq = match dead_letter_topic(b, group) {
-                Ok(t) => t,
-                Err(e) => return io_failure(req, e),
-            };
+            let dlq = dead_letter_topic(b, group).map_err(SendError::Metadata)?;
             props.insert(DELAY, "-1");
             dead_lettered = Some(group);
             store_topic = dlq;
@@ -99,16 +186,10 @@ pub async fn send_message(
         store_topic = TRANS_HALF_TOPIC.to_owned();
         sys_flag = transaction::half_sys_flag(sys_flag);
     } else {
-        let scheduled =
-            match b
-                .delay_levels
-                .redirect(sys_flag, &store_topic, store_queue_id, &mut props)
-            {
-                Ok(s) => s,
-                Err(remark) => {
-                    return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, remark)
-                }
-            };
+        let scheduled = b
+            .delay_levels
+            .redirect(sys_flag, &store_topic, store_queue_id, &mut props)
+            .map_err(SendError::IllegalDelivery)?;
         if let Some(s) = scheduled {
             store_topic = s.topic.to_owned();
             store_queue_id = s.queue_id;
@@ -123,28 +204,30 @@ pub async fn send_message(
         physical_offset: 0,
         sys_flag,
         born_timestamp: h.born_timestamp,
-        born_host: conn.peer_addr(),
+        born_host,
         store_timestamp: 0,
         store_host: b.store_host,
         reconsume_times,
         prepared_transaction_offset: 0,
-        body: &body,
+        body,
         topic: &store_topic,
         properties: props.as_str().as_bytes(),
     };
-    let append = match encode_append(&fields, tags_code) {
-        Ok(a) => a,
-        Err(e) => return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, e.to_string()),
-    };
-    let result = b.store.put_message(append).await;
-    if let (Some(message_type), Ok(_)) = (message_type, &result) {
+    let append =
+        encode_append(&fields, tags_code).map_err(|e| SendError::Illegal(e.to_string()))?;
+    let r = b
+        .store
+        .put_message(append)
+        .await
+        .map_err(SendError::Store)?;
+    if let Some(message_type) = message_type {
         b.metrics.message_in(&h.topic, message_type, body.len());
         if let Some(group) = dead_lettered {
             let topic = props.get(RETRY_TOPIC).unwrap_or(h.topic.as_str());
             b.metrics.send_to_dlq(group, topic);
         }
     }
-    if let (true, Ok(r)) = (half, &result) {
+    if half {
         b.half_stored(
             r.first_queue_offset,
             r.first_physical_offset,
@@ -152,37 +235,30 @@ pub async fn send_message(
             &h.producer_group,
         );
     }
-    respond(b, req, result, queue_id, Some(uniq_key))
+    Ok(stored(b, r, queue_id, Some(uniq_key)))
 }
 
-pub async fn send_batch(
+/// Validates and stores a SEND_BATCH_MESSAGE body: messages asking for a delay go to their
+/// schedule queues one by one; the rest are one atomic batch. (RocketMQ's broker silently
+/// ignores DELAY inside a batch.)
+pub async fn store_batch(
     b: &Arc<Broker>,
-    conn: &Connection,
-    req: &RemotingCommand,
-) -> RemotingCommand {
-    let (h, queue_id) = match prepare(b, req).await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
-    let body = req.body_bytes();
-    let inner = match decode_batch(&body) {
+    h: SendMessageRequestHeader,
+    body: &[u8],
+    born_host: std::net::SocketAddr,
+) -> Result<Stored, SendError> {
+    let queue_id = prepare(b, &h).await?;
+    let inner = match decode_batch(body) {
         Ok(m) if !m.is_empty() => m,
-        Ok(_) => {
-            return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, "the batch is empty")
-        }
-        Err(remark) => return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, remark),
+        Ok(_) => return Err(SendError::Illegal("the batch is empty".into())),
+        Err(remark) => return Err(SendError::Illegal(remark)),
     };
-    let born_host = conn.peer_addr();
-    // Messages asking for a delay go to their schedule queues one by one; the rest stay one
-    // atomic batch. (RocketMQ's broker silently ignores DELAY inside a batch.)
     let mut batch = Vec::with_capacity(inner.len());
     let mut delayed = Vec::new();
     // (body bytes, type) of each message, for the metrics once the batch is stored.
     let mut counted = Vec::with_capacity(if b.metrics.enabled() { inner.len() } else { 0 });
     for (i, m) in inner.into_iter().enumerate() {
-        if let Err(remark) = check_body_size(b, m.body.len()) {
-            return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, remark);
-        }
+        check_body_size(b, m.body.len())?;
         let mut props = Properties::from_stored(m.properties);
         if b.metrics.enabled() {
             counted.push((m.body.len(), MessageType::of(&props)));
@@ -190,13 +266,10 @@ pub async fn send_batch(
         stamp_properties(b, &mut props);
         let mut tags_code = tags_code_of(&props);
         let (mut topic, mut store_queue_id) = (h.topic.as_str(), queue_id);
-        let scheduled = match b
+        let scheduled = b
             .delay_levels
             .redirect(h.sys_flag, topic, queue_id, &mut props)
-        {
-            Ok(s) => s,
-            Err(remark) => return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, remark),
-        };
+            .map_err(SendError::IllegalDelivery)?;
         if let Some(s) = scheduled {
             topic = s.topic;
             store_queue_id = s.queue_id;
@@ -218,23 +291,24 @@ pub async fn send_batch(
             topic,
             properties: props.as_str().as_bytes(),
         };
-        match encode_append(&fields, tags_code) {
-            Ok(a) if scheduled.is_some() => delayed.push((i, a)),
-            Ok(a) => batch.push(a),
-            Err(e) => return RemotingCommand::error(req, response::MESSAGE_ILLEGAL, e.to_string()),
+        let append =
+            encode_append(&fields, tags_code).map_err(|e| SendError::Illegal(e.to_string()))?;
+        if scheduled.is_some() {
+            delayed.push((i, append));
+        } else {
+            batch.push(append);
         }
     }
-    let result = if delayed.is_empty() {
+    let r = if delayed.is_empty() {
         b.store.put_messages(batch).await
     } else {
         put_split_batch(b, batch, delayed).await
-    };
-    if result.is_ok() {
-        for (body_bytes, message_type) in counted {
-            b.metrics.message_in(&h.topic, message_type, body_bytes);
-        }
     }
-    respond(b, req, result, queue_id, None)
+    .map_err(SendError::Store)?;
+    for (body_bytes, message_type) in counted {
+        b.metrics.message_in(&h.topic, message_type, body_bytes);
+    }
+    Ok(stored(b, r, queue_id, None))
 }
 
 /// Stores a batch some of whose messages were redirected to schedule queues: the rest (`batch`,
@@ -281,24 +355,19 @@ async fn put_split_batch(
     })
 }
 
-/// Header checks shared by single and batch sends: the header, the topic (auto-created if
-/// allowed and writable), the queue.
-async fn prepare(
-    b: &Arc<Broker>,
-    req: &RemotingCommand,
-) -> Result<(SendMessageRequestHeader, i32), RemotingCommand> {
-    let h = decode_send_header(req).map_err(|e| bad_header(req, e))?;
-    let topic = writable_topic(b, req, &h).await?;
-    let queue_id = pick_queue(req, &h, &topic)?;
-    Ok((h, queue_id))
+/// Header checks shared by single and batch sends: the topic (auto-created if allowed and
+/// writable), the queue.
+async fn prepare(b: &Arc<Broker>, h: &SendMessageRequestHeader) -> Result<i32, SendError> {
+    let topic = writable_topic(b, h).await?;
+    pick_queue(h, &topic)
 }
 
-fn check_body_size(b: &Broker, len: usize) -> Result<(), String> {
+fn check_body_size(b: &Broker, len: usize) -> Result<(), SendError> {
     let max = b.settings.max_message_bytes();
     if len > max {
-        return Err(format!(
+        return Err(SendError::BodyTooLarge(format!(
             "the message body is {len} bytes, larger than the broker's maxMessageSize of {max} bytes"
-        ));
+        )));
     }
     Ok(())
 }
@@ -402,21 +471,14 @@ pub(crate) fn dead_letter_topic(b: &Broker, group: &str) -> std::io::Result<Stri
 /// The topic's config if a send to it is allowed, creating it from the template if needed.
 async fn writable_topic(
     b: &Arc<Broker>,
-    req: &RemotingCommand,
     h: &SendMessageRequestHeader,
-) -> Result<TopicConfig, RemotingCommand> {
-    if let Err(e) = validate_topic(&h.topic) {
-        return Err(RemotingCommand::error(req, response::INVALID_PARAMETER, e));
-    }
+) -> Result<TopicConfig, SendError> {
+    validate_topic(&h.topic).map_err(SendError::IllegalTopic)?;
     if h.topic == h.default_topic || h.topic == petrel_common::topic::AUTO_CREATE_TOPIC_KEY {
-        return Err(RemotingCommand::error(
-            req,
-            response::NO_PERMISSION,
-            format!(
-                "the topic {} is the auto-create template and cannot receive messages",
-                h.topic
-            ),
-        ));
+        return Err(SendError::Forbidden(format!(
+            "the topic {} is the auto-create template and cannot receive messages",
+            h.topic
+        )));
     }
     let lookup = match h.topic.strip_prefix(RETRY_GROUP_TOPIC_PREFIX) {
         // A consumer's own re-send of a failed message: the retry topic has the group's
@@ -436,80 +498,71 @@ async fn writable_topic(
             b.settings.auto_create_topic_enable(),
         ),
     };
-    let topic = match lookup {
-        Ok(TopicLookup::Found(t)) => t,
-        Ok(TopicLookup::Created(t)) => {
+    let topic = match lookup.map_err(SendError::Metadata)? {
+        TopicLookup::Found(t) => t,
+        TopicLookup::Created(t) => {
             // Registered before the answer, as RocketMQ does: a client that sends and then
             // starts a consumer of the new topic must find its route.
             b.publish_topics().await;
             t
         }
-        Ok(TopicLookup::NotExist) => {
-            return Err(RemotingCommand::error(
-                req,
-                response::TOPIC_NOT_EXIST,
-                format!("topic[{}] not exist, apply first please!", h.topic),
-            ))
+        TopicLookup::NotExist => {
+            return Err(SendError::TopicNotFound(format!(
+                "topic[{}] not exist, apply first please!",
+                h.topic
+            )))
         }
-        Err(e) => return Err(io_failure(req, e)),
     };
     if !perm::writeable(topic.perm) {
-        return Err(RemotingCommand::error(
-            req,
-            response::NO_PERMISSION,
-            format!("the topic[{}] sending message is forbidden", h.topic),
-        ));
+        return Err(SendError::Forbidden(format!(
+            "the topic[{}] sending message is forbidden",
+            h.topic
+        )));
     }
     Ok(topic)
 }
 
-fn pick_queue(
-    req: &RemotingCommand,
-    h: &SendMessageRequestHeader,
-    topic: &TopicConfig,
-) -> Result<i32, RemotingCommand> {
+fn pick_queue(h: &SendMessageRequestHeader, topic: &TopicConfig) -> Result<i32, SendError> {
     let queues = topic.write_queue_nums.max(1);
     if h.queue_id < 0 {
         return Ok(rand::random_range(0..queues));
     }
     if h.queue_id >= queues {
-        return Err(RemotingCommand::error(
-            req,
-            response::INVALID_PARAMETER,
-            format!(
-                "queueId {} is out of range: topic {} has {} write queues",
-                h.queue_id, h.topic, queues
-            ),
-        ));
+        return Err(SendError::BadQueue(format!(
+            "queueId {} is out of range: topic {} has {} write queues",
+            h.queue_id, h.topic, queues
+        )));
     }
     Ok(h.queue_id)
 }
 
+/// Counts what was stored and says where it went.
+fn stored(b: &Broker, r: AppendResult, queue_id: i32, uniq_key: Option<String>) -> Stored {
+    b.count_put(r.physical_offsets.len() as u64);
+    Stored {
+        status: r.status,
+        queue_id,
+        queue_offset: r.first_queue_offset,
+        physical_offsets: r.physical_offsets,
+        uniq_key,
+    }
+}
+
+/// The remoting answer to a send: the offsetMsgIds and the queue, or the refusal.
 fn respond(
     b: &Broker,
     req: &RemotingCommand,
-    result: Result<AppendResult, StoreError>,
-    queue_id: i32,
-    transaction_id: Option<String>,
+    result: Result<Stored, SendError>,
 ) -> RemotingCommand {
-    let r = match result {
-        Ok(r) => r,
-        Err(e) => {
-            let code = match e {
-                StoreError::MessageTooLarge { .. } => response::MESSAGE_ILLEGAL,
-                // The remark carries the used ratio and the limit (RocketMQ: "disk is full").
-                StoreError::DiskFull { .. } => response::SERVICE_NOT_AVAILABLE,
-                _ => response::SERVICE_NOT_AVAILABLE,
-            };
-            return RemotingCommand::error(req, code, format!("store refused the message: {e}"));
-        }
+    let s = match result {
+        Ok(s) => s,
+        Err(e) => return RemotingCommand::error(req, e.response_code(), e.to_string()),
     };
-    let code = match r.status {
+    let code = match s.status {
         AppendStatus::PutOk => response::SUCCESS,
         AppendStatus::FlushDiskTimeout => response::FLUSH_DISK_TIMEOUT,
     };
-    b.count_put(r.physical_offsets.len() as u64);
-    let msg_id = r
+    let msg_id = s
         .physical_offsets
         .iter()
         .map(|o| offset_msg_id(b.store_host, *o))
@@ -517,9 +570,9 @@ fn respond(
         .join(",");
     let header = SendMessageResponseHeader {
         msg_id,
-        queue_id,
-        queue_offset: r.first_queue_offset,
-        transaction_id,
+        queue_id: s.queue_id,
+        queue_offset: s.queue_offset,
+        transaction_id: s.uniq_key,
         region: Some(b.config.region_id.clone()),
         trace_on: Some(b.config.trace_on.to_string()),
     };
