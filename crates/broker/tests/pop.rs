@@ -41,6 +41,7 @@ fn request(group: &str, topic: &str, max: u32, invisible: Duration, expr: &str) 
         filter: SubscriptionData::tags(topic, expr, 0),
         long_poll: Duration::ZERO,
         client_id: "test-client".into(),
+        auto_renew: false,
         client_addr: SocketAddr::from(([127, 0, 0, 1], 1)),
     }
 }
@@ -298,5 +299,37 @@ async fn changing_the_invisible_time_gives_a_new_handle() {
         matches!(unknown, Err(PopError::TopicNotFound(_))),
         "{unknown:?}"
     );
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn auto_renew_holds_messages_while_their_consumer_is_connected() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start_broker(dir.path()).await;
+    let conn = connect(&b).await;
+    common::heartbeat(&conn, "R", "Renew").await;
+    send(&conn, "Renew", 0, "held", "A").await;
+    send(&conn, "Renew", 0, "orphan", "A").await;
+    let mut held = request("R", "Renew", 1, SECOND, "*");
+    held.auto_renew = true;
+    held.client_id = "127.0.0.1@R".into();
+    let mut orphan = held.clone();
+    orphan.client_id = "a-client-that-left".into();
+    let h = b.broker.pop(held).await.unwrap();
+    let o = b.broker.pop(orphan).await.unwrap();
+    assert_eq!(
+        (keys(&h), keys(&o)),
+        (vec!["held".into()], vec!["orphan".into()])
+    );
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    // Only the message of the client that is gone comes back.
+    let again = b
+        .broker
+        .pop(request("R", "Renew", 32, SECOND, "*"))
+        .await
+        .unwrap();
+    assert_eq!(keys(&again), ["orphan"]);
+    assert_eq!(again[0].delivery_attempt, 2);
+    b.broker.ack("R", "Renew", &h[0].receipt_handle).unwrap();
     b.shutdown().await;
 }

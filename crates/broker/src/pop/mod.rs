@@ -38,6 +38,8 @@ use crate::processor::pull::PullFilter;
 pub const MIN_INVISIBLE: Duration = Duration::from_secs(1);
 /// Longest invisible time (RocketMQ's proxy allows 12 h).
 pub const MAX_INVISIBLE: Duration = Duration::from_secs(12 * 3600);
+/// How far an auto-renewed message's invisible time is pushed each time it runs out.
+pub const AUTO_RENEW_STEP: Duration = Duration::from_secs(60);
 
 /// One receive.
 #[derive(Debug, Clone)]
@@ -54,6 +56,10 @@ pub struct PopRequest {
     /// How long to wait when nothing is there.
     pub long_poll: Duration,
     pub client_id: String,
+    /// Keep what this receive hands out invisible for as long as the client stays connected
+    /// (a push consumer's messages wait in its local cache): each time `invisible` runs out
+    /// while the client still heartbeats, it is renewed, and the receipt handle stays valid.
+    pub auto_renew: bool,
     /// The consumer's address, for the broker's trace.
     pub client_addr: SocketAddr,
 }
@@ -260,7 +266,7 @@ impl Broker {
         let (outcome, written) = self.pop_table.change(
             &key,
             || 0,
-            |c| match c.state().in_flight.get(&h.queue_offset).copied() {
+            |c| match c.state().in_flight.get(&h.queue_offset).cloned() {
                 Some(e) if e.token == h.token => {
                     c.deliver(
                         h.queue_offset,
@@ -310,7 +316,7 @@ impl Broker {
         match self
             .pop_table
             .get(&key)
-            .and_then(|s| s.in_flight.get(&h.queue_offset).copied())
+            .and_then(|s| s.in_flight.get(&h.queue_offset).cloned())
         {
             Some(e) if e.token == h.token => {
                 self.dead_letter(group, topic, h.queue_id, h.queue_offset, h.token)
@@ -386,6 +392,11 @@ impl Broker {
         let now = now_ms();
         let visible_at_ms = now + invisible.as_millis() as i64;
         let mut committed = None;
+        // Journal lines are tab-separated: an id that could break one is not renewed.
+        let owner: Option<Arc<str>> = (req.auto_renew
+            && !req.client_id.is_empty()
+            && !req.client_id.contains(char::is_whitespace))
+        .then(|| Arc::from(req.client_id.as_str()));
         let (pass, written) = self.pop_table.change(
             &key,
             || self.pop_start(&req.group, topic, queue_id),
@@ -405,6 +416,21 @@ impl Broker {
                         c.done(o);
                     }
                     c.advance(min);
+                }
+                // A connected push consumer still holds these: renew, same handle.
+                let mut live: Option<Vec<String>> = None;
+                for (offset, e) in c.state().expired(now) {
+                    let Some(owner) = &e.owner else { continue };
+                    let clients = live.get_or_insert_with(|| self.consumers.client_ids(&req.group));
+                    if clients.iter().any(|c| **c == **owner) {
+                        c.deliver(
+                            offset,
+                            InFlight {
+                                visible_at_ms: now + AUTO_RENEW_STEP.as_millis() as i64,
+                                ..e
+                            },
+                        );
+                    }
                 }
                 if fifo && c.state().has_invisible(now) {
                     pass.next_visible_at = c.state().next_visible_at(now);
@@ -435,6 +461,7 @@ impl Broker {
                             deliveries,
                             token,
                             count_next: true,
+                            owner: owner.clone(),
                         },
                     );
                     pass.popped.push(popped(
@@ -470,6 +497,7 @@ impl Broker {
                                 deliveries: 1,
                                 token,
                                 count_next: true,
+                                owner: owner.clone(),
                             },
                         );
                         pass.popped.push(popped(
@@ -549,7 +577,7 @@ impl Broker {
         let Some(entry) = self
             .pop_table
             .get(&key)
-            .and_then(|s| s.in_flight.get(&offset).copied())
+            .and_then(|s| s.in_flight.get(&offset).cloned())
             .filter(|e| e.token == token)
         else {
             return Ok(());

@@ -27,6 +27,8 @@ pub const MAX_IN_FLIGHT_PER_QUEUE: usize = 20_000;
 pub const JOURNAL_COMPACT_BYTES: u64 = 64 * 1024 * 1024;
 
 const JOURNAL: &str = "pop_journal.log";
+/// The journal's owner field of an entry no client renews (client ids never are `-`).
+const NO_OWNER: &str = "-";
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct QueueKey {
@@ -36,7 +38,7 @@ pub struct QueueKey {
 }
 
 /// One entry handed out and not yet done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InFlight {
     /// Until when no one else gets it (ms since the epoch).
     pub visible_at_ms: i64,
@@ -49,6 +51,9 @@ pub struct InFlight {
     /// Whether the next delivery counts as another attempt (false after a change of invisible
     /// time asked not to count one).
     pub count_next: bool,
+    /// The client whose receive asked to keep it invisible while it is connected (a push
+    /// consumer's auto-renew): its invisible time is renewed instead of running out.
+    pub owner: Option<Arc<str>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +91,7 @@ impl QueueState {
         self.in_flight
             .iter()
             .filter(|(_, e)| e.visible_at_ms <= now_ms)
-            .map(|(o, e)| (*o, *e))
+            .map(|(o, e)| (*o, e.clone()))
             .collect()
     }
 
@@ -116,7 +121,7 @@ enum Op {
 fn apply(state: &mut QueueState, op: &Op) {
     match op {
         Op::Deliver(offset, e) => {
-            state.in_flight.insert(*offset, *e);
+            state.in_flight.insert(*offset, e.clone());
             state.next = state.next.max(offset + 1);
         }
         Op::Done(offset) => {
@@ -299,8 +304,12 @@ fn line(out: &mut String, key: &QueueKey, op: &Op) {
     let _ = match op {
         Op::Deliver(o, e) => writeln!(
             out,
-            "D\t{group}\t{topic}\t{queue_id}\t{o}\t{}\t{}\t{}\t{}",
-            e.visible_at_ms, e.deliveries, e.token, e.count_next as u8
+            "D\t{group}\t{topic}\t{queue_id}\t{o}\t{}\t{}\t{}\t{}\t{}",
+            e.visible_at_ms,
+            e.deliveries,
+            e.token,
+            e.count_next as u8,
+            e.owner.as_deref().unwrap_or(NO_OWNER)
         ),
         Op::Done(o) => writeln!(out, "A\t{group}\t{topic}\t{queue_id}\t{o}"),
         Op::Next(o) => writeln!(out, "N\t{group}\t{topic}\t{queue_id}\t{o}"),
@@ -320,13 +329,14 @@ fn parse_line(s: &str) -> Option<(QueueKey, Op)> {
     };
     let offset: i64 = f[4].parse().ok()?;
     let op = match (f[0], f.len()) {
-        ("D", 9) => Op::Deliver(
+        ("D", 10) => Op::Deliver(
             offset,
             InFlight {
                 visible_at_ms: f[5].parse().ok()?,
                 deliveries: f[6].parse().ok()?,
                 token: f[7].parse().ok()?,
                 count_next: f[8] == "1",
+                owner: (f[9] != NO_OWNER).then(|| Arc::from(f[9])),
             },
         ),
         ("A", 5) => Op::Done(offset),
@@ -362,7 +372,7 @@ fn write_snapshot(dir: &Path, queues: &HashMap<QueueKey, QueueState>) -> io::Res
     for (key, state) in queues {
         line(&mut text, key, &Op::Reset(state.next));
         for (o, e) in &state.in_flight {
-            line(&mut text, key, &Op::Deliver(*o, *e));
+            line(&mut text, key, &Op::Deliver(*o, e.clone()));
         }
     }
     let tmp = dir.join(format!("{JOURNAL}.tmp"));
@@ -395,6 +405,7 @@ mod tests {
             deliveries,
             token,
             count_next: true,
+            owner: None,
         }
     }
 
