@@ -61,6 +61,9 @@ class Args:
 
 
 def result(key, value):
+    # Booleans as the Java and Node programs print them, so one cargo test reads all three.
+    if isinstance(value, bool):
+        value = "true" if value else "false"
     print(f"RESULT {key}={value}", flush=True)
 
 
