@@ -60,6 +60,8 @@ pub struct Broker {
     pub transactions: TransactionTable,
     /// What POP consumers were handed and have not acknowledged.
     pub pop_table: crate::pop::PopTable,
+    /// Which groups pop rather than pull which topics (`mqadmin setConsumeMode`).
+    pub request_modes: crate::message_request_mode::RequestModeManager,
     /// What the timer service reports of the timing wheel.
     pub timer_stats: crate::timer::TimerStats,
     /// The address written into stored records and message ids: `broker_ip` and the bound port.
@@ -181,6 +183,9 @@ async fn start(
     let groups = SubscriptionGroupManager::load(config_dir.join("subscriptionGroup.json"))?;
     let offsets = ConsumerOffsetManager::load(config_dir.join("consumerOffset.json"))?;
     let pop_table = crate::pop::PopTable::open(&config_dir)?;
+    let request_modes = crate::message_request_mode::RequestModeManager::load(
+        config_dir.join("messageRequestMode.json"),
+    )?;
     let flow = FlowControl::default();
     for group in groups.snapshot().subscription_group_table.values() {
         // A bad attribute written by hand is reported, not fatal: the group runs unthrottled.
@@ -239,6 +244,7 @@ async fn start(
         delay_levels,
         transactions: TransactionTable::default(),
         pop_table,
+        request_modes,
         timer_stats: crate::timer::TimerStats::default(),
         config,
         store,

@@ -10,6 +10,7 @@ mod consumer_offset;
 mod error;
 pub mod flow_control;
 mod http;
+mod message_request_mode;
 pub mod metrics;
 mod namesrv_client;
 pub mod pop;

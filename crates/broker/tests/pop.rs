@@ -333,3 +333,167 @@ async fn auto_renew_holds_messages_while_their_consumer_is_connected() {
     b.broker.ack("R", "Renew", &h[0].receipt_handle).unwrap();
     b.shutdown().await;
 }
+
+mod remoting {
+    use super::*;
+    use petrel_remoting::code::request;
+    use petrel_remoting::headers::{
+        AckMessageRequestHeader, ChangeInvisibleTimeRequestHeader,
+        ChangeInvisibleTimeResponseHeader, PopMessageRequestHeader, PopMessageResponseHeader,
+    };
+    use petrel_remoting::RemotingCommand;
+
+    fn pop(group: &str, topic: &str, invisible_ms: i64, poll_ms: i64) -> RemotingCommand {
+        RemotingCommand::request_with_header(
+            request::POP_MESSAGE,
+            &PopMessageRequestHeader {
+                consumer_group: group.into(),
+                topic: topic.into(),
+                queue_id: -1,
+                max_msg_nums: 32,
+                invisible_time: invisible_ms,
+                poll_time: poll_ms,
+                born_time: 0,
+                init_mode: 0,
+                exp_type: Some("TAG".into()),
+                exp: Some("*".into()),
+                order: Some(false),
+                attempt_id: None,
+            },
+        )
+    }
+
+    /// The receipt a 5.x Java client builds from a POP answer for one of its messages.
+    fn extra_info(h: &PopMessageResponseHeader, queue_id: i32, offset: i64) -> String {
+        format!(
+            "{offset} {} {} {} 0 broker-a {queue_id} {offset}",
+            h.pop_time, h.invisible_time, h.revive_qid
+        )
+    }
+
+    #[tokio::test]
+    async fn pop_ack_and_change_invisible_time_over_the_wire() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = start_broker(dir.path()).await;
+        let conn = connect(&b).await;
+        send(&conn, "Wire", 0, "k0", "A").await;
+        send(&conn, "Wire", 0, "k1", "A").await;
+
+        let resp = conn
+            .request(pop("G", "Wire", 1_000, 0), TIMEOUT)
+            .await
+            .unwrap();
+        assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+        let h: PopMessageResponseHeader = resp.decode_header().unwrap();
+        assert_eq!(h.invisible_time, 1_000);
+        let body = resp.body_bytes();
+        let first = record::decode(&body, false).unwrap();
+        let second = record::decode(&body[first.total_size as usize..], false).unwrap();
+        assert_eq!((first.queue_offset, second.queue_offset), (0, 1));
+
+        let ack = RemotingCommand::request_with_header(
+            request::ACK_MESSAGE,
+            &AckMessageRequestHeader {
+                consumer_group: "G".into(),
+                topic: "Wire".into(),
+                queue_id: 0,
+                extra_info: extra_info(&h, 0, 0),
+                offset: 0,
+            },
+        );
+        let resp = conn.request(ack, TIMEOUT).await.unwrap();
+        assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+
+        // k1 given back at once: it comes back as the second attempt.
+        let change = RemotingCommand::request_with_header(
+            request::CHANGE_MESSAGE_INVISIBLETIME,
+            &ChangeInvisibleTimeRequestHeader {
+                consumer_group: "G".into(),
+                topic: "Wire".into(),
+                queue_id: 0,
+                extra_info: extra_info(&h, 0, 1),
+                offset: 1,
+                invisible_time: 0,
+            },
+        );
+        let resp = conn.request(change, TIMEOUT).await.unwrap();
+        assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+        let changed: ChangeInvisibleTimeResponseHeader = resp.decode_header().unwrap();
+        assert!(changed.pop_time > h.pop_time);
+        let resp = conn
+            .request(pop("G", "Wire", 5_000, 0), TIMEOUT)
+            .await
+            .unwrap();
+        assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+        let body = resp.body_bytes();
+        let again = record::decode(&body, false).unwrap();
+        assert_eq!(
+            (again.queue_offset, again.reconsume_times),
+            (1, 1),
+            "offset 1, reconsumed once"
+        );
+
+        // Nothing left: the poll times out with POLLING_TIMEOUT after its poll time.
+        let started = Instant::now();
+        let resp = conn
+            .request(pop("G", "Wire", 5_000, 300), TIMEOUT)
+            .await
+            .unwrap();
+        assert_eq!(resp.code, response::POLLING_TIMEOUT, "{:?}", resp.remark);
+        assert!(started.elapsed() >= Duration::from_millis(250));
+
+        // A stale receipt (the first delivery of k1) is refused with NO_MESSAGE.
+        let stale = RemotingCommand::request_with_header(
+            request::ACK_MESSAGE,
+            &AckMessageRequestHeader {
+                consumer_group: "G".into(),
+                topic: "Wire".into(),
+                queue_id: 0,
+                extra_info: extra_info(&h, 0, 1),
+                offset: 1,
+            },
+        );
+        let resp = conn.request(stale, TIMEOUT).await.unwrap();
+        assert_eq!(resp.code, response::NO_MESSAGE, "{:?}", resp.remark);
+        b.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn query_assignment_follows_the_group_s_request_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = start_broker(dir.path()).await;
+        let conn = connect(&b).await;
+        send(&conn, "Assigned", 0, "k", "A").await;
+        common::heartbeat(&conn, "G", "Assigned").await;
+        let query = || {
+            RemotingCommand::request(request::QUERY_ASSIGNMENT).with_body(
+                br#"{"topic":"Assigned","consumerGroup":"G","clientId":"127.0.0.1@G","strategyName":"AVG","messageModel":"CLUSTERING"}"#
+                    .to_vec(),
+            )
+        };
+        let resp = conn.request(query(), TIMEOUT).await.unwrap();
+        assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+        let body: serde_json::Value = serde_json::from_slice(&resp.body_bytes()).unwrap();
+        let assigned = body["messageQueueAssignments"].as_array().unwrap();
+        assert_eq!(
+            assigned.len(),
+            4,
+            "the only consumer pulls every queue: {body}"
+        );
+        assert!(assigned.iter().all(|a| a["mode"] == "PULL"));
+
+        let set = RemotingCommand::request(request::SET_MESSAGE_REQUEST_MODE).with_body(
+            br#"{"topic":"Assigned","consumerGroup":"G","mode":"POP","popShareQueueNum":0}"#
+                .to_vec(),
+        );
+        let resp = conn.request(set, TIMEOUT).await.unwrap();
+        assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+        let resp = conn.request(query(), TIMEOUT).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&resp.body_bytes()).unwrap();
+        assert_eq!(
+            body["messageQueueAssignments"],
+            serde_json::json!([{"messageQueue":{"topic":"Assigned","brokerName":"broker-a","queueId":-1},"mode":"POP"}])
+        );
+        b.shutdown().await;
+    }
+}

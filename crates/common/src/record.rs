@@ -161,6 +161,11 @@ pub fn store_host_pos(sys_flag: i32) -> usize {
     store_timestamp_pos(sys_flag) + 8
 }
 
+/// Where RECONSUMETIMES sits: right after the store host.
+pub fn reconsume_times_pos(sys_flag: i32) -> usize {
+    store_host_pos(sys_flag) + host_bytes(sys_flag, SYSFLAG_STORE_HOST_V6)
+}
+
 fn topic_len_bytes(topic_len: usize) -> usize {
     if topic_len > MAX_V1_TOPIC_BYTES {
         2

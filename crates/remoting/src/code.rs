@@ -70,6 +70,14 @@ pub mod request {
     pub const GET_TOPIC_CONFIG: i32 = 351;
     pub const GET_SUBSCRIPTIONGROUP_CONFIG: i32 = 352;
     pub const LITE_PULL_MESSAGE: i32 = 361;
+    /// 5.x: the broker assigns a consumer its queues, and says whether it pulls or pops them.
+    pub const QUERY_ASSIGNMENT: i32 = 400;
+    pub const SET_MESSAGE_REQUEST_MODE: i32 = 401;
+    pub const GET_ALL_MESSAGE_REQUEST_MODE: i32 = 402;
+    /// 5.x POP consumption (reference §2.16). Above i16: only JSON headers can carry them.
+    pub const POP_MESSAGE: i32 = 200_050;
+    pub const ACK_MESSAGE: i32 = 200_051;
+    pub const CHANGE_MESSAGE_INVISIBLETIME: i32 = 200_053;
 
     /// Petrel's own: the pending transactional half messages of a broker (RocketMQ has no
     /// request for it). Far above RocketMQ's codes, so a future one does not collide.
@@ -79,6 +87,10 @@ pub mod request {
 /// Response codes.
 pub mod response {
     pub const SUCCESS: i32 = 0;
+    /// An ack or a change of invisible time for a delivery that is no longer out.
+    pub const NO_MESSAGE: i32 = 208;
+    /// A POP found nothing within its poll time.
+    pub const POLLING_TIMEOUT: i32 = 210;
     pub const SYSTEM_ERROR: i32 = 1;
     pub const SYSTEM_BUSY: i32 = 2;
     pub const REQUEST_CODE_NOT_SUPPORTED: i32 = 3;

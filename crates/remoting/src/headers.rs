@@ -398,3 +398,70 @@ command_header! {
         broker_name: Option<String> => "bname",
     }
 }
+
+command_header! {
+    /// POP_MESSAGE (200050): up to `maxMsgNums` messages of `topic` (queue −1: any), invisible
+    /// to the group for `invisibleTime` ms, waiting up to `pollTime` ms for one.
+    pub struct PopMessageRequestHeader {
+        consumer_group: String => "consumerGroup",
+        topic: String => "topic",
+        queue_id: i32 => "queueId",
+        max_msg_nums: i32 => "maxMsgNums",
+        invisible_time: i64 => "invisibleTime",
+        poll_time: i64 => "pollTime",
+        born_time: i64 => "bornTime",
+        init_mode: i32 => "initMode",
+        exp_type: Option<String> => "expType",
+        exp: Option<String> => "exp",
+        order: Option<bool> => "order",
+        attempt_id: Option<String> => "attemptId",
+    }
+}
+
+command_header! {
+    /// The answer to POP_MESSAGE. The client builds each message's receipt (`extraInfo`) from
+    /// `popTime`, `invisibleTime` and `reviveQid`, and without `startOffsetInfo` from the
+    /// message's own queue and offset.
+    pub struct PopMessageResponseHeader {
+        pop_time: i64 => "popTime",
+        invisible_time: i64 => "invisibleTime",
+        revive_qid: i32 => "reviveQid",
+        rest_num: i64 => "restNum",
+        start_offset_info: Option<String> => "startOffsetInfo",
+        msg_offset_info: Option<String> => "msgOffsetInfo",
+        order_count_info: Option<String> => "orderCountInfo",
+    }
+}
+
+command_header! {
+    /// ACK_MESSAGE (200051): the message at `offset` of `queueId` is consumed; `extraInfo` is
+    /// the receipt from its POP (`ckOffset popTime invisibleTime reviveQid retry broker queueId offset`).
+    pub struct AckMessageRequestHeader {
+        consumer_group: String => "consumerGroup",
+        topic: String => "topic",
+        queue_id: i32 => "queueId",
+        extra_info: String => "extraInfo",
+        offset: i64 => "offset",
+    }
+}
+
+command_header! {
+    /// CHANGE_MESSAGE_INVISIBLETIME (200053): as ACK_MESSAGE, with a new invisible time from now.
+    pub struct ChangeInvisibleTimeRequestHeader {
+        consumer_group: String => "consumerGroup",
+        topic: String => "topic",
+        queue_id: i32 => "queueId",
+        extra_info: String => "extraInfo",
+        offset: i64 => "offset",
+        invisible_time: i64 => "invisibleTime",
+    }
+}
+
+command_header! {
+    /// The answer to CHANGE_MESSAGE_INVISIBLETIME: what the client's new receipt is made of.
+    pub struct ChangeInvisibleTimeResponseHeader {
+        pop_time: i64 => "popTime",
+        invisible_time: i64 => "invisibleTime",
+        revive_qid: i32 => "reviveQid",
+    }
+}

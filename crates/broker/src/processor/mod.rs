@@ -7,6 +7,7 @@ pub mod admin;
 pub mod client;
 pub mod lock;
 pub mod offset;
+pub mod pop;
 pub mod pull;
 pub mod query;
 pub mod reset;
@@ -77,6 +78,12 @@ impl BrokerProcessor {
             request::PULL_MESSAGE | request::LITE_PULL_MESSAGE => {
                 return pull::pull_message(b, conn, &req).await
             }
+            request::POP_MESSAGE => pop::pop_message(b, conn, &req).await,
+            request::ACK_MESSAGE => pop::ack_message(b, &req),
+            request::CHANGE_MESSAGE_INVISIBLETIME => pop::change_invisible_time(b, &req),
+            request::QUERY_ASSIGNMENT => pop::query_assignment(b, &req),
+            request::SET_MESSAGE_REQUEST_MODE => pop::set_message_request_mode(b, &req),
+            request::GET_ALL_MESSAGE_REQUEST_MODE => pop::get_all_message_request_mode(b, &req),
             request::QUERY_MESSAGE => query::query_message(b, &req),
             request::QUERY_CONSUMER_OFFSET => offset::query_consumer_offset(b, &req),
             request::UPDATE_CONSUMER_OFFSET => offset::update_consumer_offset(b, &req),
