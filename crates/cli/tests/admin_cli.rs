@@ -415,7 +415,8 @@ async fn group_connection_and_message_commands() {
                 "groupName": group, "consumeEnable": true, "consumeFromMinEnable": true,
                 "consumeBroadcastEnable": false, "retryQueueNums": 1, "retryMaxTimes": 3,
                 "brokerId": 0, "whichBrokerWhenConsumeSlowly": 1,
-                "notifyConsumerIdsChangedEnable": true, "attributes": {}
+                "notifyConsumerIdsChangedEnable": true, "consumeMessageOrderly": false,
+                "attributes": {}
             }
         }])
     );

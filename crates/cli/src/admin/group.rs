@@ -32,6 +32,10 @@ pub struct GroupSettings {
     /// Deliveries before a message goes to the group's dead-letter topic.
     #[arg(long)]
     pub retry_max_times: Option<i32>,
+    /// A FIFO group (RocketMQ 5's consumeMessageOrderly): POP and the 5.x clients hand out a
+    /// queue's next message only after the one before it is acknowledged.
+    #[arg(long)]
+    pub consume_message_orderly: Option<bool>,
 }
 
 impl GroupSettings {
@@ -50,6 +54,9 @@ impl GroupSettings {
         }
         if let Some(v) = self.retry_max_times {
             c.retry_max_times = v;
+        }
+        if let Some(v) = self.consume_message_orderly {
+            c.consume_message_orderly = v;
         }
     }
 }
@@ -108,14 +115,15 @@ pub async fn update_sub_group(
         let c = &d.config;
         out!(
             "subscription group {group} on {} ({}): consumeEnable {}, consumeFromMinEnable {}, \
-             consumeBroadcastEnable {}, retryQueueNums {}, retryMaxTimes {}",
+             consumeBroadcastEnable {}, retryQueueNums {}, retryMaxTimes {}, consumeMessageOrderly {}",
             d.broker.broker_name,
             d.broker.addr,
             c.consume_enable,
             c.consume_from_min_enable,
             c.consume_broadcast_enable,
             c.retry_queue_nums,
-            c.retry_max_times
+            c.retry_max_times,
+            c.consume_message_orderly
         );
     }
     Ok(())
