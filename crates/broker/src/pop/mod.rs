@@ -92,6 +92,17 @@ pub enum PopError {
     Store(String),
 }
 
+/// What holds for every queue one round of a receive looks at.
+#[derive(Clone, Copy)]
+struct Round<'a> {
+    req: &'a PopRequest,
+    now: i64,
+    invisible: Duration,
+    fifo: bool,
+    max_attempts: u32,
+    filter: &'a PopFilter<'a>,
+}
+
 /// What one pass over a queue found.
 #[derive(Default)]
 struct QueuePass {
@@ -125,6 +136,16 @@ impl Broker {
             .filter(|q| (0..queues).contains(q))
             .unwrap_or_else(|| rand::random_range(0..queues));
         loop {
+            // One time for the whole answer: a remoting client takes one pop time for all
+            // of it, and that time is each delivery's token.
+            let round = Round {
+                req: &req,
+                now: now_ms(),
+                invisible,
+                fifo,
+                max_attempts,
+                filter: &filter,
+            };
             let mut found = Vec::new();
             let mut wake_at: Option<i64> = None;
             let mut exhausted = Vec::new();
@@ -133,15 +154,7 @@ impl Broker {
                     break;
                 }
                 let queue_id = (first + i) % queues;
-                let pass = self.pop_queue(
-                    &req,
-                    queue_id,
-                    want - found.len(),
-                    invisible,
-                    fifo,
-                    max_attempts,
-                    &filter,
-                )?;
+                let pass = self.pop_queue(&round, queue_id, want - found.len())?;
                 found.extend(pass.popped);
                 exhausted.extend(pass.exhausted.into_iter().map(|(o, t)| (queue_id, o, t)));
                 wake_at = match (wake_at, pass.next_visible_at) {
@@ -376,20 +389,22 @@ impl Broker {
 
     /// One queue's share of a receive: visible-again entries first (oldest first), then new
     /// ones.
-    #[allow(clippy::too_many_arguments)]
     fn pop_queue(
         &self,
-        req: &PopRequest,
+        round: &Round<'_>,
         queue_id: i32,
         want: usize,
-        invisible: Duration,
-        fifo: bool,
-        max_attempts: u32,
-        filter: &PopFilter<'_>,
     ) -> Result<QueuePass, PopError> {
+        let Round {
+            req,
+            now,
+            invisible,
+            fifo,
+            max_attempts,
+            filter,
+        } = *round;
         let key = key(req, queue_id);
         let topic = &req.topic;
-        let now = now_ms();
         let visible_at_ms = now + invisible.as_millis() as i64;
         let mut committed = None;
         // Journal lines are tab-separated: an id that could break one is not renewed.
