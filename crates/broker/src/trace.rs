@@ -49,6 +49,9 @@ enum Note {
         at_ms: i64,
         group: String,
         conn_id: u64,
+        /// The consumer's client id when the caller knows it (a POP receive); else looked
+        /// up by connection.
+        client_id: Option<String>,
         peer: SocketAddr,
         records: Vec<Bytes>,
     },
@@ -129,8 +132,25 @@ impl BrokerTrace {
             at_ms: now_ms() as i64,
             group: group.to_owned(),
             conn_id,
+            client_id: None,
             peer,
             records: records.to_vec(),
+        });
+    }
+
+    /// A POP receive handed `records` (of one queue, each with its attempt in its reconsume
+    /// times) to the client `client_id`.
+    pub fn popped(&self, group: &str, client_id: &str, peer: SocketAddr, records: Vec<Bytes>) {
+        if self.notes.is_none() || records.is_empty() || UNTRACED_GROUPS.contains(&group) {
+            return;
+        }
+        self.send(Note::Delivered {
+            at_ms: now_ms() as i64,
+            group: group.to_owned(),
+            conn_id: 0,
+            client_id: (!client_id.is_empty()).then(|| client_id.to_owned()),
+            peer,
+            records,
         });
     }
 
@@ -323,6 +343,7 @@ impl Writer {
                 at_ms,
                 group,
                 conn_id,
+                client_id,
                 peer,
                 records,
             } => {
@@ -343,7 +364,7 @@ impl Writer {
                     first.topic.to_owned(),
                     first.queue_id,
                 );
-                e.client_id = self.b.consumers.client_id_of(&group, conn_id);
+                e.client_id = client_id.or_else(|| self.b.consumers.client_id_of(&group, conn_id));
                 e.client_addr = Some(peer.to_string());
                 // The range, not each message: a message's delivery is found by its id in the
                 // record's KEYS and placed by its stored copy's offset.

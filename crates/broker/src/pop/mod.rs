@@ -168,10 +168,8 @@ impl Broker {
                     .await?;
             }
             if !found.is_empty() {
-                let records: Vec<Bytes> = found.iter().map(|p| p.record.clone()).collect();
-                self.count_get(records.len() as u64);
-                self.trace
-                    .delivered(&req.group, 0, req.client_addr, &records);
+                self.count_get(found.len() as u64);
+                self.trace_popped(&req, &found);
                 return Ok(found);
             }
             // Dead-lettering may have unblocked a FIFO queue: look again at once.
@@ -201,6 +199,26 @@ impl Broker {
                 _ = self.stopping.cancelled() => return Ok(found),
                 _ = self.pull_hold.wait_for_topic(&req.topic, until, pending) => {}
             }
+        }
+    }
+
+    /// Tells the broker's trace who got what, one queue at a time, each record with its
+    /// attempt (the trace reads it from the reconsume times).
+    fn trace_popped(&self, req: &PopRequest, found: &[Popped]) {
+        if !self.trace.enabled() {
+            return;
+        }
+        let mut by_queue: Vec<&Popped> = found.iter().collect();
+        by_queue.sort_by_key(|p| (p.queue_id, p.queue_offset));
+        for queue in by_queue.chunk_by(|a, b| a.queue_id == b.queue_id) {
+            let records = queue
+                .iter()
+                .map(|p| {
+                    with_reconsume_times(&p.record, p.delivery_attempt.saturating_sub(1) as i32)
+                })
+                .collect();
+            self.trace
+                .popped(&req.group, &req.client_id, req.client_addr, records);
         }
     }
 
@@ -656,6 +674,24 @@ impl Broker {
         }
         Ok(())
     }
+}
+
+/// A stored record with its reconsume times set to `n`: how a redelivered message tells a
+/// remoting client (and the trace) how often it was tried.
+pub fn with_reconsume_times(rec: &Bytes, n: i32) -> Bytes {
+    if n == 0 {
+        return rec.clone();
+    }
+    let Ok(decoded) = record::decode(rec, false) else {
+        return rec.clone();
+    };
+    let pos = record::reconsume_times_pos(decoded.sys_flag);
+    if rec.len() < pos + 4 {
+        return rec.clone();
+    }
+    let mut copy = bytes::BytesMut::from(&rec[..]);
+    copy[pos..pos + 4].copy_from_slice(&n.to_be_bytes());
+    copy.freeze()
 }
 
 /// Deliveries a group allows: its retries plus the first.

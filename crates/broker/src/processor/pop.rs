@@ -10,10 +10,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
 use petrel_common::filter::{EXPRESSION_TYPE_SQL92, EXPRESSION_TYPE_TAG};
 use petrel_common::protocol::{MessageQueue, SubscriptionData};
-use petrel_common::record;
 use petrel_remoting::code::response;
 use petrel_remoting::headers::{
     AckMessageRequestHeader, ChangeInvisibleTimeRequestHeader, ChangeInvisibleTimeResponseHeader,
@@ -25,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::bad_header;
 use crate::broker::Broker;
 use crate::message_request_mode::{RequestMode, RequestModeSetting};
-use crate::pop::{PopError, PopRequest, ReceiptHandle};
+use crate::pop::{with_reconsume_times, PopError, PopRequest, ReceiptHandle};
 
 /// The revive queue RocketMQ's clients echo back; Petrel keeps no revive queues.
 const REVIVE_QID: i32 = 0;
@@ -352,24 +350,6 @@ fn handle_of(
         token: pop_time as u64,
         visible_at_ms: pop_time.saturating_add(invisible_time),
     })
-}
-
-/// A stored record with its reconsume times set to `n`: a redelivered message tells a
-/// remoting client how often it was tried in that field (the gRPC side sends the attempt).
-fn with_reconsume_times(rec: &Bytes, n: i32) -> Bytes {
-    if n == 0 {
-        return rec.clone();
-    }
-    let Ok(decoded) = record::decode(rec, false) else {
-        return rec.clone();
-    };
-    let pos = record::reconsume_times_pos(decoded.sys_flag);
-    if rec.len() < pos + 4 {
-        return rec.clone();
-    }
-    let mut copy = BytesMut::from(&rec[..]);
-    copy[pos..pos + 4].copy_from_slice(&n.to_be_bytes());
-    copy.freeze()
 }
 
 fn refused(req: &RemotingCommand, e: PopError) -> RemotingCommand {
