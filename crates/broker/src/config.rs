@@ -82,6 +82,12 @@ pub struct BrokerConfig {
     /// Where `/metrics` and `/health` are served (`metricsPromExporterHost`,
     /// `metricsPromExporterPort`: 0.0.0.0:5557); `None` serves nothing. Port 0 picks a free port.
     pub metrics_listen: Option<SocketAddr>,
+    /// `grpcServerPort`: where the gRPC endpoint of the 5.x clients
+    /// (`apache.rocketmq.v2.MessagingService`, crates/proxy) listens beside the broker:
+    /// 0.0.0.0:8081, TLS and plaintext on one port as `tls` allows. `None` serves none; port 0
+    /// picks a free one. The broker itself does not serve it: whoever starts the broker starts
+    /// the endpoint (`petrel broker`, `petrel standalone`).
+    pub grpc_listen: Option<SocketAddr>,
     /// `aclEnable`: check every request against `plain_acl.yml` (off).
     pub acl_enable: bool,
     /// `aclFile`: where the rules are; `None` = `<store root>/config/plain_acl.yml`.
@@ -103,6 +109,8 @@ pub struct BrokerConfig {
 
 /// RocketMQ's `metricsPromExporterPort` default.
 pub const DEFAULT_METRICS_PROM_EXPORTER_PORT: u16 = 5557;
+/// RocketMQ's proxy `grpcServerPort` default.
+pub const DEFAULT_GRPC_SERVER_PORT: u16 = 8081;
 
 impl BrokerConfig {
     pub fn new(store: StoreConfig) -> Self {
@@ -143,6 +151,7 @@ impl BrokerConfig {
                 [0, 0, 0, 0],
                 DEFAULT_METRICS_PROM_EXPORTER_PORT,
             ))),
+            grpc_listen: Some(SocketAddr::from(([0, 0, 0, 0], DEFAULT_GRPC_SERVER_PORT))),
             acl_enable: false,
             acl_file: None,
             acl_signature_max_age_sec: crate::acl::DEFAULT_ACL_SIGNATURE_MAX_AGE_SEC,

@@ -29,7 +29,7 @@ pub use broker::{Broker, BrokerHandle};
 pub use client_manager::{
     ClientChannel, ClientConn, ConsumerGroupInfo, ConsumerManager, GrpcClient, ProducerManager,
 };
-pub use config::{BrokerConfig, DEFAULT_METRICS_PROM_EXPORTER_PORT};
+pub use config::{BrokerConfig, DEFAULT_GRPC_SERVER_PORT, DEFAULT_METRICS_PROM_EXPORTER_PORT};
 pub use consumer_offset::ConsumerOffsetManager;
 pub use error::BrokerError;
 pub use pull_hold::PullRequestHold;
