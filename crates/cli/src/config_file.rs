@@ -80,6 +80,9 @@ pub struct BrokerConfigFile {
     pub metrics_prom_exporter_host: Option<IpAddr>,
     /// Their port (5557; 0 picks a free one).
     pub metrics_prom_exporter_port: Option<u16>,
+    /// The port of the gRPC endpoint of the 5.x clients (8081; 0 picks a free one, a negative
+    /// value serves none).
+    pub grpc_server_port: Option<i32>,
     /// Check every request against the plain ACL rules (false; `docs/acl.md`).
     pub acl_enable: Option<bool>,
     /// The rules file (`<storePathRootDir>/config/plain_acl.yml`). A relative path is read
@@ -277,6 +280,18 @@ impl BrokerConfigFile {
                 self.metrics_prom_exporter_port.unwrap_or(at.port()),
             ));
         }
+        if let Some(port) = self.grpc_server_port {
+            c.grpc_listen = match port {
+                ..0 => None,
+                0..=65535 => {
+                    let ip = c.grpc_listen.map_or(c.listen_addr.ip(), |a| a.ip());
+                    Some(SocketAddr::new(ip, port as u16))
+                }
+                _ => bail!(
+                    "grpcServerPort must be a port (0 picks one, negative serves none), got {port}"
+                ),
+            };
+        }
         if let Some(v) = self.acl_enable {
             c.acl_enable = v;
         }
@@ -410,6 +425,20 @@ mod tests {
         assert_eq!(s.delete_commit_log_files_interval_ms, 50);
         assert_eq!(s.destroy_mapped_file_interval_forcibly_ms, 60000);
         assert_eq!(s.delete_file_batch_max, 4);
+    }
+
+    #[test]
+    fn grpc_server_port_moves_or_turns_off_the_grpc_endpoint() {
+        let mut config = BrokerConfig::new(petrel_store::StoreConfig::new("/tmp/x"));
+        assert_eq!(config.grpc_listen, Some("0.0.0.0:8081".parse().unwrap()));
+        let file: BrokerConfigFile = toml::from_str("grpcServerPort = 18081").unwrap();
+        file.apply(&mut config).unwrap();
+        assert_eq!(config.grpc_listen, Some("0.0.0.0:18081".parse().unwrap()));
+        let off: BrokerConfigFile = toml::from_str("grpcServerPort = -1").unwrap();
+        off.apply(&mut config).unwrap();
+        assert_eq!(config.grpc_listen, None);
+        let bad: BrokerConfigFile = toml::from_str("grpcServerPort = 70000").unwrap();
+        assert!(bad.apply(&mut config).is_err());
     }
 
     #[test]

@@ -67,6 +67,10 @@ enum Command {
         /// metricsPromExporterPort, 5557).
         #[arg(long, default_value = "0.0.0.0:5557")]
         metrics_listen: SocketAddr,
+        /// Where the gRPC endpoint of the RocketMQ 5.x clients listens (RocketMQ's
+        /// grpcServerPort, 8081), or `off`.
+        #[arg(long, default_value = "0.0.0.0:8081", value_parser = parse_listen_or_off)]
+        grpc_listen: Listen,
         /// Broker settings in a TOML file with RocketMQ's key names (docs/configuration.md);
         /// its keys win over the flags above.
         #[arg(long)]
@@ -98,6 +102,10 @@ enum Command {
         cluster: String,
         #[arg(long, value_enum, default_value = "async")]
         flush: Flush,
+        /// Where the gRPC endpoint of the RocketMQ 5.x clients listens (RocketMQ's
+        /// grpcServerPort, 8081), or `off`.
+        #[arg(long, default_value = "0.0.0.0:8081", value_parser = parse_listen_or_off)]
+        grpc_listen: Listen,
         /// Broker settings in a TOML file with RocketMQ's key names (docs/configuration.md);
         /// its keys win over the flags above.
         #[arg(long)]
@@ -362,11 +370,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             broker_ip,
             flush,
             metrics_listen,
+            grpc_listen,
             config: config_file,
         } => {
             let mut config = StandaloneConfig::new(data);
             config.broker_config_file = config_file;
             config.metrics_listen = Some(metrics_listen);
+            config.grpc_listen = grpc_listen.0;
             config.namesrv_listen = namesrv_listen;
             config.broker_listen = broker_listen;
             config.broker_ip = broker_ip;
@@ -376,9 +386,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let metrics = standalone
                 .metrics_addr()
                 .map_or_else(|| "off".to_owned(), |a| a.to_string());
+            let grpc = standalone
+                .grpc_addr()
+                .map_or_else(|| "off".to_owned(), |a| a.to_string());
             tracing::info!(
                 namesrv = %standalone.namesrv_addr(),
                 broker = %standalone.broker_addr(),
+                grpc = %grpc,
                 metrics = %metrics,
                 "petrel standalone is up; Ctrl-C to stop"
             );
@@ -413,11 +427,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             broker_name,
             cluster,
             flush,
+            grpc_listen,
             config: config_file,
         } => {
             let mut store = petrel_store::StoreConfig::new(data);
             store.flush_disk_type = flush.into();
             let mut config = petrel_broker::BrokerConfig::new(store);
+            config.grpc_listen = grpc_listen.0;
             config.namesrv_addr = namesrv;
             config.listen_addr = listen;
             config.broker_ip = broker_ip;
@@ -442,7 +458,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(addr) = broker.metrics_addr() {
                 petrel::dashboard::log_url(addr);
             }
+            let grpc = petrel::standalone::start_grpc(&broker).await;
             wait_for_signal().await;
+            if let Some(grpc) = grpc {
+                grpc.shutdown().await;
+            }
             broker.shutdown().await;
             stopped.cancel();
         }
@@ -645,6 +665,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Ctrl-C or SIGTERM.
+/// A listen address, or none (`off`).
+#[derive(Debug, Clone, Copy)]
+struct Listen(Option<SocketAddr>);
+
+fn parse_listen_or_off(s: &str) -> Result<Listen, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(Listen(None));
+    }
+    s.parse()
+        .map(|a| Listen(Some(a)))
+        .map_err(|e| format!("{s:?} is neither host:port nor off: {e}"))
+}
+
 async fn wait_for_signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("installing a SIGTERM handler cannot fail on unix");

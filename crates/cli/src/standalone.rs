@@ -1,5 +1,6 @@
-//! Standalone mode: a name server and a broker in one process, the broker registered with it.
-//! Both serve the broker's TLS settings, with one self-signed certificate kept under its store.
+//! Standalone mode: a name server, a broker and its gRPC endpoint (the 5.x clients') in one
+//! process, the broker registered with the name server. All serve the broker's TLS settings, with
+//! one self-signed certificate kept under its store.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -7,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use petrel_broker::{BrokerConfig, BrokerHandle};
 use petrel_namesrv::{NameServer, NamesrvConfig};
+use petrel_proxy::ProxyHandle;
 use petrel_remoting::CancellationToken;
 use petrel_store::{FlushDiskType, StoreConfig};
 
@@ -26,6 +28,9 @@ pub struct StandaloneConfig {
     pub message_delay_level: Option<String>,
     /// Where the broker serves `/metrics` and `/health` (0.0.0.0:5557); `None` serves nothing.
     pub metrics_listen: Option<SocketAddr>,
+    /// Where the gRPC endpoint of the 5.x clients listens (0.0.0.0:8081, RocketMQ's
+    /// `grpcServerPort`); `None` serves none. The config file's `grpcServerPort` wins.
+    pub grpc_listen: Option<SocketAddr>,
 }
 
 impl StandaloneConfig {
@@ -43,15 +48,20 @@ impl StandaloneConfig {
                 [0, 0, 0, 0],
                 petrel_broker::DEFAULT_METRICS_PROM_EXPORTER_PORT,
             ))),
+            grpc_listen: Some(SocketAddr::from((
+                [0, 0, 0, 0],
+                petrel_broker::DEFAULT_GRPC_SERVER_PORT,
+            ))),
         }
     }
 
-    /// Both servers on free loopback ports (tests).
+    /// Every server on a free loopback port (tests).
     pub fn ephemeral(data_dir: impl Into<PathBuf>) -> Self {
         let mut c = Self::new(data_dir);
         c.namesrv_listen = "127.0.0.1:0".parse().expect("static address");
         c.broker_listen = "127.0.0.1:0".parse().expect("static address");
         c.metrics_listen = Some("127.0.0.1:0".parse().expect("static address"));
+        c.grpc_listen = Some("127.0.0.1:0".parse().expect("static address"));
         c.commit_log_file_size = 64 * 1024 * 1024;
         c
     }
@@ -63,6 +73,7 @@ impl StandaloneConfig {
         let mut b = BrokerConfig::new(store);
         b.listen_addr = self.broker_listen;
         b.metrics_listen = self.metrics_listen;
+        b.grpc_listen = self.grpc_listen;
         b.broker_ip = self.broker_ip;
         let ns_ip = if namesrv_addr.ip().is_unspecified() {
             IpAddr::from([127, 0, 0, 1])
@@ -80,6 +91,7 @@ impl StandaloneConfig {
 pub struct Standalone {
     namesrv: NameServer,
     broker: BrokerHandle,
+    grpc: Option<ProxyHandle>,
     shutdown: CancellationToken,
 }
 
@@ -120,9 +132,11 @@ impl Standalone {
         if let Some(addr) = broker.metrics_addr() {
             crate::dashboard::log_url(addr);
         }
+        let grpc = start_grpc(&broker).await;
         Ok(Standalone {
             namesrv,
             broker,
+            grpc,
             shutdown,
         })
     }
@@ -140,14 +154,39 @@ impl Standalone {
         self.broker.metrics_addr().map(loopback_if_unspecified)
     }
 
+    /// Where the gRPC endpoint of the 5.x clients listens, if it does (loopback for an
+    /// unspecified IP).
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc
+            .as_ref()
+            .map(|g| loopback_if_unspecified(g.local_addr()))
+    }
+
     pub fn broker(&self) -> &BrokerHandle {
         &self.broker
     }
 
-    /// Clean shutdown: the broker flushes and removes its abort marker, then the name server stops.
+    /// Clean shutdown: the gRPC endpoint stops, the broker flushes and removes its abort
+    /// marker, then the name server stops.
     pub async fn shutdown(self) {
+        if let Some(grpc) = self.grpc {
+            grpc.shutdown().await;
+        }
         self.broker.shutdown().await;
         self.shutdown.cancel();
+    }
+}
+
+/// Starts the gRPC endpoint of `broker` where its config says. A port that cannot be bound
+/// is logged, not fatal (as the metrics port): the remoting clients are served all the same.
+pub async fn start_grpc(broker: &BrokerHandle) -> Option<ProxyHandle> {
+    let addr = broker.broker.config.grpc_listen?;
+    match petrel_proxy::start(broker.broker.clone(), addr).await {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            tracing::warn!("the gRPC endpoint of the 5.x clients is off: {e}");
+            None
+        }
     }
 }
 
