@@ -228,6 +228,15 @@ const scenarios = {
       await consumer.ack(m);
       return stats.received >= groups * perGroup;
     });
+    // The route says a FIFO topic takes FIFO messages only: the producer itself refuses one
+    // without a message group.
+    try {
+      await p.send(message(a, 'plain', 'TagA', 'plain-key'));
+      result('plain_refused', false);
+    } catch (e) {
+      console.log(`plain message refused: ${e}`);
+      result('plain_refused', /message type/i.test(String(e && e.message)));
+    }
     for (const g of [ ...order.keys() ].sort()) result(`order_${g}`, order.get(g).join(','));
     for (const [ k, v ] of Object.entries(stats)) result(k, v);
     await p.shutdown();

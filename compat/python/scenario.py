@@ -239,6 +239,14 @@ def fifo(a):
         return stats["received"] >= groups * per_group
 
     receive_for(consumer, a.int("seconds", 60), 15, take)
+    # The route says a FIFO topic takes FIFO messages only: the producer itself refuses one
+    # without a message group.
+    try:
+        p.send(message(a, b"plain", "TagA", "plain-key"))
+        result("plain_refused", False)
+    except Exception as e:  # noqa: B902 - which exception says what the client checked
+        print(f"plain message refused: {e!r}", flush=True)
+        result("plain_refused", "message type" in str(e).lower())
     for g, seqs in sorted(order.items()):
         result(f"order_{g}", ",".join(map(str, seqs)))
     for k, v in stats.items():

@@ -263,7 +263,8 @@ pub mod scenarios {
     }
 
     /// `fifo`: each of the 3 message groups in send order, 30 messages in all, each carrying
-    /// its message group.
+    /// its message group; the producer refuses a message without a group, as the route says
+    /// the topic takes FIFO messages only (`message.type=FIFO`).
     pub fn fifo(run: &ProgramRun) {
         let order = in_order(10);
         expect(
@@ -274,6 +275,7 @@ pub mod scenarios {
                 ("order_mg2", order.as_str()),
                 ("received", "30"),
                 ("group_mismatched", "0"),
+                ("plain_refused", "true"),
             ],
         );
     }

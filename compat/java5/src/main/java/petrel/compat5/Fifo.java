@@ -46,6 +46,20 @@ final class Fifo {
                 ack(consumer, m);
                 return received[0] >= groups * perGroup;
             });
+            // The route says a FIFO topic takes FIFO messages only: the producer itself refuses
+            // one without a message group.
+            boolean refused;
+            try {
+                p.send(message(a, "plain", "TagA", "plain-key").build());
+                refused = false;
+            } catch (Exception e) {
+                System.out.println("plain message refused: " + e);
+                refused = false;
+                for (Throwable t = e; t != null; t = t.getCause()) {
+                    refused |= String.valueOf(t.getMessage()).toLowerCase().contains("message type");
+                }
+            }
+            result("plain_refused", refused);
             order.forEach((g, seqs) -> result("order_" + g, seqs.stream().map(String::valueOf).collect(Collectors.joining(","))));
             result("received", received[0]);
             result("group_mismatched", groupMismatched[0]);
