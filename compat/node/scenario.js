@@ -30,11 +30,13 @@ pb.SystemProperties.prototype.getBodyDigest = function() {
 // Long-polling window of every receive: the Apache proxy's smallest.
 const AWAIT_MS = 5000;
 
-// The client's own log, on stderr (the default writes to ~/logs/rocketmq).
+// The client's own log, on stderr (the default writes to ~/logs/rocketmq). `debug` is
+// optional in its ILogger, but Transaction.commit calls it unconditionally.
 const logger = {
   info: (...args) => console.error('INFO', util.format(...args)),
   warn: (...args) => console.error('WARN', util.format(...args)),
   error: (...args) => console.error('ERROR', util.format(...args)),
+  debug: () => {},
 };
 
 class Args {
