@@ -81,7 +81,20 @@ pub async fn update_and_create_topic(b: &Arc<Broker>, req: &RemotingCommand) -> 
             ),
         );
     }
+    // RocketMQ 5's topic attributes (`mqadmin updateTopic -a +message.type=FIFO`): changes to
+    // those the topic has; an update without them keeps them.
+    let mut attributes = b
+        .topics
+        .get(&h.topic)
+        .map(|t| t.attributes)
+        .unwrap_or_default();
+    if let Some(changes) = req.ext_fields.get("attributes") {
+        if let Err(e) = change_topic_attributes(&mut attributes, changes) {
+            return RemotingCommand::error(req, response::INVALID_PARAMETER, e);
+        }
+    }
     let mut config = TopicConfig::new(h.topic, h.write_queue_nums, h.perm);
+    config.attributes = attributes;
     config.read_queue_nums = h.read_queue_nums;
     config.topic_sys_flag = h.topic_sys_flag.unwrap_or(0);
     config.order = h.order.unwrap_or(false);
@@ -93,6 +106,67 @@ pub async fn update_and_create_topic(b: &Arc<Broker>, req: &RemotingCommand) -> 
     }
     b.publish_topics().await;
     RemotingCommand::success(req)
+}
+
+/// The topic attributes RocketMQ 5 knows, with the values each may take (`None`: an integer).
+const TOPIC_ATTRIBUTES: &[(&str, Option<&[&str]>)] = &[
+    (
+        "message.type",
+        Some(&[
+            "UNSPECIFIED",
+            "NORMAL",
+            "FIFO",
+            "DELAY",
+            "TRANSACTION",
+            "MIXED",
+        ]),
+    ),
+    ("queue.type", Some(&["BatchCQ", "SimpleCQ"])),
+    ("cleanup.policy", Some(&["DELETE", "COMPACTION"])),
+    ("reserve.time", None),
+];
+
+/// Applies RocketMQ's attribute changes (`+key=value` sets, `-key` removes, comma-separated)
+/// to `attributes`; an unknown key or value is an error and changes nothing.
+fn change_topic_attributes(
+    attributes: &mut std::collections::BTreeMap<String, String>,
+    changes: &str,
+) -> Result<(), String> {
+    let mut changed = attributes.clone();
+    for change in changes.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+        let (key, value) = match change.split_once('=') {
+            Some((k, v)) => match k.strip_prefix('+') {
+                Some(k) => (k, Some(v)),
+                None => return Err(format!("attribute change {change:?} must start with +")),
+            },
+            None => match change.strip_prefix('-') {
+                Some(k) => (k, None),
+                None => return Err(format!("attribute removal {change:?} must start with -")),
+            },
+        };
+        let Some((_, allowed)) = TOPIC_ATTRIBUTES.iter().find(|(name, _)| *name == key) else {
+            return Err(format!("unsupported topic attribute {key:?}"));
+        };
+        match value {
+            Some(v) => {
+                let valid = match allowed {
+                    Some(values) => values.contains(&v),
+                    None => v.parse::<i64>().is_ok_and(|n| n >= -1),
+                };
+                if !valid {
+                    return Err(format!(
+                        "{v:?} is not a valid value of topic attribute {key}"
+                    ));
+                }
+                changed.insert(key.to_owned(), v.to_owned());
+            }
+            None => {
+                changed.remove(key);
+            }
+        }
+    }
+    *attributes = changed;
+    Ok(())
 }
 
 /// GET_TOPIC_CONFIG: one topic's config as JSON (Java's TopicConfigAndQueueMapping, whose mapping
@@ -433,4 +507,28 @@ fn get_broker_config(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand 
             version: version.to_string(),
         })
         .with_body(text.into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_attributes_change_as_rocketmq_writes_them() {
+        let mut a = std::collections::BTreeMap::new();
+        change_topic_attributes(&mut a, "+message.type=FIFO,+reserve.time=72").unwrap();
+        assert_eq!(a["message.type"], "FIFO");
+        assert_eq!(a["reserve.time"], "72");
+        change_topic_attributes(&mut a, "-reserve.time").unwrap();
+        assert!(!a.contains_key("reserve.time"));
+        for bad in [
+            "+message.type=SOMETIMES",
+            "+color=red",
+            "message.type=FIFO",
+            "reserve.time",
+        ] {
+            assert!(change_topic_attributes(&mut a, bad).is_err(), "{bad}");
+        }
+        assert_eq!(a.len(), 1, "a refused change changes nothing");
+    }
 }
