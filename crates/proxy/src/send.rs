@@ -333,6 +333,18 @@ mod tests {
         }
         assert_eq!(queue_of_group("any", 1), 0);
         assert_eq!(queue_of_group("any", 0), 0);
+        // Guava's Hashing.consistentHash(group.hashCode(), n), computed with Guava 32.0.1.
+        for (group, of8, of3) in [
+            ("order-1", 3, 0),
+            ("order-2", 2, 2),
+            ("", 0, 0),
+            ("ü", 0, 0),
+            ("order-42", 3, 2),
+            ("g7", 0, 0),
+        ] {
+            assert_eq!(queue_of_group(group, 8), of8, "{group}");
+            assert_eq!(queue_of_group(group, 3), of3, "{group}");
+        }
         let spread: std::collections::BTreeSet<i32> = (0..200)
             .map(|i| queue_of_group(&format!("g{i}"), 8))
             .collect();

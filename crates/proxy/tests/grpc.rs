@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use petrel::standalone::{Standalone, StandaloneConfig};
 use petrel_client::admin::Admin;
 use petrel_client::{ClientConfig, MessageExt, Producer, PullConsumer, PullStatus};
+use petrel_common::topic::{perm, TopicConfig};
 use petrel_proxy::pb::messaging_service_client::MessagingServiceClient;
 use petrel_proxy::pb::receive_message_response::Content;
 use petrel_proxy::pb::telemetry_command::Command;
@@ -314,6 +315,27 @@ async fn routes_settings_and_sends_over_h2c() {
         offsets.windows(2).all(|w| w[0] < w[1]),
         "in order: {offsets:?}"
     );
+
+    // A typed topic takes its type only.
+    let mut typed = TopicConfig::new("FifoTopic", 2, perm::READ | perm::WRITE);
+    typed
+        .attributes
+        .insert("message.type".into(), "FIFO".into());
+    s.broker().broker.topics.upsert(typed).unwrap();
+    let route = client
+        .query_route(call(QueryRouteRequest {
+            topic: Some(resource("FifoTopic")),
+            endpoints: Some(endpoints(&s)),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        route.message_queues[0].accept_message_types,
+        vec![MessageType::Fifo as i32]
+    );
+    let untyped = send(&mut client, message("FifoTopic", "01NORMAL", b"x")).await;
+    assert_eq!(code(&untyped.status), Code::MessagePropertyConflictWithType);
 
     // Bad sends get the codes the clients map to their exceptions.
     let unknown = send(&mut client, message("NoSuchTopic", "01X", b"x")).await;
