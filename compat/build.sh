@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(java go java5 python node)
+[ ${#parts[@]} -gt 0 ] || parts=(java go java5 java5-remoting python node)
 for part in "${parts[@]}"; do
   if [ -f "$part/build.sh" ]; then
     echo "== compat/$part"

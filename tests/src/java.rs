@@ -1,6 +1,7 @@
 //! Running the official Apache RocketMQ Java client (4.9.8) and mqadmin in a test: the
 //! programs under `compat/java`, built by `compat/build.sh java` from Maven Central (once per
-//! test binary; `.ci/run` builds them beforehand while cargo compiles).
+//! test binary; `.ci/run` builds them beforehand while cargo compiles). [`remoting5`] runs the
+//! 5.x remoting client's programs the same way, on a classpath of their own.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -11,21 +12,26 @@ use petrel::standalone::StandaloneConfig;
 
 use crate::process::{self, read_all, ProgramRun, SCENARIO_TIMEOUT};
 
+pub mod remoting5;
+
 /// The classpath of the scenario classes and the official jars, building them first if needed.
 pub fn classpath() -> &'static str {
     static CLASSPATH: OnceLock<String> = OnceLock::new();
-    CLASSPATH.get_or_init(|| {
-        let dir = process::build_compat("java");
-        let java = dir.join("java/target");
-        let deps = std::fs::read_to_string(java.join("classpath.txt"))
-            .expect("compat/java/target/classpath.txt after the build");
-        format!("{}:{}", java.join("classes").display(), deps.trim())
-    })
+    CLASSPATH.get_or_init(|| classpath_of("java"))
+}
+
+/// The classpath of the Maven part `compat/<part>` (its classes and the jars its
+/// `target/classpath.txt` lists), built first by `compat/build.sh <part>`.
+fn classpath_of(part: &str) -> String {
+    let target = process::build_compat(part).join(part).join("target");
+    let deps = std::fs::read_to_string(target.join("classpath.txt"))
+        .unwrap_or_else(|e| panic!("compat/{part}/target/classpath.txt after the build: {e}"));
+    format!("{}:{}", target.join("classes").display(), deps.trim())
 }
 
 /// `java -cp <classpath> <main> <args>` with the client's logs kept in `logs`, out of the home
 /// directory.
-fn java_command(main: &str, args: &[String], logs: &Path) -> Command {
+fn java_command(classpath: &str, main: &str, args: &[String], logs: &Path) -> Command {
     let mut cmd = Command::new("java");
     cmd.arg("-Xms64m")
         .arg("-Xmx512m")
@@ -35,7 +41,7 @@ fn java_command(main: &str, args: &[String], logs: &Path) -> Command {
         .arg("-Drocketmq.client.logLevel=WARN")
         .arg(format!("-Duser.home={}", logs.display()))
         .arg("-cp")
-        .arg(classpath())
+        .arg(classpath)
         .arg(main)
         .args(args);
     cmd
@@ -44,7 +50,7 @@ fn java_command(main: &str, args: &[String], logs: &Path) -> Command {
 /// Runs the Java program `main` to its end (killed after [`SCENARIO_TIMEOUT`]).
 pub fn run_main(main: &str, args: &[String]) -> ProgramRun {
     let logs = tempfile::tempdir().expect("a temporary directory for client logs");
-    process::run(java_command(main, args, logs.path()))
+    process::run(java_command(classpath(), main, args, logs.path()))
 }
 
 /// Runs the scenario `name` (`Class.method` of `compat/java`) against the name server `namesrv`, with `run`
@@ -100,7 +106,7 @@ pub struct JavaChild {
 /// (within the same [`SCENARIO_TIMEOUT`] from the start).
 pub fn spawn_main(main: &str, args: &[String]) -> JavaChild {
     let logs = tempfile::tempdir().expect("a temporary directory for client logs");
-    let mut child = java_command(main, args, logs.path())
+    let mut child = java_command(classpath(), main, args, logs.path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -11,7 +11,7 @@ use petrel_broker::BrokerHandle;
 use petrel_common::properties::{Properties, KEYS, TAGS};
 use petrel_common::protocol::SubscriptionData;
 use petrel_common::record;
-use petrel_common::topic::SubscriptionGroupConfig;
+use petrel_common::topic::{perm, SubscriptionGroupConfig, TopicConfig};
 use petrel_remoting::code::response;
 use petrel_remoting::Connection;
 
@@ -455,6 +455,67 @@ mod remoting {
         );
         let resp = conn.request(stale, TIMEOUT).await.unwrap();
         assert_eq!(resp.code, response::NO_MESSAGE, "{:?}", resp.remark);
+        b.shutdown().await;
+    }
+
+    /// A 5.x Java client builds the receipt of every message of a POP answer from the
+    /// answer's one `popTime`, so every message in it must have been handed out at that time,
+    /// whichever queue it came from: otherwise its ack is refused and it comes back after the
+    /// invisible time. Many queues per answer, so a pass over them crosses millisecond
+    /// boundaries.
+    #[tokio::test]
+    async fn every_message_of_an_answer_is_acked_with_the_answer_s_pop_time() {
+        const QUEUES: i32 = 64;
+        let dir = tempfile::tempdir().unwrap();
+        let b = start_broker(dir.path()).await;
+        b.broker
+            .topics
+            .upsert(TopicConfig::new("Spread", QUEUES, perm::READ | perm::WRITE))
+            .unwrap();
+        let conn = connect(&b).await;
+        let mut refused = Vec::new();
+        for round in 0..10 {
+            for q in 0..QUEUES {
+                send(&conn, "Spread", q, &format!("k{round}-{q}"), "A").await;
+            }
+            let mut left = QUEUES;
+            while left > 0 {
+                let resp = conn
+                    .request(pop("G", "Spread", 60_000, 0), TIMEOUT)
+                    .await
+                    .unwrap();
+                assert_eq!(resp.code, response::SUCCESS, "{:?}", resp.remark);
+                let h: PopMessageResponseHeader = resp.decode_header().unwrap();
+                let body = resp.body_bytes();
+                let mut at = 0;
+                while at < body.len() {
+                    let rec = record::decode(&body[at..], false).unwrap();
+                    at += rec.total_size as usize;
+                    left -= 1;
+                    let ack = RemotingCommand::request_with_header(
+                        request::ACK_MESSAGE,
+                        &AckMessageRequestHeader {
+                            consumer_group: "G".into(),
+                            topic: "Spread".into(),
+                            queue_id: rec.queue_id,
+                            extra_info: extra_info(&h, rec.queue_id, rec.queue_offset),
+                            offset: rec.queue_offset,
+                        },
+                    );
+                    let resp = conn.request(ack, TIMEOUT).await.unwrap();
+                    if resp.code != response::SUCCESS {
+                        refused.push((rec.queue_id, rec.queue_offset, resp.remark));
+                    }
+                }
+            }
+        }
+        assert!(
+            refused.is_empty(),
+            "{} of {} acks refused, the first: {:?}",
+            refused.len(),
+            10 * QUEUES,
+            refused[0]
+        );
         b.shutdown().await;
     }
 
