@@ -558,3 +558,27 @@ mod remoting {
         b.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn a_receive_that_names_a_queue_gets_only_that_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start_broker(dir.path()).await;
+    let conn = connect(&b).await;
+    for q in 0..4 {
+        send(&conn, "Assigned1", q, &format!("q{q}"), "A").await;
+    }
+    let mut only = request("G", "Assigned1", 32, SECOND * 30, "*");
+    only.queue_id = Some(2);
+    let p = b.broker.pop(only.clone()).await.unwrap();
+    assert_eq!(keys(&p), ["q2"]);
+    only.queue_id = Some(9);
+    let r = b.broker.pop(only).await;
+    assert!(matches!(r, Err(PopError::Illegal(_))), "{r:?}");
+    let rest = b
+        .broker
+        .pop(request("G", "Assigned1", 32, SECOND * 30, "*"))
+        .await
+        .unwrap();
+    assert_eq!(keys(&rest), ["q0", "q1", "q3"]);
+    b.shutdown().await;
+}

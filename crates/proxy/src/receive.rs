@@ -106,7 +106,9 @@ pub async fn receive(
     let pop = PopRequest {
         group,
         topic,
-        queue_id: (queue.id >= 0).then_some(queue.id),
+        // Any queue: a 5.x client names the queue it picked from the route, but waiting on
+        // that one while another holds messages would only slow it down.
+        queue_id: None,
         max_messages: (req.batch_size.max(1) as u32).min(MAX_BATCH),
         invisible,
         filter,

@@ -46,8 +46,9 @@ pub const AUTO_RENEW_STEP: Duration = Duration::from_secs(60);
 pub struct PopRequest {
     pub group: String,
     pub topic: String,
-    /// The queue to try first; `None` (or -1): start anywhere. Every readable queue of the
-    /// topic is tried, so a consumer is never parked on an empty queue while another is full.
+    /// Only this queue (a remoting consumer the broker assigned queues to); `None`: any
+    /// readable queue of the topic, from a random one on, so a consumer is never parked on an
+    /// empty queue while another is full.
     pub queue_id: Option<i32>,
     pub max_messages: u32,
     pub invisible: Duration,
@@ -131,10 +132,16 @@ impl Broker {
             .clamp(1, self.config.max_pull_msg_nums.max(1)) as usize;
         let invisible = req.invisible.clamp(MIN_INVISIBLE, MAX_INVISIBLE);
         let deadline = Instant::now() + req.long_poll.min(self.config.long_poll_max);
-        let first = req
-            .queue_id
-            .filter(|q| (0..queues).contains(q))
-            .unwrap_or_else(|| rand::random_range(0..queues));
+        let (first, looked_at) = match req.queue_id {
+            Some(q) if (0..queues).contains(&q) => (q, 1),
+            Some(q) => {
+                return Err(PopError::Illegal(format!(
+                    "queue {q} of topic {} does not exist: it has {queues} readable queues",
+                    req.topic
+                )))
+            }
+            None => (rand::random_range(0..queues), queues),
+        };
         loop {
             // One time for the whole answer: a remoting client takes one pop time for all
             // of it, and that time is each delivery's token.
@@ -149,7 +156,7 @@ impl Broker {
             let mut found = Vec::new();
             let mut wake_at: Option<i64> = None;
             let mut exhausted = Vec::new();
-            for i in 0..queues {
+            for i in 0..looked_at {
                 if found.len() >= want {
                     break;
                 }
@@ -188,11 +195,11 @@ impl Broker {
                 None => deadline,
             };
             let pending = || {
-                (0..queues).any(|q| {
-                    let key = key(&req, q);
+                (0..looked_at).any(|i| {
+                    let q = (first + i) % queues;
                     self.pop_table
-                        .get(&key)
-                        .is_some_and(|s| self.store.max_offset(&req.topic, q) > s.next)
+                        .next_of(&key(&req, q))
+                        .is_some_and(|next| self.store.max_offset(&req.topic, q) > next)
                 })
             };
             tokio::select! {
@@ -344,11 +351,7 @@ impl Broker {
             topic: topic.to_owned(),
             queue_id: h.queue_id,
         };
-        match self
-            .pop_table
-            .get(&key)
-            .and_then(|s| s.in_flight.get(&h.queue_offset).cloned())
-        {
+        match self.pop_table.in_flight(&key, h.queue_offset) {
             Some(e) if e.token == h.token => {
                 self.dead_letter(group, topic, h.queue_id, h.queue_offset, h.token)
                     .await
@@ -609,8 +612,7 @@ impl Broker {
         };
         let Some(entry) = self
             .pop_table
-            .get(&key)
-            .and_then(|s| s.in_flight.get(&offset).cloned())
+            .in_flight(&key, offset)
             .filter(|e| e.token == token)
         else {
             return Ok(());

@@ -245,6 +245,18 @@ impl PopTable {
         self.queues.read().get(key).map(|q| q.lock().clone())
     }
 
+    /// The delivery in flight at `offset`, if there is one.
+    pub fn in_flight(&self, key: &QueueKey, offset: i64) -> Option<InFlight> {
+        let queue = self.queues.read().get(key).cloned()?;
+        let entry = queue.lock().in_flight.get(&offset).cloned();
+        entry
+    }
+
+    /// The first entry of the queue the group was never handed, if it ever popped it.
+    pub fn next_of(&self, key: &QueueKey) -> Option<i64> {
+        self.queues.read().get(key).map(|q| q.lock().next)
+    }
+
     /// Whether the group ever popped this queue.
     pub fn contains(&self, key: &QueueKey) -> bool {
         self.queues.read().contains_key(key)
