@@ -702,3 +702,83 @@ async fn tls_and_h2c_share_the_port() {
     assert_eq!(pull_all(&s, "TlsTopic").await.len(), 1);
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_consumers_nack_brings_the_message_back_as_the_next_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = standalone(dir.path()).await;
+    create_topic(&s, "PopTopic", 1).await;
+    let mut client = h2c(&s).await;
+    let heartbeat = client
+        .heartbeat(call(HeartbeatRequest {
+            group: Some(resource("GrpcGroup")),
+            client_type: ClientType::PushConsumer as i32,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(code(&heartbeat.status), Code::Ok);
+    let sent = send(&mut client, message("PopTopic", "01NACK", b"fails once")).await;
+    assert_eq!(code(&sent.status), Code::Ok);
+    let push_receive = |client: &mut Client| {
+        let mut client = client.clone();
+        async move {
+            let mut stream = client
+                .receive_message(call(ReceiveMessageRequest {
+                    group: Some(resource("GrpcGroup")),
+                    message_queue: Some(MessageQueue {
+                        topic: Some(resource("PopTopic")),
+                        id: -1,
+                        ..Default::default()
+                    }),
+                    filter_expression: None,
+                    batch_size: 32,
+                    invisible_duration: None,
+                    auto_renew: true,
+                    long_polling_timeout: Some(prost_types::Duration {
+                        seconds: 5,
+                        nanos: 0,
+                    }),
+                    attempt_id: Some("a".into()),
+                }))
+                .await
+                .unwrap()
+                .into_inner();
+            let mut got = Vec::new();
+            while let Some(r) = stream.message().await.unwrap() {
+                if let Some(Content::Message(m)) = r.content {
+                    got.push(m);
+                }
+            }
+            got
+        }
+    };
+    let first = push_receive(&mut client).await;
+    assert_eq!(first.len(), 1);
+    let sys = first[0].system_properties.clone().unwrap();
+    assert_eq!(sys.delivery_attempt, Some(1));
+    // The consumer failed: it gives the message back for the first backoff step.
+    let nack = client
+        .change_invisible_duration(call(ChangeInvisibleDurationRequest {
+            group: Some(resource("GrpcGroup")),
+            topic: Some(resource("PopTopic")),
+            receipt_handle: sys.receipt_handle.unwrap(),
+            invisible_duration: Some(prost_types::Duration {
+                seconds: 1,
+                nanos: 0,
+            }),
+            message_id: sys.message_id.clone(),
+            lite_topic: None,
+            suspend: None,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(code(&nack.status), Code::Ok);
+    let again = push_receive(&mut client).await;
+    assert_eq!(again.len(), 1, "the message comes back after its backoff");
+    let sys = again[0].system_properties.as_ref().unwrap();
+    assert_eq!(sys.message_id, "01NACK");
+    assert_eq!(sys.delivery_attempt, Some(2));
+    s.shutdown().await;
+}

@@ -312,6 +312,9 @@ impl Broker {
                             visible_at_ms,
                             token,
                             count_next: count_attempt,
+                            // The client gave the message back (a push consumer's nack): its
+                            // new time runs out, it is no longer renewed.
+                            owner: None,
                             ..e
                         },
                     );
