@@ -20,6 +20,7 @@ pub mod java5;
 pub mod node;
 pub mod process;
 pub mod python;
+pub mod rmq_grpc;
 pub mod rmq_rust;
 
 /// Bound of every single wait in the cross-crate tests: generous, for a loaded CI machine; a
