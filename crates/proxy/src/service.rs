@@ -44,8 +44,19 @@ impl Messaging {
     }
 }
 
-fn caller<T>(req: &Request<T>) -> Result<Caller, Status> {
-    Caller::of(req.metadata(), req.extensions().get::<PeerInfo>().copied())
+impl Messaging {
+    /// The caller of `req`. With the broker's ACL on, every call is refused: the endpoint does
+    /// not check signatures and permissions yet, and must not be a way around them.
+    fn caller<T>(&self, req: &Request<T>) -> Result<Caller, Status> {
+        if self.broker.acl.is_some() {
+            return Err(status(
+                Code::Unauthorized,
+                "the broker's ACL is on, and its gRPC endpoint does not check ACL yet: use the \
+                 remoting protocol",
+            ));
+        }
+        Caller::of(req.metadata(), req.extensions().get::<PeerInfo>().copied())
+    }
 }
 
 /// What is left of the call's deadline (`grpc-timeout`: digits and a unit, H M S m u n).
@@ -74,7 +85,7 @@ fn not_implemented(what: &str) -> Status {
 #[tonic::async_trait]
 impl MessagingService for Messaging {
     async fn query_route(&self, req: Request<QueryRouteRequest>) -> GrpcResult<QueryRouteResponse> {
-        let answer = match caller(&req) {
+        let answer = match self.caller(&req) {
             Ok(_) => crate::route::query_route(&self.broker, req.into_inner(), self.grpc_port),
             Err(s) => QueryRouteResponse {
                 status: Some(s),
@@ -85,7 +96,7 @@ impl MessagingService for Messaging {
     }
 
     async fn heartbeat(&self, req: Request<HeartbeatRequest>) -> GrpcResult<HeartbeatResponse> {
-        let status = match caller(&req) {
+        let status = match self.caller(&req) {
             Ok(c) => {
                 let client = self.clients.get_or_insert(&c);
                 let req = req.into_inner();
@@ -104,7 +115,7 @@ impl MessagingService for Messaging {
         &self,
         req: Request<SendMessageRequest>,
     ) -> GrpcResult<SendMessageResponse> {
-        let answer = match caller(&req) {
+        let answer = match self.caller(&req) {
             Ok(c) => crate::send::send_message(&self.broker, &c, req.into_inner()).await,
             Err(s) => SendMessageResponse {
                 status: Some(s),
@@ -118,7 +129,7 @@ impl MessagingService for Messaging {
         &self,
         req: Request<QueryAssignmentRequest>,
     ) -> GrpcResult<QueryAssignmentResponse> {
-        let answer = match caller(&req) {
+        let answer = match self.caller(&req) {
             Ok(_) => crate::route::query_assignment(&self.broker, req.into_inner(), self.grpc_port),
             Err(s) => QueryAssignmentResponse {
                 status: Some(s),
@@ -134,7 +145,7 @@ impl MessagingService for Messaging {
         &self,
         req: Request<ReceiveMessageRequest>,
     ) -> GrpcResult<Self::ReceiveMessageStream> {
-        let responses = match caller(&req) {
+        let responses = match self.caller(&req) {
             Ok(c) => {
                 let deadline = deadline(&req);
                 crate::receive::receive(
@@ -156,7 +167,7 @@ impl MessagingService for Messaging {
     }
 
     async fn ack_message(&self, req: Request<AckMessageRequest>) -> GrpcResult<AckMessageResponse> {
-        let answer = match caller(&req) {
+        let answer = match self.caller(&req) {
             Ok(_) => crate::receive::ack(&self.broker, req.into_inner()),
             Err(s) => AckMessageResponse {
                 status: Some(s),
@@ -170,7 +181,7 @@ impl MessagingService for Messaging {
         &self,
         req: Request<ForwardMessageToDeadLetterQueueRequest>,
     ) -> GrpcResult<ForwardMessageToDeadLetterQueueResponse> {
-        let answer = match caller(&req) {
+        let answer = match self.caller(&req) {
             Ok(_) => {
                 crate::receive::forward_to_dead_letter_queue(&self.broker, req.into_inner()).await
             }
@@ -185,7 +196,8 @@ impl MessagingService for Messaging {
         &self,
         req: Request<PullMessageRequest>,
     ) -> GrpcResult<Self::PullMessageStream> {
-        let s = caller(&req)
+        let s = self
+            .caller(&req)
             .err()
             .unwrap_or_else(|| not_implemented("PullMessage"));
         Ok(Response::new(tokio_stream::iter(vec![Ok(
@@ -199,7 +211,7 @@ impl MessagingService for Messaging {
         &self,
         req: Request<UpdateOffsetRequest>,
     ) -> GrpcResult<UpdateOffsetResponse> {
-        let status = match caller(&req) {
+        let status = match self.caller(&req) {
             Ok(_) => crate::offset::update_offset(&self.broker, req.into_inner()),
             Err(s) => s,
         };
@@ -209,7 +221,7 @@ impl MessagingService for Messaging {
     }
 
     async fn get_offset(&self, req: Request<GetOffsetRequest>) -> GrpcResult<GetOffsetResponse> {
-        let answer = match caller(&req) {
+        let answer = match self.caller(&req) {
             Ok(_) => crate::offset::get_offset(&self.broker, req.into_inner()),
             Err(s) => GetOffsetResponse {
                 status: Some(s),
@@ -223,7 +235,7 @@ impl MessagingService for Messaging {
         &self,
         req: Request<QueryOffsetRequest>,
     ) -> GrpcResult<QueryOffsetResponse> {
-        let answer = match caller(&req) {
+        let answer = match self.caller(&req) {
             Ok(_) => crate::offset::query_offset(&self.broker, req.into_inner()),
             Err(s) => QueryOffsetResponse {
                 status: Some(s),
@@ -237,7 +249,7 @@ impl MessagingService for Messaging {
         &self,
         req: Request<EndTransactionRequest>,
     ) -> GrpcResult<EndTransactionResponse> {
-        let answer = match caller(&req) {
+        let answer = match self.caller(&req) {
             Ok(_) => crate::transaction::end_transaction(&self.broker, req.into_inner()).await,
             Err(s) => EndTransactionResponse { status: Some(s) },
         };
@@ -250,7 +262,13 @@ impl MessagingService for Messaging {
         &self,
         req: Request<Streaming<TelemetryCommand>>,
     ) -> GrpcResult<Self::TelemetryStream> {
-        let c = caller(&req).map_err(|s| tonic::Status::invalid_argument(s.message))?;
+        let c = self.caller(&req).map_err(|s| {
+            if s.code == Code::Unauthorized as i32 {
+                tonic::Status::unauthenticated(s.message)
+            } else {
+                tonic::Status::invalid_argument(s.message)
+            }
+        })?;
         let client = self.clients.get_or_insert(&c);
         Ok(Response::new(crate::telemetry::serve(
             self.broker.clone(),
@@ -264,7 +282,7 @@ impl MessagingService for Messaging {
         &self,
         req: Request<NotifyClientTerminationRequest>,
     ) -> GrpcResult<NotifyClientTerminationResponse> {
-        let status = match caller(&req) {
+        let status = match self.caller(&req) {
             Ok(c) => {
                 if let Some(client) = self.clients.remove(&c.client_id) {
                     unregister(&self.broker, &client, req.get_ref().group.as_ref());
@@ -282,7 +300,7 @@ impl MessagingService for Messaging {
         &self,
         req: Request<ChangeInvisibleDurationRequest>,
     ) -> GrpcResult<ChangeInvisibleDurationResponse> {
-        let answer = match caller(&req) {
+        let answer = match self.caller(&req) {
             Ok(_) => crate::receive::change_invisible_duration(&self.broker, req.into_inner()),
             Err(s) => ChangeInvisibleDurationResponse {
                 status: Some(s),
@@ -296,7 +314,7 @@ impl MessagingService for Messaging {
         &self,
         req: Request<RecallMessageRequest>,
     ) -> GrpcResult<RecallMessageResponse> {
-        let s = caller(&req).err().unwrap_or_else(|| {
+        let s = self.caller(&req).err().unwrap_or_else(|| {
             let topic = req.get_ref().topic.as_ref().map(resource_name);
             tracing::debug!(?topic, "RecallMessage is not implemented");
             not_implemented("RecallMessage")
@@ -311,7 +329,8 @@ impl MessagingService for Messaging {
         &self,
         req: Request<SyncLiteSubscriptionRequest>,
     ) -> GrpcResult<SyncLiteSubscriptionResponse> {
-        let s = caller(&req)
+        let s = self
+            .caller(&req)
             .err()
             .unwrap_or_else(|| not_implemented("SyncLiteSubscription (lite topics)"));
         Ok(Response::new(SyncLiteSubscriptionResponse {

@@ -782,3 +782,32 @@ async fn a_push_consumers_nack_brings_the_message_back_as_the_next_attempt() {
     assert_eq!(sys.delivery_attempt, Some(2));
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_acl_on_every_call_is_unauthorized() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("broker.toml");
+    std::fs::write(&conf, "aclEnable = true\n").unwrap();
+    let mut config = StandaloneConfig::ephemeral(dir.path().join("data"));
+    config.broker_config_file = Some(conf);
+    let s = Standalone::start(config).await.unwrap();
+    let mut client = h2c(&s).await;
+    let route = client
+        .query_route(call(QueryRouteRequest {
+            topic: Some(resource("AnyTopic")),
+            endpoints: Some(endpoints(&s)),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(code(&route.status), Code::Unauthorized);
+    let sent = send(&mut client, message("AnyTopic", "01ACL", b"x")).await;
+    assert_eq!(code(&sent.status), Code::Unauthorized);
+    let (_tx, rx) = mpsc::channel::<TelemetryCommand>(1);
+    let refused = client.telemetry(call(ReceiverStream::new(rx))).await;
+    assert_eq!(
+        refused.err().map(|e| e.code()),
+        Some(tonic::Code::Unauthenticated)
+    );
+    s.shutdown().await;
+}
