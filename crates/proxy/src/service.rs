@@ -12,7 +12,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Streaming};
 
 use crate::clients::{register, unregister, Clients};
-use crate::context::{ok, resource_name, status, Caller, PeerInfo};
+use crate::context::{ok, status, Caller, PeerInfo};
 use crate::pb::messaging_service_server::MessagingService;
 use crate::pb::receive_message_response::Content;
 use crate::pb::*;
@@ -314,11 +314,10 @@ impl MessagingService for Messaging {
         &self,
         req: Request<RecallMessageRequest>,
     ) -> GrpcResult<RecallMessageResponse> {
-        let s = self.caller(&req).err().unwrap_or_else(|| {
-            let topic = req.get_ref().topic.as_ref().map(resource_name);
-            tracing::debug!(?topic, "RecallMessage is not implemented");
-            not_implemented("RecallMessage")
-        });
+        let s = self
+            .caller(&req)
+            .err()
+            .unwrap_or_else(|| not_implemented("RecallMessage"));
         Ok(Response::new(RecallMessageResponse {
             status: Some(s),
             message_id: String::new(),
