@@ -780,6 +780,22 @@ async fn a_push_consumers_nack_brings_the_message_back_as_the_next_attempt() {
     let sys = again[0].system_properties.as_ref().unwrap();
     assert_eq!(sys.message_id, "01NACK");
     assert_eq!(sys.delivery_attempt, Some(2));
+    // Out of attempts (a FIFO consumer decides so itself): to the group's dead-letter queue.
+    let forwarded = client
+        .forward_message_to_dead_letter_queue(call(ForwardMessageToDeadLetterQueueRequest {
+            group: Some(resource("GrpcGroup")),
+            topic: Some(resource("PopTopic")),
+            receipt_handle: sys.receipt_handle.clone().unwrap(),
+            message_id: sys.message_id.clone(),
+            delivery_attempt: 2,
+            max_delivery_attempts: 2,
+            lite_topic: None,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(code(&forwarded.status), Code::Ok);
+    assert_eq!(s.broker().broker.store.max_offset("%DLQ%GrpcGroup", 0), 1);
     s.shutdown().await;
 }
 
