@@ -29,6 +29,8 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
+# stop_pid, stop_all, wait_port, print_machine, print_raw_limits, field
+. "$here/lib.sh"
 
 duration=30
 warmup=5
@@ -76,24 +78,6 @@ results="$work/results.tsv"
 : >"$results"
 pids=()
 
-stop_pid() {
-  local pid="$1"
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 60); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.5
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
-stop_all() {
-  local p
-  for p in "${pids[@]}"; do stop_pid "$p"; done
-  pids=()
-}
-
 cleanup() {
   # Subshells run this trap too; only the script itself owns the servers and the directory.
   [ "$BASHPID" = "$$" ] || return 0
@@ -101,21 +85,6 @@ cleanup() {
   if [ "$keep" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
-
-wait_port() {
-  local port="$1" pid="$2" what="$3"
-  for _ in $(seq 1 240); do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "$what (pid $pid) exited during start-up; its log:" >&2
-      tail -30 "$work/$what.out" >&2 || true
-      exit 1
-    fi
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-    sleep 0.25
-  done
-  echo "$what did not listen on $port" >&2
-  exit 1
-}
 
 # ------------------------------------------------------------------ build
 
@@ -133,28 +102,10 @@ client() {
 # ------------------------------------------------------------------ machine and raw limits
 
 echo "== machine"
-echo "nproc: $(nproc)"
-echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
-echo "memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
-echo "kernel: $(uname -r)"
-echo "filesystem of $work: $(df -T "$work" | awk 'NR==2 {print $2" on "$1}')"
-echo "git: $(cd "$root" && git log -1 --format='%h %s' | cut -c1-80)$(cd "$root" && git diff --quiet HEAD -- crates || echo ' (+ uncommitted changes in crates/)')"
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+print_machine
 
 echo "== raw limits"
-dd_rate() { sed -n 's/.*copied, \([0-9.]*\) s, \(.*\)$/\1 s, \2/p'; }
-echo "disk, 1 GiB in 1 MiB O_DIRECT writes (dd bs=1M count=1024 oflag=direct): $(dd if=/dev/zero of="$work/dd" bs=1M count=1024 oflag=direct 2>&1 | dd_rate)"
-echo "disk, 4 KiB O_DIRECT|O_DSYNC writes (dd bs=4k count=4000 oflag=direct,dsync): $(dd if=/dev/zero of="$work/dd" bs=4k count=4000 oflag=direct,dsync 2>&1 | dd_rate)"
-rm -f "$work/dd"
-if command -v fio >/dev/null; then
-  fio --name=seq --filename="$work/fio" --size=1g --bs=1m --rw=write --direct=1 --ioengine=psync \
-    --output-format=terse --terse-version=3 | awk -F';' '{printf "fio sequential 1 MiB direct writes: %.0f MB/s\n", $48*1024/1e6}'
-  fio --name=sync --filename="$work/fio" --size=64m --bs=4k --rw=write --direct=1 --fdatasync=1 \
-    --ioengine=psync --runtime=5 --time_based --output-format=terse --terse-version=3 |
-    awk -F';' '{printf "fio 4 KiB writes + fdatasync each: %.0f IOPS\n", $49}'
-  rm -f "$work/fio"
-fi
-client loopback duration=3 | grep RESULT | sed 's/^RESULT mode=loopback /loopback (one TCP stream, 1 MiB writes; 1 KiB ping-pong, one connection): /'
+print_raw_limits client
 
 # ------------------------------------------------------------------ the servers
 
@@ -230,7 +181,7 @@ start_petrel() {
   mkdir -p "$work/petrel-store"
   "$petrel" standalone --data "$work/petrel-store" \
     --namesrv-listen "127.0.0.1:$petrel_ns_port" --broker-listen "127.0.0.1:$petrel_broker_port" \
-    --flush "$flush" >"$work/petrel.out" 2>&1 &
+    --flush "$flush" --grpc-listen off >"$work/petrel.out" 2>&1 &
   broker_pid=$!
   pids+=("$broker_pid")
   wait_port "$petrel_broker_port" "$broker_pid" petrel
@@ -245,8 +196,6 @@ stop_servers() {
 }
 
 # ------------------------------------------------------------------ the cases
-
-field() { tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
 record() { # system flush case result-line
   local sys="$1" flush="$2" case="$3" r="$4" load

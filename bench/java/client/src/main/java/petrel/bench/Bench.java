@@ -1,18 +1,18 @@
 package petrel.bench;
 
+import static petrel.bench.Measure.body;
+import static petrel.bench.Measure.cpuAndMemory;
+import static petrel.bench.Measure.sleep;
+import static petrel.bench.Measure.ticker;
+
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
-import java.util.Random;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -21,6 +21,7 @@ import org.apache.rocketmq.client.consumer.DefaultMQPushConsumer;
 import org.apache.rocketmq.client.consumer.listener.ConsumeConcurrentlyStatus;
 import org.apache.rocketmq.client.consumer.listener.MessageListenerConcurrently;
 import org.apache.rocketmq.client.exception.MQBrokerException;
+import org.apache.rocketmq.client.exception.MQClientException;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
 import org.apache.rocketmq.client.producer.LocalTransactionState;
 import org.apache.rocketmq.client.producer.SendResult;
@@ -34,6 +35,8 @@ import org.apache.rocketmq.common.message.MessageQueue;
 import org.apache.rocketmq.remoting.exception.RemotingException;
 import org.apache.rocketmq.remoting.protocol.RemotingCommand;
 import org.apache.rocketmq.remoting.protocol.SerializeType;
+import petrel.bench.Measure.Args;
+import petrel.bench.Measure.Cpu;
 
 /**
  * Benchmark programs in the manner of RocketMQ's own example/benchmark Producer and Consumer
@@ -66,15 +69,7 @@ public final class Bench {
         if (argv.length == 0) {
             throw new IllegalArgumentException("usage: Bench produce|consume|loopback key=value...");
         }
-        Map<String, String> a = new HashMap<>();
-        for (String s : Arrays.copyOfRange(argv, 1, argv.length)) {
-            int eq = s.indexOf('=');
-            if (eq < 0) {
-                throw new IllegalArgumentException("not key=value: " + s);
-            }
-            a.put(s.substring(0, eq), s.substring(eq + 1));
-        }
-        Args args = new Args(a);
+        Args args = Args.parse(argv);
         // The client's own threads are not daemons: without an explicit exit a failed run would
         // hang instead of failing.
         try {
@@ -89,43 +84,6 @@ public final class Bench {
             System.exit(1);
         }
         System.exit(0);
-    }
-
-    record Args(Map<String, String> m) {
-        String str(String k, String def) {
-            return m.getOrDefault(k, def);
-        }
-
-        long num(String k, long def) {
-            return m.containsKey(k) ? Long.parseLong(m.get(k)) : def;
-        }
-
-        List<String> pids(String k) {
-            String v = m.getOrDefault(k, "");
-            return v.isEmpty() ? List.of() : List.of(v.split(","));
-        }
-    }
-
-    /** Server and client CPU at one instant. */
-    record Cpu(long nanos, long serverTicks, long clientTicks) {
-        static Cpu now(List<String> serverPids) {
-            return new Cpu(System.nanoTime(), Proc.cpuTicks(serverPids), Proc.cpuTicks("self"));
-        }
-    }
-
-    private static String cpuAndMemory(Cpu from, Cpu to, long messages, long hz, List<String> rssPids) {
-        double perTick = 1e6 / hz;
-        double server = (to.serverTicks - from.serverTicks) * perTick / Math.max(1, messages);
-        double client = (to.clientTicks - from.clientTicks) * perTick / Math.max(1, messages);
-        return String.format(
-                "server_cpu_us=%.2f client_cpu_us=%.2f server_cpu_s=%.2f client_cpu_s=%.2f"
-                        + " rss_anon_mib=%d rss_mib=%d",
-                server,
-                client,
-                (to.serverTicks - from.serverTicks) / (double) hz,
-                (to.clientTicks - from.clientTicks) / (double) hz,
-                Proc.statusKib(rssPids, "RssAnon") / 1024,
-                Proc.statusKib(rssPids, "VmRSS") / 1024);
     }
 
     private static DefaultMQProducer producer(String namesrv, String group) throws Exception {
@@ -178,20 +136,25 @@ public final class Bench {
         List<String> cpuPids = a.pids("cpuPids");
         List<String> rssPids = a.pids("rssPids");
 
-        // A random alphanumeric body of the given size, as the official benchmark sends.
-        Random rnd = new Random(42);
-        String alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-        StringBuilder sb = new StringBuilder(size);
-        for (int i = 0; i < size; i++) {
-            sb.append(alphabet.charAt(rnd.nextInt(alphabet.length())));
-        }
-        byte[] body = sb.toString().getBytes(StandardCharsets.UTF_8);
+        byte[] body = body(size);
 
         DefaultMQProducer producer = producer(
                 namesrv, transactional ? "benchmark_tx_producer" : "benchmark_producer", transactional);
         if (queues > 0) {
-            // Same queue count on both brokers instead of each one's auto-create default.
-            producer.createTopic("TBW102", topic, queues);
+            // Same queue count on both brokers instead of each one's auto-create default. A broker
+            // that has just started may not have registered TBW102 with its name server yet.
+            for (int attempt = 1; ; attempt++) {
+                try {
+                    producer.createTopic("TBW102", topic, queues);
+                    break;
+                } catch (MQClientException e) {
+                    if (attempt == 30) {
+                        throw e;
+                    }
+                    System.out.println("create topic failed, retrying: " + e.getErrorMessage());
+                    Thread.sleep(1000);
+                }
+            }
             Thread.sleep(1000);
         }
 
@@ -294,7 +257,7 @@ public final class Bench {
         for (Histogram h : hists) {
             all.add(h);
         }
-        double secs = (to.nanos - from.nanos) / 1e9;
+        double secs = (to.nanos() - from.nanos()) / 1e9;
         System.out.printf(
                 "RESULT mode=produce transactional=%b threads=%d size=%d window_s=%.2f sent=%d tps=%.0f avg_ms=%.3f"
                         + " p50_ms=%.3f p99_ms=%.3f max_ms=%.3f failed=%d not_ok=%d %s%n",
@@ -374,12 +337,12 @@ public final class Bench {
         Cpu to = Cpu.now(cpuPids);
         long end;
         synchronized (doneAt) {
-            end = drained ? doneAt[0] : to.nanos;
+            end = drained ? doneAt[0] : to.nanos();
         }
         long got = received.sum();
         String mem = cpuAndMemory(from, to, got, hz, rssPids);
         ticker.interrupt();
-        double secs = (end - from.nanos) / 1e9;
+        double secs = (end - from.nanos()) / 1e9;
         System.out.printf("RESULT mode=consume backlog=%d received=%d drained=%b window_s=%.2f tps=%.0f %s%n",
                 backlog, got, drained, secs, Math.min(got, backlog) / secs, mem);
         consumer.shutdown();
@@ -475,33 +438,5 @@ public final class Bench {
             off += n;
         }
         return true;
-    }
-
-    // ---------------------------------------------------------------- helpers
-
-    private static Thread ticker(Runnable each) {
-        Thread t = new Thread(() -> {
-            long next = System.nanoTime();
-            while (true) {
-                next += 1_000_000_000L;
-                long wait = next - System.nanoTime();
-                if (wait > 0 && !sleep(wait / 1_000_000)) {
-                    return;
-                }
-                each.run();
-            }
-        }, "ticker");
-        t.setDaemon(true);
-        t.start();
-        return t;
-    }
-
-    private static boolean sleep(long millis) {
-        try {
-            Thread.sleep(millis);
-            return true;
-        } catch (InterruptedException e) {
-            return false;
-        }
     }
 }
