@@ -24,4 +24,10 @@ pub enum StoreError {
     DiskFull { used_ratio: f64, limit: f64 },
     #[error("the store is shut down")]
     ShutDown,
+    /// The store follows a master (a slave's): only replicated bytes are written.
+    #[error("this broker is a slave; it takes no writes of its own")]
+    Replica,
+    /// A master's transfer the slave cannot place: the two logs disagree or the bytes are bad.
+    #[error("replication: {0}")]
+    Replication(String),
 }

@@ -16,6 +16,7 @@ use petrel_common::record::{
     self, DecodedRecord, MESSAGE_MAGIC_V1, MESSAGE_MAGIC_V2, SYSFLAG_TRANSACTION_MASK,
     SYSFLAG_TRANSACTION_PREPARED, SYSFLAG_TRANSACTION_ROLLBACK, SYS_FLAG_POS,
 };
+use tokio::sync::watch;
 
 use crate::checkpoint::{Checkpoint, CheckpointData};
 use crate::commit_log::{read_i32, CommitLog};
@@ -27,6 +28,8 @@ use crate::index::{record_has_key, IndexService};
 use crate::index_dispatch::{IndexDispatcher, IndexProgress};
 use crate::recovery;
 use crate::retention::{self, Retention, RetentionReport, RetentionState};
+
+mod replicated;
 
 /// A pull answer stops adding messages once it holds this many bytes (`maxTransferBytesOnMessageInMemory`).
 pub const MAX_TRANSFER_BYTES: usize = 256 * 1024;
@@ -71,6 +74,9 @@ pub struct AppendResult {
     pub first_queue_offset: i64,
     /// One per record, in order.
     pub physical_offsets: Vec<i64>,
+    /// Commit-log offset just past the last record: what a slave must have for the send to be
+    /// replicated.
+    pub end_physical_offset: i64,
     pub store_timestamp: i64,
 }
 
@@ -198,6 +204,10 @@ pub struct MessageStore {
     index_dispatcher: Mutex<IndexDispatcher>,
     index_progress: Arc<IndexProgress>,
     arrival_listener: RwLock<Option<ArrivalListener>>,
+    /// The published log end, for the HA master's streamers to wait on.
+    log_end: watch::Sender<i64>,
+    /// A slave's store: only [`MessageStore::append_replicated`] writes.
+    replica: AtomicBool,
     shut_down: AtomicBool,
 }
 
@@ -263,6 +273,7 @@ impl MessageStore {
         let index_dispatcher = IndexDispatcher::start(Arc::clone(&shared))?;
         let index_progress = Arc::clone(index_dispatcher.progress());
         let last = shared.last_store_timestamp.load(Ordering::Acquire);
+        let log_end = watch::Sender::new(shared.commit_log.max_offset());
         Ok(Arc::new(MessageStore {
             warmer: Mutex::new(warmer),
             retention: Mutex::new(retention),
@@ -273,6 +284,8 @@ impl MessageStore {
             flush,
             flusher: Mutex::new(Some(thread)),
             arrival_listener: RwLock::new(None),
+            log_end,
+            replica: AtomicBool::new(false),
             shut_down: AtomicBool::new(false),
         }))
     }
@@ -303,8 +316,12 @@ impl MessageStore {
             }
             self.check_record(&req.record)?;
         }
+        if self.replica.load(Ordering::Acquire) {
+            return Err(StoreError::Replica);
+        }
         self.shared.retention.check_writable(&self.shared.config)?;
         let (result, end, new_max) = self.append(&topic, queue_id, &mut reqs)?;
+        self.publish_log_end(end);
 
         let listener = self.arrival_listener.read().clone();
         if let Some(listener) = listener {
@@ -419,6 +436,7 @@ impl MessageStore {
                 0
             },
             physical_offsets,
+            end_physical_offset: end,
             store_timestamp,
         };
         Ok((result, end, queue_offset))

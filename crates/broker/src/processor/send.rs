@@ -325,6 +325,7 @@ async fn put_split_batch(
     let mut status = AppendStatus::PutOk;
     let mut first_queue_offset = 0;
     let mut store_timestamp = 0;
+    let mut end_physical_offset = 0;
     if !batch.is_empty() {
         let r = b.store.put_messages(batch).await?;
         // The plain messages' positions: every position no delayed message took, in order.
@@ -334,6 +335,7 @@ async fn put_split_batch(
         }
         first_queue_offset = r.first_queue_offset;
         store_timestamp = r.store_timestamp;
+        end_physical_offset = r.end_physical_offset;
         if r.status != AppendStatus::PutOk {
             status = r.status;
         }
@@ -342,6 +344,7 @@ async fn put_split_batch(
         let r = b.store.put_message(append).await?;
         offsets[i] = r.first_physical_offset;
         store_timestamp = store_timestamp.max(r.store_timestamp);
+        end_physical_offset = end_physical_offset.max(r.end_physical_offset);
         if r.status != AppendStatus::PutOk {
             status = r.status;
         }
@@ -351,6 +354,7 @@ async fn put_split_batch(
         first_physical_offset: offsets[0],
         first_queue_offset,
         physical_offsets: offsets,
+        end_physical_offset,
         store_timestamp,
     })
 }
