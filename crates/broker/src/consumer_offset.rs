@@ -157,6 +157,47 @@ impl ConsumerOffsetManager {
             .collect()
     }
 
+    /// The whole table, key `topic@group`, sorted: what GET_ALL_CONSUMER_OFFSET answers.
+    pub fn offset_table(&self) -> BTreeMap<String, BTreeMap<i32, i64>> {
+        self.table
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.iter().map(|(q, o)| (*q, *o)).collect()))
+            .collect()
+    }
+
+    /// Takes another broker's offsets (a master's, on its slave; key `topic@group`): per queue
+    /// the larger of the two wins, so an offset committed here while the master was away is not
+    /// undone and one committed on the master arrives. A queue with a pending reset keeps the
+    /// reset, as it would against a consumer's commit. Returns how many queues moved; the next
+    /// [`persist`](Self::persist) writes them.
+    pub fn merge_larger(&self, other: &BTreeMap<String, BTreeMap<i32, i64>>) -> usize {
+        let resets = self.pending_resets.read();
+        let mut t = self.table.write();
+        let mut moved = 0;
+        for (k, queues) in other {
+            let pending = resets.get(k);
+            for (&queue_id, &offset) in queues {
+                if offset < 0 || pending.is_some_and(|p| p.contains_key(&queue_id)) {
+                    continue;
+                }
+                let slot = t
+                    .entry(k.clone())
+                    .or_default()
+                    .entry(queue_id)
+                    .or_insert(-1);
+                if offset > *slot {
+                    *slot = offset;
+                    moved += 1;
+                }
+            }
+        }
+        if moved > 0 {
+            self.dirty.store(true, Ordering::Relaxed);
+        }
+        moved
+    }
+
     /// Writes the table if anything changed since the last write.
     pub fn persist(&self) -> std::io::Result<()> {
         if !self.dirty.swap(false, Ordering::Relaxed) {
@@ -205,5 +246,25 @@ mod tests {
         let again = ConsumerOffsetManager::load(path).unwrap();
         assert_eq!(again.query("g", "T", 0), Some(3));
         assert_eq!(again.topics_of_group("g"), vec!["T".to_string()]);
+    }
+
+    #[test]
+    fn merging_another_brokers_offsets_keeps_the_larger_and_pending_resets() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = ConsumerOffsetManager::load(dir.path().join("consumerOffset.json")).unwrap();
+        m.commit("g", "T", 0, 10);
+        m.commit("g", "T", 1, 50);
+        m.reset("g", "T", 2, 3);
+        let other: BTreeMap<String, BTreeMap<i32, i64>> = [
+            ("T@g".to_owned(), [(0, 20), (1, 40), (2, 99)].into()),
+            ("U@h".to_owned(), [(0, 7)].into()),
+        ]
+        .into();
+        assert_eq!(m.merge_larger(&other), 2);
+        assert_eq!(m.query("g", "T", 0), Some(20));
+        assert_eq!(m.query("g", "T", 1), Some(50), "never backwards");
+        assert_eq!(m.query("g", "T", 2), Some(3), "the pending reset stays");
+        assert_eq!(m.query("h", "U", 0), Some(7));
+        assert_eq!(m.merge_larger(&other), 0, "nothing moves twice");
     }
 }

@@ -21,7 +21,7 @@
 //! must never re-post a message before its due time or skip one.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use petrel_common::duration;
@@ -270,15 +270,48 @@ enum LevelScan {
     Failed,
 }
 
+/// Where the delay progress of the broker whose data lives under `root_dir` is kept.
+fn delay_offset_path(root_dir: &Path) -> PathBuf {
+    root_dir.join("config").join("delayOffset.json")
+}
+
+/// The delay progress as last written, level → next schedule-queue offset (empty before the
+/// first delivery): what GET_ALL_DELAY_OFFSET answers. Written after every pass that delivered
+/// something, so at most one pass behind the running service.
+pub(crate) fn read_delay_offsets(root_dir: &Path) -> std::io::Result<BTreeMap<i32, i64>> {
+    let offsets: Option<DelayOffsets> = metadata::read_json(&delay_offset_path(root_dir))?;
+    Ok(offsets.unwrap_or_default().offset_table)
+}
+
+/// Takes another broker's delay progress (a master's, on its slave): per level the larger of
+/// the two wins, so a promoted slave neither re-delivers what its master delivered nor goes
+/// back on what it delivered itself. Writes the file when a level moved and returns how many
+/// did. The service reads the file when it starts ([`ScheduleMessageService::load`]); one
+/// running beside this merge would overwrite it on its next delivering pass.
+pub(crate) fn merge_delay_offsets(
+    root_dir: &Path,
+    other: &BTreeMap<i32, i64>,
+) -> std::io::Result<usize> {
+    let path = delay_offset_path(root_dir);
+    let mut offsets: DelayOffsets = metadata::read_json(&path)?.unwrap_or_default();
+    let mut moved = 0;
+    for (&level, &offset) in other {
+        let slot = offsets.offset_table.entry(level).or_insert(0);
+        if offset > *slot {
+            *slot = offset;
+            moved += 1;
+        }
+    }
+    if moved > 0 {
+        metadata::write_json(&path, &offsets)?;
+    }
+    Ok(moved)
+}
+
 impl ScheduleMessageService {
     /// Loads the progress file; a missing one starts every level at offset 0.
     pub fn load(broker: Arc<Broker>) -> std::io::Result<Self> {
-        let path = broker
-            .config
-            .store
-            .root_dir
-            .join("config")
-            .join("delayOffset.json");
+        let path = delay_offset_path(&broker.config.store.root_dir);
         let offsets = metadata::read_json(&path)?.unwrap_or_default();
         Ok(ScheduleMessageService {
             broker,
@@ -523,6 +556,22 @@ mod tests {
         let s = d.redirect(0, "T", 0, &mut both).unwrap().unwrap();
         assert_eq!((s.topic, s.queue_id), (SCHEDULE_TOPIC, 0));
         assert_eq!(both.get(TIMER_DELIVER_MS), None);
+    }
+
+    #[test]
+    fn merged_delay_offsets_keep_the_larger_per_level() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("config")).unwrap();
+        assert!(read_delay_offsets(dir.path()).unwrap().is_empty());
+        let first: BTreeMap<i32, i64> = [(1, 10), (2, 5)].into();
+        assert_eq!(merge_delay_offsets(dir.path(), &first).unwrap(), 2);
+        let second: BTreeMap<i32, i64> = [(1, 4), (2, 9), (3, 1)].into();
+        assert_eq!(merge_delay_offsets(dir.path(), &second).unwrap(), 2);
+        assert_eq!(
+            read_delay_offsets(dir.path()).unwrap(),
+            BTreeMap::from([(1, 10), (2, 9), (3, 1)])
+        );
+        assert_eq!(merge_delay_offsets(dir.path(), &second).unwrap(), 0);
     }
 
     #[test]

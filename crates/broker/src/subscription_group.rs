@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use petrel_store::metadata;
 
+use crate::topic_config::TableReplaced;
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SubscriptionGroupTable {
@@ -79,6 +81,27 @@ impl SubscriptionGroupManager {
             self.persist()?;
         }
         Ok(removed)
+    }
+
+    /// Makes the table `master`'s (a slave following its master): every group the master has,
+    /// as it has it, and no other. Writes the file, with a new data version, only when something
+    /// changed.
+    pub fn replace_all(
+        &self,
+        master: BTreeMap<String, SubscriptionGroupConfig>,
+    ) -> std::io::Result<TableReplaced> {
+        let change = {
+            let mut t = self.table.write();
+            let change = TableReplaced::apply(&mut t.subscription_group_table, master);
+            if !change.is_empty() {
+                t.data_version.bump();
+            }
+            change
+        };
+        if !change.is_empty() {
+            self.persist()?;
+        }
+        Ok(change)
     }
 
     pub fn snapshot(&self) -> SubscriptionGroupTable {

@@ -13,6 +13,50 @@ use petrel_store::metadata;
 pub struct TopicConfigManager {
     path: PathBuf,
     table: RwLock<TopicConfigSerializeWrapper>,
+    /// The system topics this broker adds itself at load, from its own config: a slave keeps
+    /// them when its master's table lacks them.
+    own_system: Vec<TopicConfig>,
+}
+
+/// What replacing a whole table with another broker's changed, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableReplaced {
+    pub added: Vec<String>,
+    pub updated: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+impl TableReplaced {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.updated.is_empty() && self.removed.is_empty()
+    }
+
+    /// Turns `current` into `next`, noting what changed.
+    pub(crate) fn apply<V: PartialEq>(
+        current: &mut BTreeMap<String, V>,
+        next: BTreeMap<String, V>,
+    ) -> Self {
+        let mut change = TableReplaced {
+            removed: current
+                .keys()
+                .filter(|k| !next.contains_key(*k))
+                .cloned()
+                .collect(),
+            ..TableReplaced::default()
+        };
+        for name in &change.removed {
+            current.remove(name);
+        }
+        for (name, value) in next {
+            match current.get(&name) {
+                None => change.added.push(name.clone()),
+                Some(old) if *old != value => change.updated.push(name.clone()),
+                Some(_) => continue,
+            }
+            current.insert(name, value);
+        }
+        change
+    }
 }
 
 /// Why a topic could not be had for a send.
@@ -65,15 +109,16 @@ impl TopicConfigManager {
                 perm::INHERIT | perm::READ | perm::WRITE,
             ));
         }
-        for t in system {
+        for t in &system {
             table
                 .topic_config_table
                 .entry(t.topic_name.clone())
-                .or_insert(t);
+                .or_insert_with(|| t.clone());
         }
         let manager = TopicConfigManager {
             path,
             table: RwLock::new(table),
+            own_system: system,
         };
         manager.persist()?;
         Ok(manager)
@@ -112,6 +157,34 @@ impl TopicConfigManager {
             self.persist()?;
         }
         Ok(removed)
+    }
+
+    /// Makes the table `master`'s (a slave following its master): adds and updates every topic
+    /// the master has and deletes the others, except the system topics this broker adds itself
+    /// at load (its broker-name and cluster topics, `TBW102`, the trace topics, …), which stay
+    /// as this broker made them when the master has none of that name. Writes the file, with a
+    /// new data version, only when something changed.
+    pub fn replace_all(
+        &self,
+        mut master: BTreeMap<String, TopicConfig>,
+    ) -> std::io::Result<TableReplaced> {
+        for t in &self.own_system {
+            master
+                .entry(t.topic_name.clone())
+                .or_insert_with(|| t.clone());
+        }
+        let change = {
+            let mut t = self.table.write();
+            let change = TableReplaced::apply(&mut t.topic_config_table, master);
+            if !change.is_empty() {
+                t.data_version.bump();
+            }
+            change
+        };
+        if !change.is_empty() {
+            self.persist()?;
+        }
+        Ok(change)
     }
 
     /// The topic for a send: existing, or created from the template `default_topic` (normally

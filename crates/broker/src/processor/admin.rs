@@ -1,7 +1,9 @@
 //! Admin requests behind `mqadmin`'s daily commands: topics, subscription groups, broker config,
-//! VIEW_MESSAGE_BY_ID, and the two questions an admin tool asks one consumer through the broker.
+//! VIEW_MESSAGE_BY_ID, and the two questions an admin tool asks one consumer through the broker;
+//! and the GET_ALL_* tables a slave pulls from its master (RocketMQ's SlaveSynchronize).
 //! `handle` returns `None` for codes it does not serve.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +33,8 @@ pub fn handle(b: &Arc<Broker>, code: i32, req: &RemotingCommand) -> Option<Remot
         request::DELETE_TOPIC_IN_BROKER => delete_topic(b, req),
         request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => update_subscription_group(b, req),
         request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => all_subscription_groups(b, req),
+        request::GET_ALL_CONSUMER_OFFSET => all_consumer_offsets(b, req),
+        request::GET_ALL_DELAY_OFFSET => all_delay_offsets(b, req),
         request::GET_SUBSCRIPTIONGROUP_CONFIG => get_subscription_group(b, req),
         request::DELETE_SUBSCRIPTIONGROUP => delete_subscription_group(b, req),
         request::VIEW_MESSAGE_BY_ID => view_message_by_id(b, req),
@@ -278,6 +282,57 @@ fn all_subscription_groups(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCo
         fields.insert("forbiddenTable".to_owned(), serde_json::json!({}));
     }
     json(req, &wrapper)
+}
+
+/// GET_ALL_CONSUMER_OFFSET: every committed offset, as a Java master answers it (its
+/// ConsumerOffsetManager written by fastjson, which a Java slave reads as a
+/// ConsumerOffsetSerializeWrapper).
+fn all_consumer_offsets(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand {
+    RemotingCommand::success(req).with_body(consumer_offset_body(&b.offsets.offset_table()))
+}
+
+/// GET_ALL_DELAY_OFFSET: the delay progress per level, the content of `delayOffset.json` in
+/// Java's form, which a Java slave writes to its own file as it is.
+fn all_delay_offsets(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand {
+    match crate::schedule::read_delay_offsets(&b.config.store.root_dir) {
+        Ok(table) => RemotingCommand::success(req).with_body(delay_offset_body(&table)),
+        Err(e) => io_failure(req, e),
+    }
+}
+
+/// `{"offsetTable":{"topic@group":{0:12,1:34}}}`: fastjson writes integer map keys unquoted.
+fn consumer_offset_body(table: &BTreeMap<String, BTreeMap<i32, i64>>) -> Vec<u8> {
+    let mut out = String::from(r#"{"offsetTable":{"#);
+    for (i, (key, queues)) in table.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::Value::from(key.as_str()).to_string());
+        out.push(':');
+        push_integer_key_map(&mut out, queues);
+    }
+    out.push_str("}}");
+    out.into_bytes()
+}
+
+/// `{"offsetTable":{1:100,2:0}}`: Java's DelayOffsetSerializeWrapper as fastjson writes it.
+fn delay_offset_body(table: &BTreeMap<i32, i64>) -> Vec<u8> {
+    let mut out = String::from(r#"{"offsetTable":"#);
+    push_integer_key_map(&mut out, table);
+    out.push('}');
+    out.into_bytes()
+}
+
+/// A `Map<Integer, Long>` as fastjson writes it: `{0:12,1:34}`.
+fn push_integer_key_map(out: &mut String, map: &BTreeMap<i32, i64>) {
+    out.push('{');
+    for (i, (k, v)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&format!("{k}:{v}"));
+    }
+    out.push('}');
 }
 
 /// GET_SUBSCRIPTIONGROUP_CONFIG: one group's config as JSON, how 5.x admin tools read a group
@@ -530,5 +585,30 @@ mod tests {
             assert!(change_topic_attributes(&mut a, bad).is_err(), "{bad}");
         }
         assert_eq!(a.len(), 1, "a refused change changes nothing");
+    }
+
+    #[test]
+    fn offset_bodies_are_written_as_fastjson_writes_them() {
+        let offsets = BTreeMap::from([
+            ("T@g".to_owned(), BTreeMap::from([(0, 12), (1, 34)])),
+            ("%RETRY%g@g".to_owned(), BTreeMap::from([(0, 0)])),
+        ]);
+        assert_eq!(
+            String::from_utf8(consumer_offset_body(&offsets)).unwrap(),
+            r#"{"offsetTable":{"%RETRY%g@g":{0:0},"T@g":{0:12,1:34}}}"#
+        );
+        assert_eq!(
+            String::from_utf8(consumer_offset_body(&BTreeMap::new())).unwrap(),
+            r#"{"offsetTable":{}}"#
+        );
+        let delay = BTreeMap::from([(1, 100), (2, 0)]);
+        assert_eq!(
+            String::from_utf8(delay_offset_body(&delay)).unwrap(),
+            r#"{"offsetTable":{1:100,2:0}}"#
+        );
+        assert_eq!(
+            String::from_utf8(delay_offset_body(&BTreeMap::new())).unwrap(),
+            r#"{"offsetTable":{}}"#
+        );
     }
 }
