@@ -76,6 +76,8 @@ pub struct Broker {
     pub started_at_ms: u64,
     /// Wakes the registrar to tell the name servers about a topic change now.
     pub topics_changed: Notify,
+    /// Master/slave replication: the role, connected slaves, the master followed.
+    pub ha: crate::ha::HaService,
     registrar: Arc<NamesrvRegistrar>,
     /// Fired first at shutdown: parked pulls answer at once instead of being cut off (some
     /// clients only notice a lost request at their 30 s pull timeout).
@@ -169,6 +171,7 @@ async fn start(
     extra_routes: Option<axum::Router>,
 ) -> Result<BrokerHandle, BrokerError> {
     crate::runtime_config::apply_saved_overrides(&mut config).map_err(BrokerError::Config)?;
+    check_role(&config)?;
     let delay_levels = DelayLevels::parse(&config.message_delay_level)
         .map_err(BrokerError::Config)?
         .with_timer_max_delay_ms(config.timer_max_delay.as_millis() as i64);
@@ -177,6 +180,9 @@ async fn start(
     let store = tokio::task::spawn_blocking(move || MessageStore::open(store_config))
         .await
         .map_err(|e| std::io::Error::other(format!("store open task failed: {e}")))??;
+    let is_slave = !config.broker_role.is_master();
+    // Before anything could write: a slave's log holds only its master's bytes.
+    store.set_replica(is_slave);
     let config_dir = config.store.root_dir.join("config");
     std::fs::create_dir_all(&config_dir)?;
     let topics = TopicConfigManager::load(config_dir.join("topics.json"), &config)?;
@@ -199,6 +205,11 @@ async fn start(
     let listener = TcpListener::bind(config.listen_addr).await?;
     let local_addr = listener.local_addr()?;
     let store_host = SocketAddr::new(config.broker_ip, local_addr.port());
+    let ha_listener = if is_slave {
+        None
+    } else {
+        Some(ha_listener(&config, local_addr).await?)
+    };
 
     let pull_hold = Arc::new(PullRequestHold::default());
     {
@@ -236,7 +247,16 @@ async fn start(
     };
     let config_namesrv_addr = config.namesrv_addr.clone();
     let config_tls_enable = config.tls_enable;
-    let (trace, trace_notes) = crate::trace::BrokerTrace::new(config.trace_on);
+    // A slave writes nothing of its own, traces included.
+    let (trace, trace_notes) = crate::trace::BrokerTrace::new(config.trace_on && !is_slave);
+    let ha = crate::ha::HaService::new(
+        config.broker_role,
+        config.ha_master_address.clone(),
+        config.ha_max_gap_not_in_sync,
+    );
+    if let Some(l) = &ha_listener {
+        ha.set_listen_addr(l.local_addr()?);
+    }
     let rebalance_locks = RebalanceLockManager::new(config.rebalance_lock_max_live);
     let broker = Arc::new(Broker {
         settings: crate::runtime_config::RuntimeSettings::new(&config),
@@ -263,6 +283,7 @@ async fn start(
         trace,
         started_at_ms: now_ms(),
         topics_changed: Notify::new(),
+        ha,
         stopping: CancellationToken::new(),
         registrar: Arc::new(NamesrvRegistrar::new(
             &config_namesrv_addr,
@@ -308,12 +329,35 @@ async fn start(
             shutdown.clone(),
         ));
     }
-    tasks.push(tokio::spawn(schedule.run(shutdown.clone())));
-    tasks.push(tokio::spawn(timers.run(shutdown.clone())));
-    tasks.push(tokio::spawn(crate::transaction::run_checker(
-        broker.clone(),
-        shutdown.clone(),
-    )));
+    if is_slave {
+        // Delayed delivery, timers and transaction checks write; the master runs them and its
+        // results arrive here with the rest of its log.
+        tasks.push(tokio::spawn(crate::ha::slave::run(
+            broker.clone(),
+            shutdown.clone(),
+        )));
+        let source = broker.clone();
+        tasks.push(tokio::spawn(crate::ha::metadata_sync::run(
+            broker.clone(),
+            move || source.ha.master_addr(),
+            crate::ha::METADATA_SYNC_INTERVAL,
+            shutdown.clone(),
+        )));
+    } else {
+        tasks.push(tokio::spawn(schedule.run(shutdown.clone())));
+        tasks.push(tokio::spawn(timers.run(shutdown.clone())));
+        tasks.push(tokio::spawn(crate::transaction::run_checker(
+            broker.clone(),
+            shutdown.clone(),
+        )));
+    }
+    if let Some(l) = ha_listener {
+        tasks.push(tokio::spawn(crate::ha::master::serve(
+            l,
+            broker.clone(),
+            shutdown.clone(),
+        )));
+    }
     tasks.push(tokio::spawn(end_rejoin_grace(
         broker.clone(),
         shutdown.clone(),
@@ -328,6 +372,11 @@ async fn start(
         broker = %broker.config.broker_name,
         addr = %local_addr,
         advertised = %store_host,
+        role = broker.config.broker_role.as_str(),
+        ha = %broker
+            .ha
+            .listen_addr()
+            .map_or_else(|| "none".to_owned(), |a| a.to_string()),
         metrics = ?metrics_addr,
         data = %broker.config.store.root_dir.display(),
         "broker started"
@@ -366,6 +415,41 @@ async fn end_rejoin_grace(broker: Arc<Broker>, shutdown: CancellationToken) {
     for group in broker.consumers.group_names() {
         crate::processor::client::notify_consumer_ids_changed(&broker, &group);
     }
+}
+
+/// A slave is never broker 0 and a master always is: 4.x clients write to broker 0 only.
+fn check_role(config: &BrokerConfig) -> Result<(), BrokerError> {
+    let slave = !config.broker_role.is_master();
+    if slave && config.broker_id == 0 {
+        return Err(BrokerError::Config(
+            "brokerRole SLAVE needs a brokerId above 0 (0 is the master's)".into(),
+        ));
+    }
+    if !slave && config.broker_id != 0 {
+        return Err(BrokerError::Config(format!(
+            "brokerRole {} needs brokerId 0, not {}",
+            config.broker_role.as_str(),
+            config.broker_id
+        )));
+    }
+    Ok(())
+}
+
+/// The master's HA port: `haListenPort`, else the remoting port + 1 (a free port when the
+/// remoting port was picked freely).
+async fn ha_listener(
+    config: &BrokerConfig,
+    remoting: SocketAddr,
+) -> Result<TcpListener, BrokerError> {
+    let port = match config.ha_listen_port {
+        Some(p) => p,
+        None if config.listen_addr.port() == 0 => 0,
+        None => remoting.port().saturating_add(1),
+    };
+    let addr = SocketAddr::new(config.listen_addr.ip(), port);
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| BrokerError::Config(format!("cannot listen on haListenPort {addr}: {e}")))
 }
 
 /// Periodic chores: persist offsets, evict silent clients, forget idle long-poll signals.

@@ -10,8 +10,19 @@ use petrel_store::StoreConfig;
 pub struct BrokerConfig {
     pub broker_name: String,
     pub cluster_name: String,
-    /// 0 = master.
+    /// 0 = master; a slave's is above 0 (`brokerId`).
     pub broker_id: i64,
+    /// `brokerRole`: ASYNC_MASTER (default), SYNC_MASTER or SLAVE (docs/replication.md).
+    pub broker_role: crate::ha::BrokerRole,
+    /// `haListenPort`: where a master streams its commit log to slaves. `None`: the remoting
+    /// port + 1 (10912), or a free port when the remoting port is 0.
+    pub ha_listen_port: Option<u16>,
+    /// `haMasterAddress`: the master's HA `host:port` a slave follows; `None` takes the one the
+    /// name servers answer the registration with.
+    pub ha_master_address: Option<String>,
+    /// `haMaxGapNotInSync`: a slave this many bytes behind is not in sync, and a SYNC_MASTER
+    /// answers SLAVE_NOT_AVAILABLE instead of waiting for it (256 MiB).
+    pub ha_max_gap_not_in_sync: u64,
     /// Where the remoting server listens (port 0 picks a free port).
     pub listen_addr: SocketAddr,
     /// Also listen on `listen port - 2`, the "VIP channel" old Java clients (before 4.5.1) send to.
@@ -118,6 +129,10 @@ impl BrokerConfig {
             broker_name: "broker-a".into(),
             cluster_name: petrel_common::topic::DEFAULT_CLUSTER.into(),
             broker_id: 0,
+            broker_role: crate::ha::BrokerRole::AsyncMaster,
+            ha_listen_port: None,
+            ha_master_address: None,
+            ha_max_gap_not_in_sync: crate::ha::DEFAULT_HA_MAX_GAP_NOT_IN_SYNC,
             listen_addr: "0.0.0.0:10911".parse().expect("static address"),
             vip_channel_enable: true,
             broker_ip: "127.0.0.1".parse().expect("static address"),

@@ -9,6 +9,7 @@ mod config;
 mod consumer_offset;
 mod error;
 pub mod flow_control;
+pub mod ha;
 mod http;
 mod message_request_mode;
 pub mod metrics;

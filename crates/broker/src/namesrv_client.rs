@@ -16,13 +16,15 @@ use petrel_common::register_body;
 use petrel_remoting::code::{request, response};
 use petrel_remoting::headers::{
     QueryDataVersionRequestHeader, QueryDataVersionResponseHeader, RegisterBrokerRequestHeader,
-    UnregisterBrokerRequestHeader,
+    RegisterBrokerResponseHeader, UnregisterBrokerRequestHeader,
 };
 use petrel_remoting::{CancellationToken, Connection, NoRequests, RemotingCommand};
 
 use crate::broker::Broker;
 
 const NAMESRV_TIMEOUT: Duration = Duration::from_secs(3);
+/// A slave registers at least this often.
+const SLAVE_REGISTER_PERIOD: Duration = Duration::from_secs(2);
 /// Above this many topics the registration body is always sent compressed
 /// (`compressedRegister` forces it for any number): its JSON grows by about 150 bytes a topic.
 const COMPRESS_ABOVE_TOPICS: usize = 1000;
@@ -62,12 +64,29 @@ impl NamesrvRegistrar {
         if self.addrs.is_empty() {
             return;
         }
-        let mut tick = tokio::time::interval(broker.config.register_namesrv_interval);
+        // A slave learns (and relearns, when it moves) its master from every registration's
+        // answer: it registers in full, and often.
+        let slave = !broker.config.broker_role.is_master();
+        let period = if slave {
+            broker
+                .config
+                .register_namesrv_interval
+                .min(SLAVE_REGISTER_PERIOD)
+        } else {
+            broker.config.register_namesrv_interval
+        };
+        let mut tick = tokio::time::interval(period);
         tick.tick().await; // the first tick is immediate; start() has just registered
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tick.tick() => self.refresh_all(&broker).await,
+                _ = tick.tick() => {
+                    if slave {
+                        self.register_all(&broker).await
+                    } else {
+                        self.refresh_all(&broker).await
+                    }
+                }
                 _ = broker.topics_changed.notified() => self.register_all(&broker).await,
             }
         }
@@ -164,10 +183,14 @@ impl NamesrvRegistrar {
             broker_name: broker.config.broker_name.clone(),
             broker_addr: broker.broker_addr(),
             cluster_name: broker.config.cluster_name.clone(),
+            // A slave has no HA port of its own; RocketMQ's default is what it would be.
             ha_server_addr: format!(
                 "{}:{}",
                 broker.store_host.ip(),
-                broker.store_host.port().saturating_add(1)
+                broker
+                    .ha
+                    .listen_addr()
+                    .map_or(broker.store_host.port().saturating_add(1), |a| a.port())
             ),
             broker_id: broker.config.broker_id,
             heartbeat_timeout_millis: None,
@@ -183,6 +206,10 @@ impl NamesrvRegistrar {
             match conn.request(cmd, NAMESRV_TIMEOUT).await {
                 Ok(resp) if resp.code == response::SUCCESS => {
                     self.full_registrations.fetch_add(1, Ordering::Relaxed);
+                    // A slave learns its master from the answer.
+                    if let Ok(h) = resp.decode_header::<RegisterBrokerResponseHeader>() {
+                        broker.ha.learn_master(h.ha_server_addr, h.master_addr);
+                    }
                 }
                 Ok(resp) => tracing::warn!(
                     namesrv = %self.addrs[i],

@@ -20,6 +20,14 @@ pub struct BrokerConfigFile {
     pub broker_name: Option<String>,
     pub broker_cluster_name: Option<String>,
     pub broker_id: Option<i64>,
+    /// `ASYNC_MASTER` (default), `SYNC_MASTER` or `SLAVE` (docs/replication.md).
+    pub broker_role: Option<String>,
+    /// A master's HA port (remoting port + 1).
+    pub ha_listen_port: Option<u16>,
+    /// A slave's master, `host:haPort` (else what the name servers answer).
+    pub ha_master_address: Option<String>,
+    /// Bytes a slave may lag and still count as in sync (256 MiB).
+    pub ha_max_gap_not_in_sync: Option<u64>,
     pub listen_port: Option<u16>,
     #[serde(rename = "brokerIP1")]
     pub broker_ip1: Option<IpAddr>,
@@ -184,6 +192,18 @@ impl BrokerConfigFile {
         }
         if let Some(v) = self.broker_id {
             c.broker_id = v;
+        }
+        if let Some(v) = self.broker_role {
+            c.broker_role = v.parse().map_err(anyhow::Error::msg)?;
+        }
+        if let Some(v) = self.ha_listen_port {
+            c.ha_listen_port = Some(v);
+        }
+        if let Some(v) = self.ha_master_address {
+            c.ha_master_address = Some(v);
+        }
+        if let Some(v) = self.ha_max_gap_not_in_sync {
+            c.ha_max_gap_not_in_sync = v;
         }
         if let Some(port) = self.listen_port {
             c.listen_addr = SocketAddr::new(c.listen_addr.ip(), port);

@@ -477,6 +477,27 @@ impl ClientInstance {
             .ok_or_else(|| ClientError::NoBrokerAddr(broker_name.to_owned()))
     }
 
+    /// Where reads and offset commits of `broker_name` go: its master, else its slave with the
+    /// lowest id (RocketMQ's clients read from a slave while the master is down).
+    pub fn read_addr(&self, broker_name: &str) -> Option<String> {
+        let routes = self.routes.lock();
+        routes
+            .values()
+            .flat_map(|r| r.broker_datas.iter())
+            .find(|b| b.broker_name == broker_name)
+            .and_then(|b| b.broker_addrs.values().next().cloned())
+    }
+
+    /// [`ClientInstance::read_addr`], refreshing `topic`'s route once if it is unknown.
+    pub async fn find_read_addr(&self, broker_name: &str, topic: &str) -> Result<String> {
+        if let Some(a) = self.read_addr(broker_name) {
+            return Ok(a);
+        }
+        self.update_topic_route(topic).await?;
+        self.read_addr(broker_name)
+            .ok_or_else(|| ClientError::NoBrokerAddr(broker_name.to_owned()))
+    }
+
     /// Readable queues of `topic`, sorted (the consumer's view of the route).
     pub async fn fetch_subscribe_queues(&self, topic: &str) -> Result<Vec<MessageQueue>> {
         let route = self.topic_route(topic).await?;
@@ -685,7 +706,7 @@ impl ClientInstance {
         group: &str,
         mq: &MessageQueue,
     ) -> Result<Option<i64>> {
-        let addr = self.find_master_addr(&mq.broker_name, &mq.topic).await?;
+        let addr = self.find_read_addr(&mq.broker_name, &mq.topic).await?;
         let cmd = RemotingCommand::request_with_header(
             request::QUERY_CONSUMER_OFFSET,
             &QueryConsumerOffsetRequestHeader {
@@ -722,7 +743,7 @@ impl ClientInstance {
         mq: &MessageQueue,
         offset: i64,
     ) -> Result<()> {
-        let addr = self.find_master_addr(&mq.broker_name, &mq.topic).await?;
+        let addr = self.find_read_addr(&mq.broker_name, &mq.topic).await?;
         self.invoke_oneway(&addr, Self::update_offset_cmd(group, mq, offset))
             .await
     }
@@ -734,7 +755,7 @@ impl ClientInstance {
         mq: &MessageQueue,
         offset: i64,
     ) -> Result<()> {
-        let addr = self.find_master_addr(&mq.broker_name, &mq.topic).await?;
+        let addr = self.find_read_addr(&mq.broker_name, &mq.topic).await?;
         self.invoke_ok(
             &addr,
             Self::update_offset_cmd(group, mq, offset),
@@ -745,7 +766,7 @@ impl ClientInstance {
     }
 
     async fn queue_offset(&self, code: i32, mq: &MessageQueue) -> Result<i64> {
-        let addr = self.find_master_addr(&mq.broker_name, &mq.topic).await?;
+        let addr = self.find_read_addr(&mq.broker_name, &mq.topic).await?;
         let cmd = RemotingCommand::request_with_header(
             code,
             &QueueRequestHeader {
@@ -771,11 +792,11 @@ impl ClientInstance {
 
     // ---- pull ----
 
-    /// One PULL_MESSAGE to the master of `req.queue`. Found messages are decoded, filtered by tag
+    /// One PULL_MESSAGE to the master of `req.queue` (a slave while there is none). Found messages are decoded, filtered by tag
     /// against `req.subscription` and given MIN_OFFSET/MAX_OFFSET properties.
     pub async fn pull_message(&self, req: &PullRequest<'_>) -> Result<PullResult> {
         let mq = req.queue;
-        let addr = self.find_master_addr(&mq.broker_name, &mq.topic).await?;
+        let addr = self.find_read_addr(&mq.broker_name, &mq.topic).await?;
         let sub = req.subscription;
         let header = PullMessageRequestHeader {
             consumer_group: req.group.to_owned(),

@@ -9,7 +9,6 @@ pub mod config;
 pub mod consume_queue;
 pub mod error;
 mod flush;
-pub mod ha;
 pub mod index;
 mod index_dispatch;
 pub mod mapped_file;

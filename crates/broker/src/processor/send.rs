@@ -27,6 +27,8 @@ use petrel_remoting::headers::{
 use petrel_remoting::{Connection, HeaderError, RemotingCommand};
 use petrel_store::{AppendRequest, AppendResult, AppendStatus, StoreError};
 
+use crate::ha::SlaveStatus;
+
 use super::bad_header;
 use crate::broker::Broker;
 use crate::metrics::MessageType;
@@ -134,6 +136,8 @@ pub struct Stored {
     pub physical_offsets: Vec<i64>,
     /// The UNIQ_KEY of a single message (also its transaction id).
     pub uniq_key: Option<String>,
+    /// What a SYNC_MASTER's slave made of it.
+    pub slave: SlaveStatus,
 }
 
 /// Validates and stores one message sent to `h.topic`, whichever protocol brought it:
@@ -146,6 +150,7 @@ pub async fn store_message(
     body: &[u8],
     born_host: std::net::SocketAddr,
 ) -> Result<Stored, SendError> {
+    check_writable_role(b)?;
     check_body_size(b, body.len())?;
     let queue_id = prepare(b, &h).await?;
     let mut props = Properties::from_wire(h.properties.take().unwrap_or_default());
@@ -235,7 +240,7 @@ pub async fn store_message(
             &h.producer_group,
         );
     }
-    Ok(stored(b, r, queue_id, Some(uniq_key)))
+    Ok(stored(b, r, queue_id, Some(uniq_key)).await)
 }
 
 /// Validates and stores a SEND_BATCH_MESSAGE body: messages asking for a delay go to their
@@ -247,6 +252,7 @@ pub async fn store_batch(
     body: &[u8],
     born_host: std::net::SocketAddr,
 ) -> Result<Stored, SendError> {
+    check_writable_role(b)?;
     let queue_id = prepare(b, &h).await?;
     let inner = match decode_batch(body) {
         Ok(m) if !m.is_empty() => m,
@@ -308,7 +314,7 @@ pub async fn store_batch(
     for (body_bytes, message_type) in counted {
         b.metrics.message_in(&h.topic, message_type, body_bytes);
     }
-    Ok(stored(b, r, queue_id, None))
+    Ok(stored(b, r, queue_id, None).await)
 }
 
 /// Stores a batch some of whose messages were redirected to schedule queues: the rest (`batch`,
@@ -540,10 +546,27 @@ fn pick_queue(h: &SendMessageRequestHeader, topic: &TopicConfig) -> Result<i32, 
     Ok(h.queue_id)
 }
 
-/// Counts what was stored and says where it went.
-fn stored(b: &Broker, r: AppendResult, queue_id: i32, uniq_key: Option<String>) -> Stored {
+/// A slave takes no sends: its log holds only its master's bytes (RocketMQ answers
+/// SERVICE_NOT_AVAILABLE).
+fn check_writable_role(b: &Broker) -> Result<(), SendError> {
+    if b.config.broker_role.is_master() {
+        Ok(())
+    } else {
+        Err(SendError::Store(StoreError::Replica))
+    }
+}
+
+/// Counts what was stored, waits for a SYNC_MASTER's slave, and says where it went.
+async fn stored(b: &Broker, r: AppendResult, queue_id: i32, uniq_key: Option<String>) -> Stored {
     b.count_put(r.physical_offsets.len() as u64);
+    let slave = if r.status == AppendStatus::PutOk {
+        let timeout = std::time::Duration::from_millis(b.config.store.sync_flush_timeout_ms);
+        b.ha.wait_replicated(r.end_physical_offset, timeout).await
+    } else {
+        SlaveStatus::Ok
+    };
     Stored {
+        slave,
         status: r.status,
         queue_id,
         queue_offset: r.first_queue_offset,
@@ -562,9 +585,11 @@ fn respond(
         Ok(s) => s,
         Err(e) => return RemotingCommand::error(req, e.response_code(), e.to_string()),
     };
-    let code = match s.status {
-        AppendStatus::PutOk => response::SUCCESS,
-        AppendStatus::FlushDiskTimeout => response::FLUSH_DISK_TIMEOUT,
+    let code = match (s.status, s.slave) {
+        (AppendStatus::FlushDiskTimeout, _) => response::FLUSH_DISK_TIMEOUT,
+        (AppendStatus::PutOk, SlaveStatus::Ok) => response::SUCCESS,
+        (AppendStatus::PutOk, SlaveStatus::FlushSlaveTimeout) => response::FLUSH_SLAVE_TIMEOUT,
+        (AppendStatus::PutOk, SlaveStatus::SlaveNotAvailable) => response::SLAVE_NOT_AVAILABLE,
     };
     let msg_id = s
         .physical_offsets

@@ -50,76 +50,29 @@ impl Petrel {
 
     /// [`Petrel::start`] with more `petrel standalone` arguments (`--config FILE`, …).
     pub fn start_with(data: &Path, flush: &str, extra: &[&std::ffi::OsStr]) -> Petrel {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_petrel"))
-            .arg("standalone")
-            .arg("--data")
-            .arg(data)
-            .args(["--namesrv-listen", "127.0.0.1:0"])
-            .args(["--broker-listen", "127.0.0.1:0"])
-            .args(["--flush", flush])
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot start the petrel binary");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (lines_tx, lines_rx) = mpsc::channel::<String>();
-        // Keeps draining stdout for the life of the process so its log writes never block.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = lines_tx.send(strip_ansi(&line));
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
-        let stderr_sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stderr_pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                stderr_sink
-                    .lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-
-        let deadline = Instant::now() + START_TIMEOUT;
-        let mut seen = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match lines_rx.recv_timeout(left) {
-                Ok(line) => {
-                    if line.contains("petrel standalone is up") {
-                        let namesrv = field(&line, "namesrv").expect("namesrv= in the up line");
-                        let broker = field(&line, "broker").expect("broker= in the up line");
-                        let metrics = field(&line, "metrics").expect("metrics= in the up line");
-                        return Petrel {
-                            child,
-                            namesrv,
-                            broker,
-                            metrics,
-                            stderr,
-                        };
-                    }
-                    seen.push(line);
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    let status = child.wait().ok();
-                    panic!(
-                        "petrel standalone did not come up within {START_TIMEOUT:?} (exit: {status:?})\nstdout:\n{}\nstderr:\n{}",
-                        seen.join("\n"),
-                        stderr.lock().unwrap()
-                    );
-                }
-            }
+        let mut args: Vec<&std::ffi::OsStr> = vec!["standalone".as_ref(), "--data".as_ref()];
+        args.push(data.as_os_str());
+        for a in [
+            "--namesrv-listen",
+            "127.0.0.1:0",
+            "--broker-listen",
+            "127.0.0.1:0",
+            "--flush",
+            flush,
+        ] {
+            args.push(a.as_ref());
+        }
+        args.extend_from_slice(extra);
+        let (child, line, stderr) = spawn_until(&args, "petrel standalone is up");
+        let namesrv = field(&line, "namesrv").expect("namesrv= in the up line");
+        let broker = field(&line, "broker").expect("broker= in the up line");
+        let metrics = field(&line, "metrics").expect("metrics= in the up line");
+        Petrel {
+            child,
+            namesrv,
+            broker,
+            metrics,
+            stderr,
         }
     }
 
@@ -248,8 +201,66 @@ async fn read_queue(consumer: &PullConsumer, mq: &MessageQueue) -> Vec<MessageEx
     panic!("{mq:?}: more than {MAX_PULLS_PER_QUEUE} pulls");
 }
 
+/// Runs the `petrel` binary with `args` and waits (at most [`START_TIMEOUT`]) for a stdout line
+/// containing `marker`; returns the child, that line, and its stderr as it grows. Stdout keeps
+/// being drained so the child's log writes never block. Panics with what it printed if the line
+/// does not come.
+pub fn spawn_until(args: &[&std::ffi::OsStr], marker: &str) -> (Child, String, Arc<Mutex<String>>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_petrel"))
+        .args(args)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start the petrel binary");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (lines_tx, lines_rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = lines_tx.send(strip_ansi(&line));
+        }
+    });
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
+    let stderr_sink = Arc::clone(&stderr);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stderr_pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            stderr_sink
+                .lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let deadline = Instant::now() + START_TIMEOUT;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines_rx.recv_timeout(left) {
+            // The reader thread goes on draining stdout after the receiver is gone.
+            Ok(line) if line.contains(marker) => return (child, line, stderr),
+            Ok(line) => seen.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait().ok();
+                panic!(
+                    "petrel {args:?} printed no {marker:?} within {START_TIMEOUT:?} (exit: {status:?})\nstdout:\n{}\nstderr:\n{}",
+                    seen.join("\n"),
+                    stderr.lock().unwrap()
+                );
+            }
+        }
+    }
+}
+
 /// The value of `name=` in a tracing fmt line.
-fn field(line: &str, name: &str) -> Option<String> {
+pub fn field(line: &str, name: &str) -> Option<String> {
     let key = format!("{name}=");
     line.split_whitespace()
         .find_map(|token| token.strip_prefix(&key))

@@ -8,15 +8,16 @@
 pub const REPORT_BYTES: usize = 8;
 /// Bytes of the master's transfer header.
 pub const TRANSFER_HEADER_BYTES: usize = 12;
-/// `haTransferBatchSize`: the most commit-log bytes one transfer carries (32 KiB).
+/// `haTransferBatchSize`: the most commit-log bytes a Petrel master puts in one transfer
+/// (32 KiB, RocketMQ's default).
 pub const HA_TRANSFER_BATCH_BYTES: usize = 32 * 1024;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WireError {
     #[error("transfer header has a negative body size {0}")]
     NegativeBodySize(i32),
-    #[error("transfer body of {0} bytes exceeds the {HA_TRANSFER_BATCH_BYTES}-byte batch limit")]
-    BodyTooLarge(i32),
+    #[error("transfer body of {size} bytes exceeds the {limit}-byte limit")]
+    BodyTooLarge { size: i32, limit: usize },
     #[error("transfer starts at offset {got}, the slave's log ends at {expected}")]
     OffsetMismatch { expected: i64, got: i64 },
 }
@@ -51,15 +52,22 @@ impl TransferHeader {
         out
     }
 
-    /// Decodes a header from exactly 12 bytes, refusing sizes a master cannot have sent.
-    pub fn decode(buf: &[u8; TRANSFER_HEADER_BYTES]) -> Result<TransferHeader, WireError> {
+    /// Decodes a header from exactly 12 bytes, refusing bodies larger than `max_body` (a
+    /// master never sends more than one commit-log segment holds).
+    pub fn decode(
+        buf: &[u8; TRANSFER_HEADER_BYTES],
+        max_body: usize,
+    ) -> Result<TransferHeader, WireError> {
         let phy_offset = i64::from_be_bytes(buf[..8].try_into().expect("8 bytes"));
         let body_size = i32::from_be_bytes(buf[8..].try_into().expect("4 bytes"));
         if body_size < 0 {
             return Err(WireError::NegativeBodySize(body_size));
         }
-        if body_size as usize > HA_TRANSFER_BATCH_BYTES {
-            return Err(WireError::BodyTooLarge(body_size));
+        if body_size as usize > max_body {
+            return Err(WireError::BodyTooLarge {
+                size: body_size,
+                limit: max_body,
+            });
         }
         Ok(TransferHeader {
             phy_offset,
@@ -112,7 +120,10 @@ mod tests {
         let bytes = h.encode();
         assert_eq!(&bytes[..8], &(1i64 << 30).to_be_bytes());
         assert_eq!(&bytes[8..], &(32 * 1024i32).to_be_bytes());
-        assert_eq!(TransferHeader::decode(&bytes), Ok(h));
+        assert_eq!(
+            TransferHeader::decode(&bytes, HA_TRANSFER_BATCH_BYTES),
+            Ok(h)
+        );
     }
 
     #[test]
@@ -123,6 +134,7 @@ mod tests {
                 body_size: 0,
             }
             .encode(),
+            HA_TRANSFER_BATCH_BYTES,
         )
         .unwrap();
         assert_eq!(h.body_size, 0);
@@ -137,7 +149,7 @@ mod tests {
         }
         .encode();
         assert_eq!(
-            TransferHeader::decode(&neg),
+            TransferHeader::decode(&neg, HA_TRANSFER_BATCH_BYTES),
             Err(WireError::NegativeBodySize(-1))
         );
         let big = TransferHeader {
@@ -146,8 +158,8 @@ mod tests {
         }
         .encode();
         assert!(matches!(
-            TransferHeader::decode(&big),
-            Err(WireError::BodyTooLarge(_))
+            TransferHeader::decode(&big, HA_TRANSFER_BATCH_BYTES),
+            Err(WireError::BodyTooLarge { .. })
         ));
         let h = TransferHeader {
             phy_offset: 200,
