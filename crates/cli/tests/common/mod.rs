@@ -154,7 +154,12 @@ impl Drop for Petrel {
 /// Every message of every queue of `topic`, read from offset 0, keyed by queue id. Asserts that
 /// each queue's offsets run contiguously from 0 to its max offset.
 pub async fn read_topic(petrel: &Petrel, topic: &str) -> BTreeMap<i32, Vec<MessageExt>> {
-    let consumer = PullConsumer::new("petrel_test_reader", petrel.client_config("reader"));
+    read_topic_with(petrel.client_config("reader"), topic).await
+}
+
+/// [`read_topic`] through the name servers of `config`.
+pub async fn read_topic_with(config: ClientConfig, topic: &str) -> BTreeMap<i32, Vec<MessageExt>> {
+    let consumer = PullConsumer::new("petrel_test_reader", config);
     consumer.start().await.expect("start pull consumer");
     let queues = consumer.fetch_queues(topic).await.expect("route of topic");
     let mut all = BTreeMap::new();
