@@ -97,9 +97,13 @@ impl Broker {
     }
 
     /// A consumer's commit of its progress on a queue (UPDATE_CONSUMER_OFFSET or a pull's
-    /// commit flag); traced when it moves the offset.
+    /// commit flag); traced when it moves the offset. On a slave it is also kept for the
+    /// master, so that progress made while the master was away is not undone when it returns.
     pub fn commit_offset(&self, group: &str, topic: &str, queue_id: i32, offset: i64) {
         if let Some(previous) = self.offsets.commit(group, topic, queue_id, offset) {
+            if !self.ha.role.is_master() {
+                self.offsets.note_for_master(group, topic, queue_id, offset);
+            }
             self.trace
                 .committed(group, topic, queue_id, previous, offset);
         }

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
 use petrel_store::metadata;
@@ -29,8 +29,16 @@ pub struct ConsumerOffsetManager {
     /// Resets not yet seen by a pull, key `topic@group` → queue → offset. Kept in memory only:
     /// after a restart the reset offsets are simply the committed ones.
     pending_resets: RwLock<HashMap<String, HashMap<i32, i64>>>,
+    /// On a slave: commits clients made here (the master was down, or they read from the slave)
+    /// that the master has not been told yet, key `topic@group` → queue → offset. In memory
+    /// only: the slave's own table keeps them across its restart, and a master that restarts
+    /// meanwhile still gets the larger offset at the next synchronisation.
+    for_master: Mutex<HashMap<String, HashMap<i32, i64>>>,
     dirty: AtomicBool,
 }
+
+/// One queue's committed offset: `(group, topic, queue, offset)`.
+pub type QueueCommit = (String, String, i32, i64);
 
 fn key(topic: &str, group: &str) -> String {
     format!("{topic}@{group}")
@@ -48,6 +56,7 @@ impl ConsumerOffsetManager {
             path,
             table: RwLock::new(table),
             pending_resets: RwLock::new(HashMap::new()),
+            for_master: Mutex::new(HashMap::new()),
             dirty: AtomicBool::new(false),
         })
     }
@@ -75,6 +84,33 @@ impl ConsumerOffsetManager {
             return Some(previous);
         }
         None
+    }
+
+    /// Keeps a commit made on this slave for the master (see [`Self::take_for_master`]).
+    pub fn note_for_master(&self, group: &str, topic: &str, queue_id: i32, offset: i64) {
+        let mut pending = self.for_master.lock();
+        let slot = pending
+            .entry(key(topic, group))
+            .or_default()
+            .entry(queue_id)
+            .or_insert(offset);
+        *slot = (*slot).max(offset);
+    }
+
+    /// The commits made on this slave since the last call, to be handed to the master (whose
+    /// own commit keeps the larger offset, so handing one over twice or late does no harm).
+    pub fn take_for_master(&self) -> Vec<QueueCommit> {
+        let pending = std::mem::take(&mut *self.for_master.lock());
+        let mut out = Vec::new();
+        for (k, queues) in pending {
+            let Some((topic, group)) = k.split_once('@') else {
+                continue;
+            };
+            for (queue_id, offset) in queues {
+                out.push((group.to_owned(), topic.to_owned(), queue_id, offset));
+            }
+        }
+        out
     }
 
     /// Sets an offset unconditionally (an operator's reset), pending until a pull reaches it.

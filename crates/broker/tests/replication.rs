@@ -11,7 +11,9 @@ use petrel_broker::BrokerHandle;
 use petrel_common::properties::Properties;
 use petrel_common::record;
 use petrel_remoting::code::{request, response};
-use petrel_remoting::headers::{pull_sys_flag, PullMessageRequestHeader};
+use petrel_remoting::headers::{
+    pull_sys_flag, PullMessageRequestHeader, UpdateConsumerOffsetRequestHeader,
+};
 use petrel_remoting::{Connection, RemotingCommand};
 
 use petrel_namesrv::{NameServer, NamesrvConfig};
@@ -224,4 +226,60 @@ async fn an_async_master_answers_at_once_and_a_late_slave_catches_up() {
     assert_eq!(got[299], "a299");
     slave.shutdown().await;
     master.shutdown().await;
+}
+
+/// A consumer that commits to the slave while the master is down keeps that progress: the
+/// slave hands its commits to the master when the master is back, whose offset only moves up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_committed_on_the_slave_reach_the_returning_master() {
+    let (m_dir, s_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ns = start_namesrv().await;
+    let master = start_master(m_dir.path(), &ns, BrokerRole::AsyncMaster).await;
+    let producer = connect(&master).await;
+    for i in 0..20 {
+        assert_eq!(send(&producer, &format!("o{i}")).await, response::SUCCESS);
+    }
+    let to_master = connect(&master).await;
+    assert_eq!(commit(&to_master, 5).await, response::SUCCESS);
+    let slave = start_slave(s_dir.path(), &ns).await;
+    let slave_offset = || slave.broker.offsets.query("readers", TOPIC, 0);
+    wait_until("the master's offset reached the slave", || {
+        slave_offset() == Some(5)
+    })
+    .await;
+
+    master.shutdown().await;
+    let to_slave = connect(&slave).await;
+    assert_eq!(commit(&to_slave, 12).await, response::SUCCESS);
+    assert_eq!(slave_offset(), Some(12));
+
+    let master = start_master(m_dir.path(), &ns, BrokerRole::AsyncMaster).await;
+    assert_eq!(master.broker.offsets.query("readers", TOPIC, 0), Some(5));
+    let master_offset = || master.broker.offsets.query("readers", TOPIC, 0);
+    wait_until("the slave's commit reached the master", || {
+        master_offset() == Some(12)
+    })
+    .await;
+    // A stale, lower commit moves neither.
+    assert_eq!(commit(&connect(&master).await, 7).await, response::SUCCESS);
+    tokio::time::sleep(one_sync_round()).await;
+    assert_eq!(master_offset(), Some(12));
+    assert_eq!(slave_offset(), Some(12));
+    slave.shutdown().await;
+    master.shutdown().await;
+}
+
+fn one_sync_round() -> Duration {
+    petrel_broker::ha::METADATA_SYNC_INTERVAL + Duration::from_secs(1)
+}
+
+async fn commit(conn: &Connection, offset: i64) -> i32 {
+    let header = UpdateConsumerOffsetRequestHeader {
+        consumer_group: "readers".into(),
+        topic: TOPIC.into(),
+        queue_id: 0,
+        commit_offset: offset,
+    };
+    let req = RemotingCommand::request_with_header(request::UPDATE_CONSUMER_OFFSET, &header);
+    conn.request(req, TIMEOUT).await.unwrap().code
 }

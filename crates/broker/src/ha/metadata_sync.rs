@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use petrel_common::protocol::{from_fastjson, TopicConfigSerializeWrapper};
 use petrel_remoting::code::{request, response};
+use petrel_remoting::headers::UpdateConsumerOffsetRequestHeader;
 use petrel_remoting::{CancellationToken, Connection, NoRequests, RemotingCommand, RemotingError};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -117,9 +118,58 @@ pub async fn sync_once(
             master: master_addr.to_owned(),
             source,
         })?;
-    let tables = fetch_all(&conn, master_addr).await;
+    // First hand over what consumers committed here, so the offsets fetched next include it.
+    let handed = hand_commits_to_master(broker, &conn, master_addr).await;
+    let tables = match handed {
+        Ok(()) => fetch_all(&conn, master_addr).await,
+        Err(e) => Err(e),
+    };
     conn.close();
     apply(broker, tables?)
+}
+
+/// UPDATE_CONSUMER_OFFSET to the master for each commit clients made on this slave. The
+/// master keeps the larger of its offset and this one, and ignores it while an operator's reset
+/// of the queue is pending there. What could not be sent is kept for the next round.
+async fn hand_commits_to_master(
+    broker: &Broker,
+    conn: &Connection,
+    master: &str,
+) -> Result<(), MetadataSyncError> {
+    let mut commits = broker.offsets.take_for_master().into_iter();
+    while let Some((group, topic, queue_id, offset)) = commits.next() {
+        let header = UpdateConsumerOffsetRequestHeader {
+            consumer_group: group.clone(),
+            topic: topic.clone(),
+            queue_id,
+            commit_offset: offset,
+        };
+        let req = RemotingCommand::request_with_header(request::UPDATE_CONSUMER_OFFSET, &header);
+        let result = match conn.request(req, REQUEST_TIMEOUT).await {
+            Ok(resp) if resp.code == response::SUCCESS => Ok(()),
+            Ok(resp) => Err(MetadataSyncError::Refused {
+                master: master.to_owned(),
+                request: "UPDATE_CONSUMER_OFFSET",
+                code: resp.code,
+                remark: resp.remark.unwrap_or_default(),
+            }),
+            Err(source) => Err(MetadataSyncError::Request {
+                master: master.to_owned(),
+                request: "UPDATE_CONSUMER_OFFSET",
+                source,
+            }),
+        };
+        if let Err(e) = result {
+            broker
+                .offsets
+                .note_for_master(&group, &topic, queue_id, offset);
+            for (g, t, q, o) in commits {
+                broker.offsets.note_for_master(&g, &t, q, o);
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 async fn fetch_all(conn: &Connection, master: &str) -> Result<MasterTables, MetadataSyncError> {
