@@ -629,10 +629,17 @@ impl ClientInstance {
         }
     }
 
-    /// The ids of the live consumers of `group`, sorted, asked of a broker serving `topic`.
+    /// The ids of the live consumers of `group`, sorted, asked of a broker serving `topic`: a
+    /// group's master, or its slave while the master is down (consumers keep heart-beating to
+    /// every broker, so each knows the group).
     pub async fn consumer_id_list(&self, topic: &str, group: &str) -> Result<Vec<String>> {
         let route = self.topic_route(topic).await?;
-        let addrs: Vec<&str> = route.master_addrs().collect();
+        // Lowest id first: the master (0) when there is one.
+        let addrs: Vec<&str> = route
+            .broker_datas
+            .iter()
+            .filter_map(|b| b.broker_addrs.values().next().map(String::as_str))
+            .collect();
         if addrs.is_empty() {
             return Err(ClientError::NoRoute(topic.to_owned()));
         }
