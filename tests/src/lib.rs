@@ -13,6 +13,7 @@ use petrel_client::{
     ClientConfig, ConsumeFromWhere, ConsumeStatus, MessageExt, Producer, PushConsumer,
 };
 
+pub mod cluster;
 pub mod go;
 pub mod grpc;
 pub mod java;

@@ -1,0 +1,237 @@
+//! A cluster of real `petrel` processes: a name server and brokers (a master and its slaves),
+//! each its own child process, so a test can SIGKILL one and restart it on the same data
+//! directory, ports and configuration, as an operator would.
+//!
+//! The binary is `target/<profile>/petrel`, next to the test binary's `deps/` directory. Cargo
+//! builds it when it builds the `petrel` package's integration tests (`cargo test
+//! --workspace`); otherwise build it first with `cargo build -p petrel --bin petrel`.
+
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a start (recovery included) may take on a loaded 2-core machine.
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The `petrel` binary cargo built next to this test binary.
+pub fn petrel_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/<test> -> target/<profile>/petrel
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary is in target/<profile>/deps");
+    let bin = profile_dir.join(format!("petrel{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it first with `cargo build -p petrel --bin petrel` \
+         (`cargo test --workspace` builds it)",
+        bin.display()
+    );
+    bin
+}
+
+/// A running `petrel` child process; dropping it kills it.
+pub struct PetrelProcess {
+    child: Child,
+    /// The `addr=` of its marker line: where it listens.
+    pub addr: String,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl PetrelProcess {
+    /// Runs `petrel <args>` (`RUST_LOG=info`, `NO_COLOR=1`) and waits, at most
+    /// [`START_TIMEOUT`], for a stdout line containing `marker` with an `addr=` field. Its
+    /// output keeps being drained (and kept, for [`PetrelProcess::output`]) afterwards.
+    pub fn spawn(args: &[&OsStr], marker: &str) -> PetrelProcess {
+        let mut child = Command::new(petrel_binary())
+            .args(args)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start the petrel binary");
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (tx, lines) = mpsc::channel::<String>();
+        let pipe = child.stdout.take().expect("stdout is piped");
+        let sink = Arc::clone(&stdout);
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                let line = strip_ansi(&line);
+                let mut all = sink.lock().unwrap_or_else(|e| e.into_inner());
+                all.push_str(&line);
+                all.push('\n');
+                drop(all);
+                // The receiver is gone once the marker came; keep draining.
+                let _ = tx.send(line);
+            }
+        });
+        let mut pipe = child.stderr.take().expect("stderr is piped");
+        let sink = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut process = PetrelProcess {
+            child,
+            addr: String::new(),
+            stdout,
+            stderr,
+        };
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) if line.contains(marker) => {
+                    process.addr = field(&line, "addr")
+                        .unwrap_or_else(|| panic!("no addr= in petrel's line {line:?}"));
+                    return process;
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    let _ = process.child.kill();
+                    let status = process.child.wait().ok();
+                    panic!(
+                        "petrel {args:?} printed no {marker:?} within {START_TIMEOUT:?} (exit: {status:?})\n{}",
+                        process.output()
+                    );
+                }
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything it printed so far, stdout then stderr.
+    pub fn output(&self) -> String {
+        format!(
+            "--- stdout\n{}--- stderr\n{}",
+            self.stdout.lock().unwrap_or_else(|e| e.into_inner()),
+            self.stderr.lock().unwrap_or_else(|e| e.into_inner())
+        )
+    }
+
+    /// SIGKILL, then reaps the process; returns what it printed.
+    pub fn kill_9(mut self) -> String {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaping petrel");
+        self.output()
+    }
+}
+
+impl Drop for PetrelProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `petrel namesrv` on a free loopback port.
+pub fn start_namesrv() -> PetrelProcess {
+    let args = ["namesrv", "--listen", "127.0.0.1:0"].map(OsStr::new);
+    PetrelProcess::spawn(&args, "name server is up")
+}
+
+/// A free loopback port (the kernel's pick, released at once).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// One broker of the group `broker-a` in `DefaultCluster`: its data directory, ports and
+/// settings stay the same across restarts, as a deployed broker's do.
+pub struct BrokerSpec {
+    pub data: PathBuf,
+    pub config: PathBuf,
+    pub port: u16,
+}
+
+impl BrokerSpec {
+    /// A broker of role `role` (`SYNC_MASTER`, `ASYNC_MASTER`, `SLAVE`) and id `id` (0 for the
+    /// master), its data and config file under `dir` named after `name`; `extra` TOML lines go
+    /// into its config.
+    pub fn new(dir: &Path, name: &str, role: &str, id: i64, extra: &str) -> BrokerSpec {
+        let config = dir.join(format!("{name}.toml"));
+        let ha_port = free_port();
+        std::fs::write(
+            &config,
+            format!(
+                "brokerRole = \"{role}\"\nbrokerId = {id}\nhaListenPort = {ha_port}\n\
+                 metricsExporterType = \"DISABLE\"\nmappedFileSizeCommitLog = 4194304\n{extra}"
+            ),
+        )
+        .expect("write the broker's config file");
+        BrokerSpec {
+            data: dir.join(name),
+            config,
+            port: free_port(),
+        }
+    }
+
+    /// `petrel broker` registering with `namesrv`, remoting only (no gRPC).
+    pub fn start(&self, namesrv: &str) -> PetrelProcess {
+        let listen = format!("127.0.0.1:{}", self.port);
+        let args: Vec<&OsStr> = vec![
+            "broker".as_ref(),
+            "--namesrv".as_ref(),
+            namesrv.as_ref(),
+            "--data".as_ref(),
+            self.data.as_os_str(),
+            "--listen".as_ref(),
+            listen.as_ref(),
+            "--grpc-listen".as_ref(),
+            "off".as_ref(),
+            "--config".as_ref(),
+            self.config.as_os_str(),
+        ];
+        PetrelProcess::spawn(&args, "broker started")
+    }
+}
+
+/// The value of `name=` in a tracing fmt line.
+pub fn field(line: &str, name: &str) -> Option<String> {
+    let key = format!("{name}=");
+    line.split_whitespace()
+        .find_map(|token| token.strip_prefix(&key))
+        .map(str::to_owned)
+}
+
+/// `line` without ANSI escape sequences (CSI: ESC '[' … final byte in '@'..='~').
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
