@@ -255,12 +255,10 @@ async fn start(
     let (trace, trace_notes) = crate::trace::BrokerTrace::new(config.trace_on && !is_slave);
     let ha = crate::ha::HaService::new(
         config.broker_role,
+        ha_listener.as_ref().map(|l| l.local_addr()).transpose()?,
         config.ha_master_address.clone(),
         config.ha_max_gap_not_in_sync,
     );
-    if let Some(l) = &ha_listener {
-        ha.set_listen_addr(l.local_addr()?);
-    }
     let rebalance_locks = RebalanceLockManager::new(config.rebalance_lock_max_live);
     let broker = Arc::new(Broker {
         settings: crate::runtime_config::RuntimeSettings::new(&config),

@@ -145,20 +145,7 @@ async fn hand_commits_to_master(
             commit_offset: offset,
         };
         let req = RemotingCommand::request_with_header(request::UPDATE_CONSUMER_OFFSET, &header);
-        let result = match conn.request(req, REQUEST_TIMEOUT).await {
-            Ok(resp) if resp.code == response::SUCCESS => Ok(()),
-            Ok(resp) => Err(MetadataSyncError::Refused {
-                master: master.to_owned(),
-                request: "UPDATE_CONSUMER_OFFSET",
-                code: resp.code,
-                remark: resp.remark.unwrap_or_default(),
-            }),
-            Err(source) => Err(MetadataSyncError::Request {
-                master: master.to_owned(),
-                request: "UPDATE_CONSUMER_OFFSET",
-                source,
-            }),
-        };
+        let result = request_ok(conn, master, req, "UPDATE_CONSUMER_OFFSET").await;
         if let Err(e) = result {
             broker
                 .offsets
@@ -212,14 +199,25 @@ async fn fetch<T: DeserializeOwned>(
     code: i32,
     name: &'static str,
 ) -> Result<T, MetadataSyncError> {
-    let resp = conn
-        .request(RemotingCommand::request(code), REQUEST_TIMEOUT)
-        .await
-        .map_err(|source| MetadataSyncError::Request {
-            master: master.to_owned(),
-            request: name,
-            source,
-        })?;
+    let resp = request_ok(conn, master, RemotingCommand::request(code), name).await?;
+    parse_body(name, &resp.body_bytes())
+}
+
+/// `req` to the master; anything but SUCCESS is an error naming the request.
+async fn request_ok(
+    conn: &Connection,
+    master: &str,
+    req: RemotingCommand,
+    name: &'static str,
+) -> Result<RemotingCommand, MetadataSyncError> {
+    let resp =
+        conn.request(req, REQUEST_TIMEOUT)
+            .await
+            .map_err(|source| MetadataSyncError::Request {
+                master: master.to_owned(),
+                request: name,
+                source,
+            })?;
     if resp.code != response::SUCCESS {
         return Err(MetadataSyncError::Refused {
             master: master.to_owned(),
@@ -228,7 +226,7 @@ async fn fetch<T: DeserializeOwned>(
             remark: resp.remark.unwrap_or_default(),
         });
     }
-    parse_body(name, &resp.body_bytes())
+    Ok(resp)
 }
 
 fn parse_body<T: DeserializeOwned>(

@@ -92,7 +92,7 @@ pub struct HaService {
     /// Master: the furthest offset any slave reported having (`push2SlaveMaxOffset`).
     acked: watch::Sender<i64>,
     /// Where the HA listener is bound (a master's; the name servers hand it to slaves).
-    listen_addr: Mutex<Option<SocketAddr>>,
+    listen_addr: Option<SocketAddr>,
     /// Slave: the master's HA address, from `haMasterAddress` or the name servers.
     master_ha_addr: Mutex<Option<String>>,
     /// Slave: the master's remoting address, for metadata synchronisation.
@@ -102,13 +102,18 @@ pub struct HaService {
 }
 
 impl HaService {
-    pub fn new(role: BrokerRole, ha_master_address: Option<String>, max_gap: u64) -> Self {
+    pub fn new(
+        role: BrokerRole,
+        listen_addr: Option<SocketAddr>,
+        ha_master_address: Option<String>,
+        max_gap: u64,
+    ) -> Self {
         HaService {
             role,
             max_gap_not_in_sync: max_gap,
             slaves: AtomicUsize::new(0),
             acked: watch::Sender::new(0),
-            listen_addr: Mutex::new(None),
+            listen_addr,
             master_ha_addr_fixed: ha_master_address.is_some(),
             master_ha_addr: Mutex::new(ha_master_address),
             master_addr: Mutex::new(None),
@@ -116,11 +121,7 @@ impl HaService {
     }
 
     pub fn listen_addr(&self) -> Option<SocketAddr> {
-        *self.listen_addr.lock()
-    }
-
-    pub(crate) fn set_listen_addr(&self, addr: SocketAddr) {
-        *self.listen_addr.lock() = Some(addr);
+        self.listen_addr
     }
 
     /// Slaves connected now (master).
@@ -239,7 +240,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_sync_master_waits_for_a_slave_report_covering_the_send() {
-        let ha = HaService::new(BrokerRole::SyncMaster, None, 1000);
+        let ha = HaService::new(BrokerRole::SyncMaster, None, None, 1000);
         let quick = Duration::from_millis(50);
         assert_eq!(
             ha.wait_replicated(10, quick).await,
@@ -269,7 +270,7 @@ mod tests {
         assert_eq!(status, SlaveStatus::Ok);
         drop(conn);
         assert_eq!(ha.connected_slaves(), 0);
-        let async_master = HaService::new(BrokerRole::AsyncMaster, None, 1000);
+        let async_master = HaService::new(BrokerRole::AsyncMaster, None, None, 1000);
         assert_eq!(
             async_master.wait_replicated(1, quick).await,
             SlaveStatus::Ok
