@@ -14,6 +14,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use petrel_client::admin::Admin;
+
 /// How long a start (recovery included) may take on a loaded 2-core machine.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -234,4 +236,44 @@ fn strip_ansi(line: &str) -> String {
         }
     }
     out
+}
+
+/// Waits, at most `timeout`, until `broker` (a slave) lists `topic`: its metadata
+/// synchronisation brought it from the master.
+pub async fn wait_for_topic_on(admin: &Admin, broker: &str, topic: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match admin.all_topic_configs(broker).await {
+            Ok(topics) if topics.contains_key(topic) => return,
+            other => assert!(
+                Instant::now() < deadline,
+                "{broker} never got {topic}: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits, at most `timeout`, until the name server's route of `topic` lists no master
+/// (brokerId 0) but still a broker: the slave.
+pub async fn wait_for_route_without_master(admin: &Admin, topic: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let route = admin.topic_route(topic).await;
+        match &route {
+            Ok(r)
+                if !r.broker_datas.is_empty()
+                    && r.broker_datas
+                        .iter()
+                        .all(|b| !b.broker_addrs.contains_key(&0) && !b.broker_addrs.is_empty()) =>
+            {
+                return
+            }
+            _ => assert!(
+                Instant::now() < deadline,
+                "the name server still routes {topic} to the killed master (or to nothing): {route:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

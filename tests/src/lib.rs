@@ -19,6 +19,7 @@ pub mod grpc;
 pub mod java;
 pub mod java5;
 pub mod node;
+pub mod official;
 pub mod process;
 pub mod python;
 pub mod rmq_grpc;

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use petrel_client::admin::Admin;
 use petrel_client::ClientConfig;
-use petrel_tests::cluster::{start_namesrv, BrokerSpec, PetrelProcess};
+use petrel_tests::cluster::{
+    start_namesrv, wait_for_route_without_master, wait_for_topic_on, BrokerSpec, PetrelProcess,
+};
 use petrel_tests::java::{spawn_scenario, unique_run_name};
 use petrel_tests::process::ProgramRun;
 
@@ -55,7 +57,12 @@ fn java_client_consumes_from_the_slave_after_kill_9_of_the_sync_master_and_sends
         .expect("create the topic on the master");
     // A consumer that comes after the kill reads the topic's queues from the slave, which learns
     // topics by its metadata sync from the master.
-    rt.block_on(wait_for_topic_on(&admin, &slave.addr, &topic));
+    rt.block_on(wait_for_topic_on(
+        &admin,
+        &slave.addr,
+        &topic,
+        SETTLE_TIMEOUT,
+    ));
 
     let after_kill = dir.path().join("master-killed");
     let after_restart = dir.path().join("master-restarted");
@@ -89,7 +96,11 @@ fn java_client_consumes_from_the_slave_after_kill_9_of_the_sync_master_and_sends
     // 2. SIGKILL of the master, then the name server routes the topic to the slave alone.
     let killed_at = Instant::now();
     let master_log = master.kill_9();
-    rt.block_on(wait_for_no_master(&admin, &topic));
+    rt.block_on(wait_for_route_without_master(
+        &admin,
+        &topic,
+        SETTLE_TIMEOUT,
+    ));
     eprintln!(
         "master killed; the name server dropped it after {:?}",
         killed_at.elapsed()
@@ -136,43 +147,4 @@ fn java_client_consumes_from_the_slave_after_kill_9_of_the_sync_master_and_sends
         "SEND_OK again only after {recovery_ms} ms"
     );
     eprintln!("test took {:?}", started.elapsed());
-}
-
-/// Waits until the slave's metadata synchronisation brought it `topic`.
-async fn wait_for_topic_on(admin: &Admin, slave: &str, topic: &str) {
-    let deadline = Instant::now() + SETTLE_TIMEOUT;
-    loop {
-        match admin.all_topic_configs(slave).await {
-            Ok(topics) if topics.contains_key(topic) => return,
-            other => assert!(
-                Instant::now() < deadline,
-                "the slave never got {topic}: {other:?}"
-            ),
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Waits until the name server's route of `topic` lists no master (brokerId 0) but still a
-/// broker: the slave.
-async fn wait_for_no_master(admin: &Admin, topic: &str) {
-    let deadline = Instant::now() + SETTLE_TIMEOUT;
-    loop {
-        let route = admin.topic_route(topic).await;
-        match &route {
-            Ok(r)
-                if !r.broker_datas.is_empty()
-                    && r.broker_datas
-                        .iter()
-                        .all(|b| !b.broker_addrs.contains_key(&0) && !b.broker_addrs.is_empty()) =>
-            {
-                return
-            }
-            _ => assert!(
-                Instant::now() < deadline,
-                "the name server still routes {topic} to the killed master (or to nothing): {route:?}"
-            ),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }

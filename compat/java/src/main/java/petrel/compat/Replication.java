@@ -143,6 +143,120 @@ final class Replication {
     }
 
     /**
+     * Options: {@code topic}, {@code messages}, {@code threads} (8). A probe until SEND_OK (a
+     * SYNC_MASTER answers SLAVE_NOT_AVAILABLE until its slave connects), then {@code messages}
+     * messages with keys {@code repl-0} ... sent by {@code threads} threads sharing one
+     * producer; each must be SEND_OK. Prints {@code RESULT sent=} and the sends per second.
+     */
+    static void sendMany(Args args) throws Exception {
+        String topic = args.get("topic");
+        int n = args.getInt("messages", 100_000);
+        int threads = args.getInt("threads", 8);
+        DefaultMQProducer producer = Clients.producer(args, args.name("ReplicationProducer"));
+        Set<String> attempted = ConcurrentHashMap.newKeySet();
+        Set<String> acknowledged = ConcurrentHashMap.newKeySet();
+        Check.result("first_send_ok_ms", sendUntilOk(producer, topic, "probe-", RECOVERY_MS, attempted, acknowledged));
+        AtomicInteger next = new AtomicInteger();
+        AtomicInteger ok = new AtomicInteger();
+        List<Throwable> failures = java.util.Collections.synchronizedList(new ArrayList<>());
+        List<Thread> senders = new ArrayList<>();
+        long start = System.nanoTime();
+        for (int t = 0; t < threads; t++) {
+            Thread sender = new Thread(() -> {
+                try {
+                    for (int i = next.getAndIncrement(); i < n; i = next.getAndIncrement()) {
+                        String key = "repl-" + i;
+                        SendResult r = producer.send(Sending.message(topic, key));
+                        Check.equal(SendStatus.SEND_OK, r.getSendStatus(), "send status of " + key + " (" + r + ")");
+                        ok.incrementAndGet();
+                    }
+                } catch (Throwable e) {
+                    failures.add(e);
+                    next.set(n);
+                }
+            });
+            sender.start();
+            senders.add(sender);
+        }
+        for (Thread sender : senders) {
+            sender.join();
+        }
+        if (!failures.isEmpty()) {
+            throw new AssertionError(failures.size() + " sender(s) failed after " + ok.get() + " SEND_OK", failures.get(0));
+        }
+        long ms = Math.max(1, (System.nanoTime() - start) / 1_000_000);
+        Check.result("sends_per_second", ok.get() * 1000L / ms);
+        Check.result("sent", ok.get());
+        producer.shutdown();
+    }
+
+    /**
+     * Options: {@code topic}, {@code messages}, {@code wait_s} (120). A push consumer of a new
+     * group, from the first offset, must get every key {@code repl-0} ... {@code repl-(n-1)}
+     * that {@link #sendMany} sent, each with its body. Prints {@code RESULT consumed=} and
+     * {@code RESULT duplicates=}.
+     */
+    static void consumeAll(Args args) throws Exception {
+        String topic = args.get("topic");
+        int n = args.getInt("messages", 100_000);
+        long waitNanos = args.getInt("wait_s", 120) * 1_000_000_000L;
+        Set<String> expected = new LinkedHashSet<>();
+        for (int i = 0; i < n; i++) {
+            expected.add("repl-" + i);
+        }
+        Map<String, AtomicInteger> consumed = new ConcurrentHashMap<>();
+        AtomicInteger deliveries = new AtomicInteger();
+        List<String> wrong = java.util.Collections.synchronizedList(new ArrayList<>());
+        DefaultMQPushConsumer c = Clients.pushConsumer(args, args.name("ReplicationDrain"));
+        c.subscribe(topic, "*");
+        c.registerMessageListener((MessageListenerConcurrently) (msgs, ctx) -> {
+            for (MessageExt m : msgs) {
+                String key = String.valueOf(m.getKeys());
+                String body = new String(m.getBody(), java.nio.charset.StandardCharsets.UTF_8);
+                if (!body.equals("body of " + key)) {
+                    wrong.add(key + " has body " + body);
+                }
+                consumed.computeIfAbsent(key, k -> new AtomicInteger()).incrementAndGet();
+                deliveries.incrementAndGet();
+            }
+            return ConsumeConcurrentlyStatus.CONSUME_SUCCESS;
+        });
+        long start = System.nanoTime();
+        c.start();
+        while (!consumed.keySet().containsAll(expected)) {
+            if (System.nanoTime() - start > waitNanos) {
+                List<String> missing = new ArrayList<>();
+                for (String k : expected) {
+                    if (!consumed.containsKey(k) && missing.size() < 5) {
+                        missing.add(k);
+                    }
+                }
+                int got = 0;
+                for (String k : expected) {
+                    if (consumed.containsKey(k)) {
+                        got++;
+                    }
+                }
+                throw new AssertionError(got + " of " + n + " messages consumed within " + args.getInt("wait_s", 120)
+                        + " s, missing e.g. " + missing);
+            }
+            Thread.sleep(50);
+        }
+        long ms = Math.max(1, (System.nanoTime() - start) / 1_000_000);
+        Check.that(wrong.isEmpty(), "messages with a wrong body: " + wrong.subList(0, Math.min(5, wrong.size())));
+        Check.result("consumed_per_second", n * 1000L / ms);
+        int ours = 0;
+        for (String k : expected) {
+            if (consumed.containsKey(k)) {
+                ours++;
+            }
+        }
+        Check.result("consumed", ours);
+        Check.result("duplicates", deliveries.get() - consumed.size());
+        c.shutdown();
+    }
+
+    /**
      * Sends {@code prefix0}, {@code prefix1}, ... every 500 ms until one is SEND_OK; returns how
      * long that took. Fails after {@code boundMs} with the last answer.
      */
