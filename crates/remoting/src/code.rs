@@ -82,6 +82,24 @@ pub mod request {
     /// Petrel's own: the pending transactional half messages of a broker (RocketMQ has no
     /// request for it). Far above RocketMQ's codes, so a future one does not collide.
     pub const PETREL_LIST_HALF_MESSAGES: i32 = 90_001;
+
+    /// A broker in controller mode tells the controller it is alive, how far its log goes and
+    /// which epoch it is in (reference §8.3).
+    pub const BROKER_HEARTBEAT: i32 = 904;
+    pub const CONTROLLER_ALTER_SYNC_STATE_SET: i32 = 1001;
+    pub const CONTROLLER_ELECT_MASTER: i32 = 1002;
+    pub const CONTROLLER_REGISTER_BROKER: i32 = 1003;
+    pub const CONTROLLER_GET_REPLICA_INFO: i32 = 1004;
+    pub const CONTROLLER_GET_METADATA_INFO: i32 = 1005;
+    pub const CONTROLLER_GET_SYNC_STATE_DATA: i32 = 1006;
+    /// Asked of a broker: its epoch history, so a slave can cut a divergent tail.
+    pub const GET_BROKER_EPOCH_CACHE: i32 = 1007;
+
+    /// Petrel's own: Raft messages between controllers (openraft's append-entries, vote and
+    /// snapshot requests, JSON bodies). Controllers only; RocketMQ's JRaft has its own port.
+    pub const PETREL_RAFT_APPEND_ENTRIES: i32 = 90_101;
+    pub const PETREL_RAFT_VOTE: i32 = 90_102;
+    pub const PETREL_RAFT_INSTALL_SNAPSHOT: i32 = 90_103;
 }
 
 /// Response codes.
@@ -114,4 +132,16 @@ pub mod response {
     pub const INVALID_PARAMETER: i32 = 29;
     pub const CONSUMER_NOT_ONLINE: i32 = 206;
     pub const FLOW_CONTROL: i32 = 215;
+
+    /// Controller answers (reference §3).
+    pub const CONTROLLER_FENCED_MASTER_EPOCH: i32 = 2000;
+    pub const CONTROLLER_FENCED_SYNC_STATE_SET_EPOCH: i32 = 2001;
+    pub const CONTROLLER_INVALID_MASTER: i32 = 2002;
+    pub const CONTROLLER_INVALID_REPLICAS: i32 = 2003;
+    pub const CONTROLLER_MASTER_NOT_AVAILABLE: i32 = 2004;
+    pub const CONTROLLER_INVALID_REQUEST: i32 = 2005;
+    pub const CONTROLLER_BROKER_NOT_ALIVE: i32 = 2006;
+    pub const CONTROLLER_NOT_LEADER: i32 = 2007;
+    pub const CONTROLLER_BROKER_METADATA_NOT_EXIST: i32 = 2008;
+    pub const CONTROLLER_ELECT_MASTER_FAILED: i32 = 2012;
 }
