@@ -139,6 +139,28 @@ impl ConsumeQueue {
     /// entry can only follow the kept ones, so the boundary is found by binary search.
     /// Recovery only.
     pub(crate) fn recover(&self, cut: i64) -> io::Result<()> {
+        let lo = self.entries_ending_by(cut);
+        self.files.truncate_after(lo * CQ_ENTRY_BYTES as i64)?;
+        self.max_offset.store(lo, Ordering::Release);
+        Ok(())
+    }
+
+    /// [`ConsumeQueue::recover`]'s cut while the store runs (a slave dropping a divergent tail
+    /// of the commit log): the max offset moves back first, so no new pull reads an entry being
+    /// zeroed, and the files are zeroed in place rather than shrunk (see
+    /// `MappedFileQueue::cut_live`). Caller holds the append lock and keeps the flusher out.
+    pub(crate) fn cut_live(&self, cut: i64) -> io::Result<()> {
+        let lo = self.entries_ending_by(cut);
+        if lo >= self.max_offset() {
+            return Ok(());
+        }
+        self.max_offset.store(lo, Ordering::Release);
+        self.files.cut_live(lo * CQ_ENTRY_BYTES as i64)
+    }
+
+    /// How many leading entries (as a logical offset) point to records that end at or before
+    /// commit-log offset `cut`.
+    fn entries_ending_by(&self, cut: i64) -> i64 {
         let min = self.min_offset();
         let end = self.files.last().map_or(min, |f| {
             (f.file_from_offset() + f.file_size() as i64) / CQ_ENTRY_BYTES as i64
@@ -159,9 +181,7 @@ impl ConsumeQueue {
                 hi = mid;
             }
         }
-        self.files.truncate_after(lo * CQ_ENTRY_BYTES as i64)?;
-        self.max_offset.store(lo, Ordering::Release);
-        Ok(())
+        lo
     }
 
     pub fn flush(&self) -> io::Result<()> {

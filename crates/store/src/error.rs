@@ -30,4 +30,7 @@ pub enum StoreError {
     /// A master's transfer the slave cannot place: the two logs disagree or the bytes are bad.
     #[error("replication: {0}")]
     Replication(String),
+    /// A commit-log cut ([`crate::MessageStore::truncate_to`]) that cannot be done.
+    #[error("cannot truncate the commit log: {0}")]
+    Truncate(String),
 }

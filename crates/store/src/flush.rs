@@ -92,6 +92,8 @@ impl FlushService {
             if !injected.is_zero() {
                 std::thread::sleep(injected);
             }
+            // Kept for the flush and the checkpoint: a commit-log cut moves positions back.
+            let cut_guard = shared.flush_lock.lock();
             let flushed = match shared.commit_log.flush() {
                 Ok(offset) => Some(offset),
                 Err(e) => {
@@ -106,6 +108,7 @@ impl FlushService {
                 }
                 last_checkpoint = Instant::now();
             }
+            drop(cut_guard);
             if stop {
                 return;
             }

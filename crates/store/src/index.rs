@@ -390,6 +390,23 @@ impl IndexService {
 
     /// Deletes the oldest index files whose every entry points below commit-log offset
     /// `log_min`, never the file taking new entries. Returns how many went.
+    /// After the commit log was cut at `offset`: no file may claim an entry at or past it as
+    /// its newest, or recovery (which re-indexes only records past the newest entry) would skip
+    /// the records written there after the cut. The entries themselves stay; they point at
+    /// offsets that now hold other records or nothing, and key queries check every candidate
+    /// against the record it points to.
+    pub(crate) fn forget_from(&self, offset: i64) -> io::Result<()> {
+        let files = self.files.write();
+        for f in files.iter().filter(|f| !f.is_empty()) {
+            if f.read_i64(END_PHY_OFFSET_POS) >= offset {
+                f.write_i64(END_PHY_OFFSET_POS, offset - 1);
+                f.dirty.store(true, Ordering::Release);
+            }
+        }
+        drop(files);
+        self.flush()
+    }
+
     pub(crate) fn delete_files_below(&self, log_min: i64) -> io::Result<usize> {
         let mut files = self.files.write();
         let gone = files

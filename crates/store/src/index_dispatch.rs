@@ -102,6 +102,22 @@ impl IndexDispatcher {
         &self.progress
     }
 
+    /// Starts the thread again after [`IndexDispatcher::stop`], following the log from `from`
+    /// (the commit log was cut there; everything below is indexed). Keeps the same progress, so
+    /// key queries waiting on it keep working.
+    pub(crate) fn restart_at(&mut self, shared: Arc<Shared>, from: i64) -> std::io::Result<()> {
+        assert!(self.thread.is_none(), "restart_at after stop only");
+        self.progress.indexed_to.store(from, Ordering::Release);
+        self.progress.stop.store(false, Ordering::SeqCst);
+        let progress = Arc::clone(&self.progress);
+        self.thread = Some(
+            std::thread::Builder::new()
+                .name("petrel-store-index".into())
+                .spawn(move || run(&shared, &progress))?,
+        );
+        Ok(())
+    }
+
     /// Indexes what is left up to the log end, then stops the thread. Call after appends stopped.
     pub(crate) fn stop(&mut self) {
         self.progress.stop.store(true, Ordering::SeqCst);

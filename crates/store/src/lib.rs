@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod commit_log;
 pub mod config;
 pub mod consume_queue;
+pub mod epoch;
 pub mod error;
 mod flush;
 pub mod index;
@@ -20,6 +21,7 @@ pub mod timer_wheel;
 mod warm;
 
 pub use config::{DiskUsageFn, FlushDiskType, StoreConfig, TagsCodeFn};
+pub use epoch::{divergence_point, EpochEntry, EpochFile};
 pub use error::StoreError;
 pub use flush::FlushFault;
 pub use message_store::{

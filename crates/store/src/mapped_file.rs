@@ -220,6 +220,31 @@ impl MappedFile {
     }
 }
 
+impl MappedFile {
+    /// Cuts the file back to `pos` while the store runs: lowers both positions first (so no new
+    /// reader looks past `pos`), then zeroes `[pos, old wrote_pos)` through the mapping and
+    /// writes those pages back, so a crash cannot bring the old bytes back. Unlike
+    /// `truncate_tail` the file is never shrunk: a reader still holding a slice of the cut bytes
+    /// (a pull answer being sent) would fault with SIGBUS on a shrunk file; here it reads zeros.
+    /// Caller holds the append lock and keeps the flusher out.
+    pub(crate) fn cut_live(&self, pos: usize) -> io::Result<()> {
+        assert!(pos <= self.file_size);
+        let wrote = self.wrote_pos();
+        self.set_positions(pos);
+        if wrote > pos {
+            static ZEROS: [u8; 64 * 1024] = [0u8; 64 * 1024];
+            let mut at = pos;
+            while at < wrote {
+                let n = (wrote - at).min(ZEROS.len());
+                self.write(at, &ZEROS[..n]);
+                at += n;
+            }
+            self.map.flush_range(pos, wrote - pos)?;
+        }
+        Ok(())
+    }
+}
+
 /// Owner of a zero-copy slice handed out as `Bytes`.
 struct SegmentSlice {
     file: Arc<MappedFile>,
@@ -394,6 +419,60 @@ impl MappedFileQueue {
         };
         fs::remove_file(removed.path())?;
         Ok(Some(removed))
+    }
+
+    /// Cuts the run at global `offset` while the store runs (a slave dropping a divergent tail):
+    /// the segment holding `offset` is zeroed from there with [`MappedFile::cut_live`], later
+    /// segments are unlinked (readers holding one keep a valid mapping), and a standby segment
+    /// that would no longer continue the run is dropped, so the directory stays one contiguous
+    /// run for the next start. Earlier segments are left as they are. Caller holds the append
+    /// lock and keeps the flusher and the warmer out.
+    pub(crate) fn cut_live(&self, offset: i64) -> io::Result<()> {
+        let mut files = self.files.write();
+        let Some(first) = files.first() else {
+            return Ok(());
+        };
+        if offset < first.file_from_offset() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "cut at {offset} is below the first segment, {}",
+                    first.file_from_offset()
+                ),
+            ));
+        }
+        let mut keep = files.len();
+        for (i, f) in files.iter().enumerate() {
+            let start = f.file_from_offset();
+            if start <= offset && offset < start + self.file_size as i64 {
+                f.cut_live((offset - start) as usize)?;
+            } else if start > offset {
+                keep = keep.min(i);
+            }
+        }
+        let removed: Vec<_> = files.drain(keep..).collect();
+        let run_end = files
+            .last()
+            .map_or(offset, |f| f.file_from_offset() + self.file_size as i64);
+        drop(files);
+        let mut standby = self.standby.lock();
+        let stale = standby
+            .as_ref()
+            .is_some_and(|f| f.file_from_offset() != run_end);
+        let stale = if stale { standby.take() } else { None };
+        drop(standby);
+        for f in removed.iter().chain(stale.iter()) {
+            match fs::remove_file(f.path()) {
+                Ok(()) => {}
+                // A standby segment may be one of the removed ones.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if !removed.is_empty() || stale.is_some() {
+            File::open(&self.dir)?.sync_all()?;
+        }
+        Ok(())
     }
 
     /// Cuts the run at global `offset`: earlier segments are marked complete, the segment holding

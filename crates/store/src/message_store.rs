@@ -22,6 +22,7 @@ use crate::checkpoint::{Checkpoint, CheckpointData};
 use crate::commit_log::{read_i32, CommitLog};
 use crate::config::{FlushDiskType, StoreConfig};
 use crate::consume_queue::{ConsumeQueueTable, CqEntry};
+use crate::epoch::EpochFile;
 use crate::error::StoreError;
 use crate::flush::FlushService;
 use crate::index::{record_has_key, IndexService};
@@ -30,6 +31,7 @@ use crate::recovery;
 use crate::retention::{self, Retention, RetentionReport, RetentionState};
 
 mod replicated;
+mod truncate;
 
 /// A pull answer stops adding messages once it holds this many bytes (`maxTransferBytesOnMessageInMemory`).
 pub const MAX_TRANSFER_BYTES: usize = 256 * 1024;
@@ -121,6 +123,9 @@ pub(crate) struct Shared {
     checkpoint: Checkpoint,
     last_store_timestamp: AtomicI64,
     pub(crate) retention: RetentionState,
+    /// Held by the flusher while it flushes and writes the checkpoint, and by a commit-log cut
+    /// ([`MessageStore::truncate_to`]), so neither sees the other's positions half moved.
+    pub(crate) flush_lock: Mutex<()>,
 }
 
 impl Shared {
@@ -209,6 +214,8 @@ pub struct MessageStore {
     /// A slave's store: only [`MessageStore::append_replicated`] writes.
     replica: AtomicBool,
     shut_down: AtomicBool,
+    /// The epoch history of this log (controller mode), at `<root>/epochs`.
+    epochs: EpochFile,
 }
 
 impl MessageStore {
@@ -227,6 +234,7 @@ impl MessageStore {
             ));
         }
         check_retention_config(&config)?;
+        let epochs = EpochFile::open(&config.root_dir.join("epochs"))?;
         let abnormal = config.abort_path().exists();
         let commit_log = CommitLog::open(
             &config.commit_log_dir(),
@@ -251,6 +259,7 @@ impl MessageStore {
             checkpoint,
             last_store_timestamp: AtomicI64::new(last_ts),
             retention: RetentionState::default(),
+            flush_lock: Mutex::new(()),
         });
         let had_files = !shared.commit_log.files().files().is_empty();
         recovery::recover(&shared, checkpoint_data, abnormal && had_files)?;
@@ -287,11 +296,17 @@ impl MessageStore {
             log_end,
             replica: AtomicBool::new(false),
             shut_down: AtomicBool::new(false),
+            epochs,
         }))
     }
 
     pub fn config(&self) -> &StoreConfig {
         &self.shared.config
+    }
+
+    /// The epoch history of this log (controller mode), kept at `<root>/epochs`.
+    pub fn epochs(&self) -> &EpochFile {
+        &self.epochs
     }
 
     /// Appends one record. See [`AppendRequest`].
