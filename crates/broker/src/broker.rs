@@ -258,6 +258,7 @@ async fn start(
         ha_listener.as_ref().map(|l| l.local_addr()).transpose()?,
         config.ha_master_address.clone(),
         config.ha_max_gap_not_in_sync,
+        config.controlled.clone(),
     );
     let rebalance_locks = RebalanceLockManager::new(config.rebalance_lock_max_live);
     let broker = Arc::new(Broker {
@@ -293,6 +294,7 @@ async fn start(
         )),
     });
 
+    crate::ha::controlled::begin_epoch(&broker)?;
     let schedule = ScheduleMessageService::load(broker.clone())?;
     let timers = crate::timer::TimerService::open(broker.clone()).await?;
     broker.recover_transactions();

@@ -23,6 +23,14 @@ pub struct BrokerConfig {
     /// `haMaxGapNotInSync`: a slave this many bytes behind is not in sync, and a SYNC_MASTER
     /// answers SLAVE_NOT_AVAILABLE instead of waiting for it (256 MiB).
     pub ha_max_gap_not_in_sync: u64,
+    /// `enableControllerMode`: the controllers (`controllerAddr`) decide whether this broker is
+    /// master or slave, and elect a new master when one fails (docs/replication.md).
+    /// `brokerRole` then only says how it acts as master: SYNC_MASTER or ASYNC_MASTER.
+    pub enable_controller_mode: bool,
+    /// `controllerAddr`: the controllers, `host:port;host:port`.
+    pub controller_addr: String,
+    /// Set for each incarnation by the controller-mode supervisor; never read from a file.
+    pub controlled: Option<crate::ha::ControlledRole>,
     /// Where the remoting server listens (port 0 picks a free port).
     pub listen_addr: SocketAddr,
     /// Also listen on `listen port - 2`, the "VIP channel" old Java clients (before 4.5.1) send to.
@@ -133,6 +141,9 @@ impl BrokerConfig {
             ha_listen_port: None,
             ha_master_address: None,
             ha_max_gap_not_in_sync: crate::ha::DEFAULT_HA_MAX_GAP_NOT_IN_SYNC,
+            enable_controller_mode: false,
+            controller_addr: String::new(),
+            controlled: None,
             listen_addr: "0.0.0.0:10911".parse().expect("static address"),
             vip_channel_enable: true,
             broker_ip: "127.0.0.1".parse().expect("static address"),

@@ -28,6 +28,10 @@ pub struct BrokerConfigFile {
     pub ha_master_address: Option<String>,
     /// Bytes a slave may lag and still count as in sync (256 MiB).
     pub ha_max_gap_not_in_sync: Option<u64>,
+    /// The controllers decide master and slave (docs/replication.md).
+    pub enable_controller_mode: Option<bool>,
+    /// The controllers, `host:port;host:port`.
+    pub controller_addr: Option<String>,
     pub listen_port: Option<u16>,
     #[serde(rename = "brokerIP1")]
     pub broker_ip1: Option<IpAddr>,
@@ -204,6 +208,12 @@ impl BrokerConfigFile {
         }
         if let Some(v) = self.ha_max_gap_not_in_sync {
             c.ha_max_gap_not_in_sync = v;
+        }
+        if let Some(v) = self.enable_controller_mode {
+            c.enable_controller_mode = v;
+        }
+        if let Some(v) = self.controller_addr {
+            c.controller_addr = v;
         }
         if let Some(port) = self.listen_port {
             c.listen_addr = SocketAddr::new(c.listen_addr.ip(), port);

@@ -76,6 +76,29 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// A controller: with its peers, elects the master of each broker group whose brokers run
+    /// with `enableControllerMode` (docs/replication.md).
+    Controller {
+        /// This controller's id among the peers.
+        #[arg(long, default_value_t = 1)]
+        id: u64,
+        /// Every controller, this one included: `1=host:9878;2=host:9878;3=host:9878`.
+        /// Default: this controller alone, on `--listen`.
+        #[arg(long)]
+        peers: Option<String>,
+        #[arg(long, default_value = "0.0.0.0:9878")]
+        listen: SocketAddr,
+        /// Where the Raft log, vote and snapshot are kept.
+        #[arg(long, default_value = "./controller")]
+        data: PathBuf,
+        /// A master silent this long is replaced (`brokerNotActiveTimeoutMillis`).
+        #[arg(long, default_value_t = 5000)]
+        broker_not_active_timeout_ms: u64,
+        /// With no in-sync replica alive, elect any (`enableElectUncleanMaster`; loses what
+        /// only the old master had).
+        #[arg(long)]
+        elect_unclean_master: bool,
+    },
     /// A name server alone.
     Namesrv {
         #[arg(long, default_value = "0.0.0.0:9876")]
@@ -399,6 +422,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             wait_for_signal().await;
             standalone.shutdown().await;
         }
+        Command::Controller {
+            id,
+            peers,
+            listen,
+            data,
+            broker_not_active_timeout_ms,
+            elect_unclean_master,
+        } => {
+            let mut config = petrel_controller::ControllerConfig::new(id, listen, data);
+            if let Some(peers) = peers {
+                config.peers = parse_peers(&peers)?;
+            }
+            config.broker_not_active_timeout =
+                std::time::Duration::from_millis(broker_not_active_timeout_ms);
+            config.elect_unclean_master = elect_unclean_master;
+            let shutdown = CancellationToken::new();
+            let controller = petrel_controller::Controller::start(config, shutdown.clone())
+                .await
+                .with_context(|| format!("cannot start the controller on {listen}"))?;
+            tracing::info!(addr = %controller.local_addr(), "controller is up; Ctrl-C to stop");
+            wait_for_signal().await;
+            controller.shutdown().await;
+        }
         Command::Namesrv {
             listen,
             config: config_file,
@@ -448,6 +494,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 petrel::dashboard::broker_credentials(config.acl_enable)?,
                 &stopped,
             );
+            if config.enable_controller_mode {
+                // The role changes under the controllers' direction; the gRPC endpoint (which
+                // serves one broker incarnation) is not offered in this mode yet.
+                let shutdown = CancellationToken::new();
+                let mut supervisor = tokio::spawn(petrel_broker::ha::controlled::run(
+                    config,
+                    shutdown.clone(),
+                    Some(dashboard),
+                ));
+                // The supervisor ends early only on a configuration error.
+                let outcome = tokio::select! {
+                    _ = wait_for_signal() => {
+                        shutdown.cancel();
+                        (&mut supervisor).await
+                    }
+                    r = &mut supervisor => r,
+                };
+                outcome
+                    .context("the controller-mode broker panicked")?
+                    .with_context(|| format!("the broker on {listen} failed"))?;
+                stopped.cancel();
+                return Ok(());
+            }
             let broker = petrel_broker::Broker::start_with_routes(
                 config,
                 CancellationToken::new(),
@@ -668,6 +737,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 /// A listen address, or none (`off`).
 #[derive(Debug, Clone, Copy)]
 struct Listen(Option<SocketAddr>);
+
+/// `1=host:port;2=host:port` (`,` also separates).
+fn parse_peers(s: &str) -> anyhow::Result<std::collections::BTreeMap<u64, String>> {
+    let mut peers = std::collections::BTreeMap::new();
+    for part in s.split([';', ',']).map(str::trim).filter(|p| !p.is_empty()) {
+        let (id, addr) = part
+            .split_once('=')
+            .with_context(|| format!("peer {part:?} is not id=host:port"))?;
+        let id: u64 = id
+            .trim()
+            .parse()
+            .with_context(|| format!("peer id {id:?} is not a number"))?;
+        if peers.insert(id, addr.trim().to_owned()).is_some() {
+            anyhow::bail!("peer id {id} is given twice");
+        }
+    }
+    Ok(peers)
+}
 
 fn parse_listen_or_off(s: &str) -> Result<Listen, String> {
     if s.eq_ignore_ascii_case("off") {

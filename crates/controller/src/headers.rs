@@ -23,6 +23,11 @@ command_header! {
         broker_id: u64 => "brokerId",
         epoch: i32 => "epoch",
         max_offset: i64 => "maxOffset",
+        // Petrel's, from a master: the in-sync set epoch it last saw, and whether its slave
+        // has every message it acknowledged and every later send waits for it (then the
+        // controllers add the slave to the in-sync set).
+        sync_state_set_epoch: Option<i32> => "syncStateSetEpoch",
+        slaves_in_sync: Option<bool> => "slavesInSync",
     }
 }
 

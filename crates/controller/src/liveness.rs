@@ -19,6 +19,9 @@ struct Seen {
     at: Instant,
     max_offset: i64,
     epoch: i32,
+    /// A master's claim that its slave holds everything it acknowledged, made when the in-sync
+    /// set had this epoch.
+    slaves_in_sync: Option<i32>,
 }
 
 pub struct Liveness {
@@ -37,15 +40,53 @@ impl Liveness {
         }
     }
 
-    pub fn heartbeat(&self, broker_name: &str, id: ReplicaId, max_offset: i64, epoch: i32) {
+    /// Notes a heartbeat; `slaves_in_sync` is a master's claim with the set epoch it saw.
+    pub fn heartbeat(
+        &self,
+        broker_name: &str,
+        id: ReplicaId,
+        max_offset: i64,
+        epoch: i32,
+        slaves_in_sync: Option<i32>,
+    ) {
         self.seen.lock().insert(
             (broker_name.to_owned(), id),
             Seen {
                 at: Instant::now(),
                 max_offset,
                 epoch,
+                slaves_in_sync,
             },
         );
+    }
+
+    /// The replicas a master claiming its slaves in sync may add to the set: alive, following
+    /// the current master epoch. `None` when the claim does not hold for this set epoch.
+    pub fn joinable(&self, group: &ReplicaGroup) -> Vec<ReplicaId> {
+        let Some(master) = group.master else {
+            return Vec::new();
+        };
+        let since = self.leading_since.lock().map(|(_, at)| at);
+        let Some(grace) = since else {
+            return Vec::new();
+        };
+        group
+            .replicas
+            .keys()
+            .copied()
+            .filter(|id| *id != master && !group.sync_state_set.contains(id))
+            .filter(|id| {
+                let r = self.report(&group.broker_name, *id, grace);
+                self.heard_from(&group.broker_name, *id) && r.alive && r.epoch == group.master_epoch
+            })
+            .collect()
+    }
+
+    fn claim(&self, broker_name: &str, id: ReplicaId) -> Option<i32> {
+        self.seen
+            .lock()
+            .get(&(broker_name.to_owned(), id))
+            .and_then(|s| s.slaves_in_sync)
     }
 
     /// Notes this controller leads in `term`; a new term restarts the grace.
@@ -123,26 +164,37 @@ impl Liveness {
             return None;
         }
         let master_offset = report(master).max_offset;
-        let mut set = BTreeSet::from([master]);
-        for &id in group.replicas.keys() {
-            let r = report(id);
-            // A slave is in sync when it follows the current master (it says so by its epoch)
-            // and is close behind it.
-            if id != master
-                && self.heard_from(name, id)
-                && r.alive
-                && r.epoch == group.master_epoch
-                && master_offset - r.max_offset <= max_gap
-            {
-                set.insert(id);
-            }
-        }
-        (set != group.sync_state_set).then(|| Command::AlterSyncStateSet {
+        // Slaves leave the set here; they join it only on their master's word (in the heartbeat
+        // processor), since only the master knows that a slave has all it acknowledged.
+        let set: BTreeSet<ReplicaId> = group
+            .sync_state_set
+            .iter()
+            .copied()
+            .filter(|&id| {
+                let r = report(id);
+                id == master
+                    || (self.heard_from(name, id)
+                        && r.alive
+                        && r.epoch == group.master_epoch
+                        && master_offset - r.max_offset <= max_gap)
+            })
+            .collect();
+        let alter = |set| Command::AlterSyncStateSet {
             broker_name: name.clone(),
             master_epoch: group.master_epoch,
             sync_state_set_epoch: group.sync_state_set_epoch,
             set,
-        })
+        };
+        if set != group.sync_state_set {
+            return Some(alter(set));
+        }
+        // A master waits for a slave no one can add (it is not alive here): a new set epoch
+        // releases it, and fences any late request to add the slave.
+        let claimed = self.claim(name, master) == Some(group.sync_state_set_epoch);
+        if claimed && set.len() == 1 && self.joinable(group).is_empty() {
+            return Some(alter(set));
+        }
+        None
     }
 }
 
@@ -194,7 +246,7 @@ pub(crate) async fn scan(controller: Arc<Controller>, shutdown: CancellationToke
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{ControllerState, Replica};
+    use crate::state::ControllerState;
 
     fn group() -> ReplicaGroup {
         let mut state = ControllerState::default();
@@ -216,7 +268,7 @@ mod tests {
         let grace = Instant::now();
         // Nobody heard from: no candidate, no command.
         assert_eq!(live.decide(&g, grace, false, 100), None);
-        live.heartbeat("b", 2, 0, 0);
+        live.heartbeat("b", 2, 0, 0, None);
         // The first election of a group: every replica it heard from may lead.
         assert_eq!(
             live.decide(&g, grace, false, 100),
@@ -236,11 +288,11 @@ mod tests {
         g.master_epoch = 1;
         g.sync_state_set = BTreeSet::from([1, 2]);
         let grace = Instant::now();
-        live.heartbeat("b", 1, 500, 1);
-        live.heartbeat("b", 2, 500, 1);
+        live.heartbeat("b", 1, 500, 1, None);
+        live.heartbeat("b", 2, 500, 1, None);
         assert_eq!(live.decide(&g, grace, false, 100), None);
         std::thread::sleep(Duration::from_millis(150));
-        live.heartbeat("b", 2, 500, 1);
+        live.heartbeat("b", 2, 500, 1, None);
         assert!(matches!(
             live.decide(&g, grace, false, 100),
             Some(Command::ElectMaster { new_master: 2, .. })
@@ -248,36 +300,37 @@ mod tests {
     }
 
     #[test]
-    fn slaves_join_the_set_when_close_and_leave_when_behind() {
+    fn slaves_leave_the_set_when_behind_and_a_claim_no_one_can_honour_is_released() {
         let live = Liveness::new(Duration::from_secs(5));
         let mut g = group();
         g.master = Some(1);
         g.master_epoch = 3;
-        g.sync_state_set = BTreeSet::from([1]);
-        g.replicas.insert(
-            3,
-            Replica {
-                id: 3,
-                address: "a:3".into(),
-                ha_address: "a:3".into(),
-            },
-        );
-        let grace = Instant::now();
-        live.heartbeat("b", 1, 1000, 3);
-        live.heartbeat("b", 2, 950, 3);
-        // Replica 3 is close but still follows an older epoch (it has not cut its tail yet).
-        live.heartbeat("b", 3, 1000, 2);
+        g.sync_state_set = BTreeSet::from([1, 2]);
+        g.sync_state_set_epoch = 7;
+        let grace = live.lead(1);
+        live.heartbeat("b", 1, 1000, 3, None);
+        live.heartbeat("b", 2, 950, 3, None);
+        assert_eq!(live.decide(&g, grace, false, 100), None);
+        // Replica 2 falls behind: it leaves the set.
+        live.heartbeat("b", 2, 800, 3, None);
         let Some(Command::AlterSyncStateSet { set, .. }) = live.decide(&g, grace, false, 100)
         else {
             panic!("expected a set change");
         };
-        assert_eq!(set, BTreeSet::from([1, 2]));
+        assert_eq!(set, BTreeSet::from([1]));
+        // Alone in the set, the master claims its slave is in sync; the slave follows an older
+        // epoch, so no one may join, and a new set epoch releases the master.
         g.sync_state_set = set;
-        assert_eq!(live.decide(&g, grace, false, 100), None);
-        live.heartbeat("b", 2, 800, 3);
+        live.heartbeat("b", 2, 1000, 2, None);
+        live.heartbeat("b", 1, 1000, 3, Some(7));
+        assert!(live.joinable(&g).is_empty());
         assert!(matches!(
             live.decide(&g, grace, false, 100),
-            Some(Command::AlterSyncStateSet { set, .. }) if set == BTreeSet::from([1])
+            Some(Command::AlterSyncStateSet { set, sync_state_set_epoch: 7, .. }) if set == BTreeSet::from([1])
         ));
+        // Once the slave follows epoch 3 it may join.
+        live.heartbeat("b", 2, 1000, 3, None);
+        assert_eq!(live.joinable(&g), vec![2]);
+        assert_eq!(live.decide(&g, grace, false, 100), None);
     }
 }

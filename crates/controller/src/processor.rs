@@ -208,12 +208,51 @@ impl ControllerProcessor {
                 ),
             );
         }
-        self.controller.liveness.heartbeat(
+        let is_master = group.master == Some(header.broker_id);
+        let claim = match (
+            is_master,
+            header.slaves_in_sync,
+            header.sync_state_set_epoch,
+        ) {
+            (true, Some(true), Some(epoch)) => Some(epoch),
+            _ => None,
+        };
+        let liveness = &self.controller.liveness;
+        liveness.heartbeat(
             &header.broker_name,
             header.broker_id,
             header.max_offset,
             header.epoch,
+            claim,
         );
+        // The master says its slave has everything it acknowledged and that it now waits for
+        // it: the slave may join the set. Fenced by the set epoch the master saw, so a claim
+        // that arrives late (after the set moved on) adds no one.
+        if claim == Some(group.sync_state_set_epoch) {
+            let joining = liveness.joinable(group);
+            if !joining.is_empty() {
+                let mut set = group.sync_state_set.clone();
+                set.extend(joining);
+                let command = Command::AlterSyncStateSet {
+                    broker_name: group.broker_name.clone(),
+                    master_epoch: group.master_epoch,
+                    sync_state_set_epoch: group.sync_state_set_epoch,
+                    set,
+                };
+                match self.write(req, command).await {
+                    Ok(Applied {
+                        group: Some(after),
+                        refused: None,
+                        ..
+                    }) => {
+                        tracing::info!(group = %after.broker_name, set = ?after.sync_state_set, "in-sync set grew");
+                        return replica_info(req, Some(&after), Some(header.broker_id));
+                    }
+                    Ok(_) => {}
+                    Err(answer) => return answer,
+                }
+            }
+        }
         replica_info(req, Some(group), Some(header.broker_id))
     }
 

@@ -51,6 +51,17 @@ fn register_header(address: &str) -> RegisterBrokerRequestHeader {
 }
 
 async fn heartbeat(client: &ControllerClient, id: u64, epoch: i32, offset: i64) -> ReplicaInfo {
+    claim(client, id, epoch, offset, None).await
+}
+
+/// A heartbeat; with `set_epoch`, the master's claim that its slaves are in sync.
+async fn claim(
+    client: &ControllerClient,
+    id: u64,
+    epoch: i32,
+    offset: i64,
+    set_epoch: Option<i32>,
+) -> ReplicaInfo {
     client
         .heartbeat(&BrokerHeartbeatRequestHeader {
             cluster_name: "DefaultCluster".into(),
@@ -59,6 +70,8 @@ async fn heartbeat(client: &ControllerClient, id: u64, epoch: i32, offset: i64) 
             broker_id: id,
             epoch,
             max_offset: offset,
+            sync_state_set_epoch: set_epoch,
+            slaves_in_sync: set_epoch.map(|_| true),
         })
         .await
         .unwrap()
@@ -107,10 +120,11 @@ async fn three_controllers_elect_fail_over_and_remember() {
         Some("127.0.0.1:10911-ha")
     );
 
-    // Replica 2 follows epoch 1 and is close behind: it joins the in-sync set.
+    // Replica 2 follows epoch 1, and its master says it has all it acknowledged: it joins.
+    let set_epoch = info.sync_state_set.sync_state_set_epoch;
     wait_for("replica 2 in sync", Duration::from_secs(5), async || {
-        heartbeat(&client, 1, 1, 1000).await;
-        let info = heartbeat(&client, 2, 1, 990).await;
+        heartbeat(&client, 2, 1, 990).await;
+        let info = claim(&client, 1, 1, 1000, Some(set_epoch)).await;
         info.sync_state_set
             .sync_state_set
             .contains(&2)
@@ -152,6 +166,8 @@ async fn three_controllers_elect_fail_over_and_remember() {
                 broker_id: 2,
                 epoch: 2,
                 max_offset: 1000,
+                sync_state_set_epoch: None,
+                slaves_in_sync: None,
             })
             .await
             .ok()

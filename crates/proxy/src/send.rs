@@ -11,6 +11,7 @@
 use std::io::Read;
 use std::sync::Arc;
 
+use petrel_broker::ha::SlaveStatus;
 use petrel_broker::processor::send::{store_message, SendError, Stored};
 use petrel_broker::Broker;
 use petrel_common::properties::{
@@ -231,11 +232,20 @@ async fn send_one(
 }
 
 fn entry(stored: &Stored, message_id: &str, transactional: bool) -> SendResultEntry {
-    let status = match stored.status {
-        AppendStatus::PutOk => ok(),
-        AppendStatus::FlushDiskTimeout => status(
+    // As RocketMQ's proxy: a stored message a SYNC_MASTER's slave did not confirm is not OK.
+    let status = match (stored.status, stored.slave) {
+        (AppendStatus::FlushDiskTimeout, _) => status(
             Code::MasterPersistenceTimeout,
             "stored, but not flushed to disk in time",
+        ),
+        (AppendStatus::PutOk, SlaveStatus::Ok) => ok(),
+        (AppendStatus::PutOk, SlaveStatus::FlushSlaveTimeout) => status(
+            Code::SlavePersistenceTimeout,
+            "stored on the master, but no slave confirmed it in time",
+        ),
+        (AppendStatus::PutOk, SlaveStatus::SlaveNotAvailable) => status(
+            Code::HaNotAvailable,
+            "stored on the master, but no slave in sync to replicate it",
         ),
     };
     let transaction_id = match (transactional, stored.physical_offsets.first()) {
@@ -269,6 +279,7 @@ fn send_refused(e: SendError) -> Status {
         SendError::BadQueue(_) | SendError::Illegal(_) => Code::BadRequest,
         SendError::Store(StoreError::MessageTooLarge { .. }) => Code::MessageBodyTooLarge,
         SendError::Metadata(_) | SendError::Store(_) => Code::InternalServerError,
+        SendError::LeaseExpired(_) => Code::HaNotAvailable,
     };
     status(code, e.to_string())
 }

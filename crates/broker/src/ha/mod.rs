@@ -5,8 +5,11 @@
 //! a send once a slave's report covers it ([`HaService::wait_replicated`]). Topics, groups and
 //! offsets follow the master over remoting ([`metadata_sync`]).
 //!
-//! Not built yet: the controller, automatic failover and epoch truncation (issue 11).
+//! In controller mode ([`controlled`]) the controllers pick the role; a master then also holds a
+//! lease ([`HaService::check_lease`]) and a slave cuts a divergent tail before it follows
+//! ([`slave`]).
 
+pub mod controlled;
 pub mod master;
 pub mod metadata_sync;
 pub mod slave;
@@ -15,7 +18,7 @@ pub mod wire;
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tokio::sync::watch;
@@ -72,6 +75,39 @@ impl FromStr for BrokerRole {
     }
 }
 
+/// What the controllers decided for one incarnation of a broker in controller mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlledRole {
+    /// The master epoch: a master's own, a slave's master's.
+    pub epoch: i32,
+    /// A slave's master: its remoting address (metadata, epoch history); `None` while the
+    /// group has no master.
+    pub master_addr: Option<String>,
+    /// A master: whether the in-sync set held a slave when it started, and the set's epoch.
+    pub slave_in_set: bool,
+    pub sync_state_set_epoch: i32,
+}
+
+/// A master catching its slave up waits for it once the slave is this close: the wait is
+/// then a few milliseconds, not a stall.
+const CATCH_UP_GAP: i64 = 1024 * 1024;
+
+/// Controller mode: whether a master's sends wait for its slave.
+///
+/// The controllers elect only members of the in-sync set, so a master may acknowledge alone
+/// only while the set holds it alone. A slave joins on the master's word: the master first
+/// makes its sends wait for the slave (`Catching`), then, once the slave has every byte it
+/// had when it started waiting — everything it ever acknowledged alone — says so in its
+/// heartbeat (`InSync`), and the controllers add the slave. It goes back to acknowledging alone
+/// only when the set has changed since (a newer set epoch without a slave): a late claim, made
+/// on the older epoch, can then add no one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MasterSync {
+    Alone,
+    Catching { until: i64 },
+    InSync { set_epoch: i32 },
+}
+
 /// What a SYNC_MASTER could say of a stored send beyond "stored".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlaveStatus {
@@ -99,6 +135,13 @@ pub struct HaService {
     master_addr: Mutex<Option<String>>,
     /// Slave: the address came from the configuration; the name servers' does not replace it.
     master_ha_addr_fixed: bool,
+    /// Controller mode: the epoch and master the controllers gave this incarnation.
+    controlled: Option<ControlledRole>,
+    /// Controller mode, master: writes are taken until then (renewed by each answered
+    /// heartbeat).
+    lease_until: Mutex<Option<Instant>>,
+    /// Controller mode, master: whether sends wait for the slave.
+    sync: Mutex<MasterSync>,
 }
 
 impl HaService {
@@ -107,16 +150,93 @@ impl HaService {
         listen_addr: Option<SocketAddr>,
         ha_master_address: Option<String>,
         max_gap: u64,
+        controlled: Option<ControlledRole>,
     ) -> Self {
+        // The controllers' word is final: a controlled slave never takes a master from the
+        // name servers, which may still list a dead one.
+        let fixed = ha_master_address.is_some() || controlled.is_some();
         HaService {
             role,
             max_gap_not_in_sync: max_gap,
             slaves: AtomicUsize::new(0),
             acked: watch::Sender::new(0),
             listen_addr,
-            master_ha_addr_fixed: ha_master_address.is_some(),
+            master_ha_addr_fixed: fixed,
             master_ha_addr: Mutex::new(ha_master_address),
-            master_addr: Mutex::new(None),
+            master_addr: Mutex::new(controlled.as_ref().and_then(|c| c.master_addr.clone())),
+            lease_until: Mutex::new(
+                controlled
+                    .as_ref()
+                    .map(|_| Instant::now() + controlled::LEASE),
+            ),
+            sync: Mutex::new(match &controlled {
+                Some(c) if c.slave_in_set => MasterSync::InSync {
+                    set_epoch: c.sync_state_set_epoch,
+                },
+                _ => MasterSync::Alone,
+            }),
+            controlled,
+        }
+    }
+
+    /// Controller mode: the epoch and master of this incarnation.
+    pub fn controlled(&self) -> Option<&ControlledRole> {
+        self.controlled.as_ref()
+    }
+
+    /// Controller mode: writes may be taken until `until`.
+    pub fn renew_lease(&self, until: Instant) {
+        let mut lease = self.lease_until.lock();
+        if lease.is_none_or(|l| l < until) {
+            *lease = Some(until);
+        }
+    }
+
+    /// Controller mode, master, before a heartbeat: moves a connected slave towards the
+    /// in-sync set (see [`MasterSync`]). True when the slave has all this master acknowledged
+    /// and every send waits for it: the heartbeat then says so, with the set epoch it saw.
+    pub fn sync_tick(&self, max_offset: i64, set_epoch: i32) -> bool {
+        let acked = self.slave_acked_offset();
+        let connected = self.connected_slaves() > 0;
+        let mut sync = self.sync.lock();
+        *sync = match *sync {
+            MasterSync::Alone if connected && acked >= max_offset - CATCH_UP_GAP => {
+                MasterSync::Catching { until: max_offset }
+            }
+            // Nothing was claimed yet: giving up the wait is safe.
+            MasterSync::Catching { .. } if !connected => MasterSync::Alone,
+            MasterSync::Catching { until } if acked >= until => MasterSync::InSync { set_epoch },
+            other => other,
+        };
+        matches!(*sync, MasterSync::InSync { .. })
+    }
+
+    /// Controller mode, master: what the controllers answered about the in-sync set.
+    pub fn sync_answer(&self, slave_in_set: bool, set_epoch: i32) {
+        let mut sync = self.sync.lock();
+        match *sync {
+            _ if slave_in_set => *sync = MasterSync::InSync { set_epoch },
+            MasterSync::InSync { set_epoch: claimed } if set_epoch > claimed => {
+                tracing::info!(
+                    set_epoch,
+                    "the in-sync set holds this master alone: acknowledging alone"
+                );
+                *sync = MasterSync::Alone;
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether this broker may take a write now: always, unless it is a controlled master
+    /// whose lease ran out. The error says for how long.
+    pub fn check_lease(&self) -> Result<(), String> {
+        if self.controlled.is_none() {
+            return Ok(());
+        }
+        match *self.lease_until.lock() {
+            Some(until) if Instant::now() < until => Ok(()),
+            Some(until) => Err(format!("expired {:?} ago", until.elapsed())),
+            None => Err("never granted".into()),
         }
     }
 
@@ -182,6 +302,9 @@ impl HaService {
         if self.role != BrokerRole::SyncMaster {
             return SlaveStatus::Ok;
         }
+        if self.controlled.is_some() && *self.sync.lock() == MasterSync::Alone {
+            return SlaveStatus::Ok;
+        }
         if self.connected_slaves() == 0 {
             return SlaveStatus::SlaveNotAvailable;
         }
@@ -240,7 +363,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_sync_master_waits_for_a_slave_report_covering_the_send() {
-        let ha = HaService::new(BrokerRole::SyncMaster, None, None, 1000);
+        let ha = HaService::new(BrokerRole::SyncMaster, None, None, 1000, None);
         let quick = Duration::from_millis(50);
         assert_eq!(
             ha.wait_replicated(10, quick).await,
@@ -270,7 +393,7 @@ mod tests {
         assert_eq!(status, SlaveStatus::Ok);
         drop(conn);
         assert_eq!(ha.connected_slaves(), 0);
-        let async_master = HaService::new(BrokerRole::AsyncMaster, None, None, 1000);
+        let async_master = HaService::new(BrokerRole::AsyncMaster, None, None, 1000, None);
         assert_eq!(
             async_master.wait_replicated(1, quick).await,
             SlaveStatus::Ok

@@ -33,6 +33,8 @@ enum FollowError {
     Store(#[from] petrel_store::StoreError),
     #[error("the master sent nothing for {0:?}")]
     Silent(Duration),
+    #[error("{0}")]
+    Reconcile(String),
 }
 
 /// Follows the master until `shutdown`, reconnecting after every failure.
@@ -42,7 +44,7 @@ pub async fn run(broker: Arc<Broker>, shutdown: CancellationToken) {
         if let Some(addr) = broker.ha.master_ha_addr() {
             let outcome = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                o = connect_and_follow(&broker, &addr) => o,
+                o = reconcile_and_follow(&broker, &addr) => o,
             };
             if let Err(e) = outcome {
                 let e = e.to_string();
@@ -58,6 +60,16 @@ pub async fn run(broker: Arc<Broker>, shutdown: CancellationToken) {
             _ = tokio::time::sleep(RECONNECT_DELAY) => {}
         }
     }
+}
+
+/// In controller mode the log is first made a prefix of the master's.
+async fn reconcile_and_follow(broker: &Broker, addr: &str) -> Result<(), FollowError> {
+    if broker.ha.controlled().is_some() {
+        super::controlled::reconcile_with_master(broker)
+            .await
+            .map_err(FollowError::Reconcile)?;
+    }
+    connect_and_follow(broker, addr).await
 }
 
 async fn connect_and_follow(broker: &Broker, addr: &str) -> Result<(), FollowError> {

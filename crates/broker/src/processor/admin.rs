@@ -26,6 +26,7 @@ use crate::flow_control::FlowSettings;
 pub fn handle(b: &Arc<Broker>, code: i32, req: &RemotingCommand) -> Option<RemotingCommand> {
     Some(match code {
         request::GET_ALL_TOPIC_CONFIG => json(req, &b.topics.snapshot()),
+        request::GET_BROKER_EPOCH_CACHE => json(req, &crate::ha::controlled::epoch_cache(b)),
         request::GET_TOPIC_CONFIG => get_topic_config(b, req),
         request::QUERY_TOPICS_BY_CONSUMER => topics_by_consumer(b, req),
         request::CLONE_GROUP_OFFSET => super::offset::clone_group_offset(b, req),

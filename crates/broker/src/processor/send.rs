@@ -103,6 +103,10 @@ pub enum SendError {
     Metadata(std::io::Error),
     #[error("store refused the message: {0}")]
     Store(StoreError),
+    /// A master in controller mode that has not heard from the controllers for its lease:
+    /// another replica may be elected at any moment, so it takes no more writes.
+    #[error("this master's controller lease ran out ({0}); it takes no writes until a controller confirms it")]
+    LeaseExpired(String),
 }
 
 impl SendError {
@@ -118,7 +122,7 @@ impl SendError {
             SendError::Metadata(_) => response::SYSTEM_ERROR,
             SendError::Store(StoreError::MessageTooLarge { .. }) => response::MESSAGE_ILLEGAL,
             // The remark carries the used ratio and the limit (RocketMQ: "disk is full").
-            SendError::Store(_) => response::SERVICE_NOT_AVAILABLE,
+            SendError::Store(_) | SendError::LeaseExpired(_) => response::SERVICE_NOT_AVAILABLE,
         }
     }
 }
@@ -547,13 +551,12 @@ fn pick_queue(h: &SendMessageRequestHeader, topic: &TopicConfig) -> Result<i32, 
 }
 
 /// A slave takes no sends: its log holds only its master's bytes (RocketMQ answers
-/// SERVICE_NOT_AVAILABLE).
+/// SERVICE_NOT_AVAILABLE). Nor does a controlled master whose lease ran out.
 fn check_writable_role(b: &Broker) -> Result<(), SendError> {
-    if b.config.broker_role.is_master() {
-        Ok(())
-    } else {
-        Err(SendError::Store(StoreError::Replica))
+    if !b.config.broker_role.is_master() {
+        return Err(SendError::Store(StoreError::Replica));
     }
+    b.ha.check_lease().map_err(SendError::LeaseExpired)
 }
 
 /// Counts what was stored, waits for a SYNC_MASTER's slave, and says where it went.

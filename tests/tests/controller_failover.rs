@@ -1,0 +1,289 @@
+//! Automatic failover with real processes: three `petrel controller`s, a name server and two
+//! brokers in controller mode (SYNC_MASTER) as separate `petrel` processes. A producer sends
+//! without pause while, cycle after cycle, the master is killed with SIGKILL: the controllers
+//! elect the slave, the producer resumes on its own through the name server, the killed broker
+//! restarts on its data and ports and rejoins as a slave (cutting any tail the new master does
+//! not have) until it is in sync again. At the end every message the producer got SEND_OK for is
+//! consumed.
+//!
+//! Needs `target/<profile>/petrel` (`cargo test --workspace` builds it).
+
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use petrel_client::admin::Admin;
+use petrel_client::{ClientConfig, Message, Producer, SendStatus};
+use petrel_controller::client::{ControllerClient, ReplicaInfo};
+use petrel_tests::cluster::{
+    free_port, start_namesrv, wait_for_topic_on, BrokerSpec, PetrelProcess,
+};
+use petrel_tests::{counting_consumer, KeyCounts};
+
+const CYCLES: usize = 3;
+const QUEUES: i32 = 4;
+/// Sends acknowledged in each cycle before its master is killed.
+const SENDS_PER_CYCLE: usize = 300;
+/// The promise: a new master serves within this long of the old one's death.
+const FAILOVER_BOUND: Duration = Duration::from_secs(10);
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+fn start_controller(id: u64, peers: &str, port: u16, dir: &Path) -> PetrelProcess {
+    let id = id.to_string();
+    let listen = format!("127.0.0.1:{port}");
+    let data = dir.join(format!("controller-{id}"));
+    let args: Vec<&OsStr> = vec![
+        "controller".as_ref(),
+        "--id".as_ref(),
+        id.as_ref(),
+        "--peers".as_ref(),
+        peers.as_ref(),
+        "--listen".as_ref(),
+        listen.as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+    ];
+    PetrelProcess::spawn(&args, "controller started")
+}
+
+/// Waits until the controllers report a master for `broker-a` passing `ok`.
+async fn wait_for_master(
+    client: &ControllerClient,
+    what: &str,
+    timeout: Duration,
+    ok: impl Fn(&ReplicaInfo) -> bool,
+) -> ReplicaInfo {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match client.replica_info("broker-a").await {
+            Ok(info) if ok(&info) => return info,
+            other => assert!(Instant::now() < deadline, "{what}: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[test]
+fn the_controllers_replace_a_killed_master_and_no_acknowledged_message_is_lost() {
+    let started = Instant::now();
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let peers = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1))
+        .collect::<Vec<_>>()
+        .join(";");
+    let controller_addrs = ports
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(";");
+    let _controllers: Vec<PetrelProcess> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| start_controller(i as u64 + 1, &peers, *p, dir.path()))
+        .collect();
+    let ns = start_namesrv();
+    let extra = format!("enableControllerMode = true\ncontrollerAddr = \"{controller_addrs}\"\n");
+    let specs = [
+        BrokerSpec::new(dir.path(), "a", "SYNC_MASTER", 0, &extra),
+        BrokerSpec::new(dir.path(), "b", "SYNC_MASTER", 0, &extra),
+    ];
+    let mut brokers: Vec<Option<PetrelProcess>> =
+        specs.iter().map(|s| Some(s.start(&ns.addr))).collect();
+    let index_of = |info: &ReplicaInfo| {
+        let addr = info.master_address.clone().unwrap_or_default();
+        specs
+            .iter()
+            .position(|s| addr.ends_with(&format!(":{}", s.port)))
+            .unwrap_or_else(|| panic!("the master {addr} is neither broker"))
+    };
+    let controllers = ControllerClient::new(&controller_addrs);
+    let info = rt.block_on(wait_for_master(
+        &controllers,
+        "a master with its slave in sync",
+        SETTLE_TIMEOUT,
+        |i| i.master_broker_id.is_some() && i.sync_state_set.sync_state_set.len() == 2,
+    ));
+    let first = index_of(&info);
+    println!(
+        "first master: broker {} (epoch {}) after {:?}",
+        first,
+        info.master_epoch,
+        started.elapsed()
+    );
+
+    let topic = "FailoverTopic";
+    let admin = Admin::new(ClientConfig::new(ns.addr.clone()).with_instance_name("failover-admin"));
+    let master_addr = format!("127.0.0.1:{}", specs[first].port);
+    let slave_addr = format!("127.0.0.1:{}", specs[1 - first].port);
+    rt.block_on(admin.create_topic(&master_addr, topic, QUEUES))
+        .expect("create the topic on the master");
+    rt.block_on(wait_for_topic_on(
+        &admin,
+        &slave_addr,
+        topic,
+        SETTLE_TIMEOUT,
+    ));
+
+    // A producer sends without pause for the whole test and keeps what got SEND_OK.
+    let mut config = ClientConfig::new(ns.addr.clone()).with_instance_name("failover-producer");
+    config.poll_namesrv_interval = Duration::from_secs(1);
+    let producer = Arc::new(Producer::new("failover-producer", config));
+    rt.block_on(producer.start()).expect("start the producer");
+    let acked: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let (producer, acked, stop) = (producer.clone(), acked.clone(), stop.clone());
+        rt.spawn(async move {
+            let mut n = 0u64;
+            let mut failed = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let key = format!("k{n}");
+                let msg = Message::new(topic, format!("body {n}")).with_keys(&key);
+                match producer.send(msg).await {
+                    Ok(r) if r.status == SendStatus::SendOk => {
+                        acked.lock().unwrap().push((key, Instant::now()))
+                    }
+                    _ => {
+                        failed += 1;
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            }
+            failed
+        })
+    };
+
+    let acked_count = || acked.lock().unwrap().len();
+    let mut master = first;
+    for cycle in 1..=CYCLES {
+        let target = acked_count() + SENDS_PER_CYCLE;
+        rt.block_on(petrel_tests::bounded("sends before the kill", async {
+            while acked_count() < target {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }))
+        .expect("the producer sends");
+        let before = rt
+            .block_on(controllers.replica_info("broker-a"))
+            .expect("the controllers answer");
+        assert_eq!(index_of(&before), master);
+        brokers[master].take().expect("the master runs").kill_9();
+        let killed = Instant::now();
+
+        let after = rt.block_on(wait_for_master(
+            &controllers,
+            "a new master",
+            SETTLE_TIMEOUT,
+            |i| i.master_epoch > before.master_epoch && i.master_broker_id.is_some(),
+        ));
+        let elected = killed.elapsed();
+        let new_master = index_of(&after);
+        assert_ne!(new_master, master, "the killed broker cannot be elected");
+        rt.block_on(petrel_tests::bounded("a send after the kill", async {
+            loop {
+                if acked
+                    .lock()
+                    .unwrap()
+                    .last()
+                    .is_some_and(|(_, at)| *at > killed)
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }))
+        .unwrap_or_else(|e| {
+            panic!(
+                "the producer did not resume on its own: {e}\n{}",
+                brokers[new_master]
+                    .as_ref()
+                    .map(|b| b.output())
+                    .unwrap_or_default()
+            )
+        });
+        let resumed = killed.elapsed();
+        println!(
+            "cycle {cycle}: broker {master} killed; broker {new_master} elected (epoch {}) after {elected:?}; producer got SEND_OK again after {resumed:?}",
+            after.master_epoch
+        );
+        assert!(
+            resumed <= FAILOVER_BOUND,
+            "cycle {cycle}: the new master served only after {resumed:?}"
+        );
+
+        // The killed broker comes back as a slave and catches up.
+        brokers[master] = Some(specs[master].start(&ns.addr));
+        let old = master;
+        rt.block_on(wait_for_master(
+            &controllers,
+            "the restarted broker back in sync",
+            SETTLE_TIMEOUT,
+            |i| i.sync_state_set.sync_state_set.len() == 2 && i.master_epoch == after.master_epoch,
+        ));
+        println!(
+            "cycle {cycle}: broker {old} is in sync again after {:?}",
+            killed.elapsed()
+        );
+        master = new_master;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let failed = rt.block_on(sender).expect("the sender task");
+    rt.block_on(producer.shutdown());
+
+    let acked: Vec<String> = acked
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(k, _)| k.clone())
+        .collect();
+    let counts: KeyCounts = Arc::default();
+    let consumer = counting_consumer(
+        &ns.addr,
+        "failover-check",
+        "failover-check",
+        topic,
+        counts.clone(),
+    );
+    rt.block_on(consumer.start()).expect("start the consumer");
+    let wanted: HashSet<&String> = acked.iter().collect();
+    let missing = rt.block_on(async {
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        loop {
+            let missing = {
+                let counts = counts.lock().unwrap();
+                wanted
+                    .iter()
+                    .filter(|k| !counts.contains_key(k.as_str()))
+                    .count()
+            };
+            if missing == 0 || Instant::now() > deadline {
+                return missing;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    rt.block_on(consumer.shutdown());
+    println!(
+        "{} sends acknowledged ({failed} failed during failovers), {missing} of them not consumed; {:?} in all",
+        acked.len(),
+        started.elapsed()
+    );
+    assert_eq!(missing, 0, "acknowledged messages were lost");
+    drop(brokers);
+}
