@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use petrel_client::admin::Admin;
+use petrel_controller::client::{ControllerClient, ReplicaInfo};
 
 /// How long a start (recovery included) may take on a loaded 2-core machine.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -273,6 +274,103 @@ pub async fn wait_for_route_without_master(admin: &Admin, topic: &str, timeout: 
                 Instant::now() < deadline,
                 "the name server still routes {topic} to the killed master (or to nothing): {route:?}"
             ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Three `petrel controller`s on loopback, their data under one directory so they can be killed
+/// and started again on it.
+pub struct Controllers {
+    dir: PathBuf,
+    ports: Vec<u16>,
+    pub processes: Vec<Option<PetrelProcess>>,
+}
+
+impl Controllers {
+    pub fn start(dir: &Path) -> Controllers {
+        let mut c = Controllers {
+            dir: dir.to_path_buf(),
+            ports: (0..3).map(|_| free_port()).collect(),
+            processes: Vec::new(),
+        };
+        c.processes = (0..3).map(|i| Some(c.spawn(i))).collect();
+        c
+    }
+
+    /// `controllerAddr` for the brokers.
+    pub fn addrs(&self) -> String {
+        self.ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(";")
+    }
+
+    fn spawn(&self, i: usize) -> PetrelProcess {
+        let peers = self
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1))
+            .collect::<Vec<_>>()
+            .join(";");
+        let id = (i + 1).to_string();
+        let listen = format!("127.0.0.1:{}", self.ports[i]);
+        let data = self.dir.join(format!("controller-{id}"));
+        let args: Vec<&OsStr> = vec![
+            "controller".as_ref(),
+            "--id".as_ref(),
+            id.as_ref(),
+            "--peers".as_ref(),
+            peers.as_ref(),
+            "--listen".as_ref(),
+            listen.as_ref(),
+            "--data".as_ref(),
+            data.as_os_str(),
+        ];
+        PetrelProcess::spawn(&args, "controller started")
+    }
+
+    pub fn kill_9_all(&mut self) {
+        for p in self.processes.iter_mut() {
+            if let Some(p) = p.take() {
+                p.kill_9();
+            }
+        }
+    }
+
+    /// Starts again every controller that is down, on its data.
+    pub fn restart_all(&mut self) {
+        for i in 0..self.processes.len() {
+            if self.processes[i].is_none() {
+                self.processes[i] = Some(self.spawn(i));
+            }
+        }
+    }
+
+    /// `enableControllerMode` config lines for a broker of these controllers.
+    pub fn broker_config(&self) -> String {
+        format!(
+            "enableControllerMode = true\ncontrollerAddr = \"{}\"\n",
+            self.addrs()
+        )
+    }
+}
+
+/// Waits, at most `timeout`, until the controllers report a master of `broker-a` that passes
+/// `ok`.
+pub async fn wait_for_master(
+    client: &ControllerClient,
+    what: &str,
+    timeout: Duration,
+    ok: impl Fn(&ReplicaInfo) -> bool,
+) -> ReplicaInfo {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match client.replica_info("broker-a").await {
+            Ok(info) if ok(&info) => return info,
+            other => assert!(Instant::now() < deadline, "{what}: {other:?}"),
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -9,8 +9,6 @@
 //! Needs `target/<profile>/petrel` (`cargo test --workspace` builds it).
 
 use std::collections::HashSet;
-use std::ffi::OsStr;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,7 +17,7 @@ use petrel_client::admin::Admin;
 use petrel_client::{ClientConfig, Message, Producer, SendStatus};
 use petrel_controller::client::{ControllerClient, ReplicaInfo};
 use petrel_tests::cluster::{
-    free_port, start_namesrv, wait_for_topic_on, BrokerSpec, PetrelProcess,
+    start_namesrv, wait_for_master, wait_for_topic_on, BrokerSpec, Controllers, PetrelProcess,
 };
 use petrel_tests::{counting_consumer, KeyCounts};
 
@@ -39,65 +37,14 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a runtime")
 }
 
-fn start_controller(id: u64, peers: &str, port: u16, dir: &Path) -> PetrelProcess {
-    let id = id.to_string();
-    let listen = format!("127.0.0.1:{port}");
-    let data = dir.join(format!("controller-{id}"));
-    let args: Vec<&OsStr> = vec![
-        "controller".as_ref(),
-        "--id".as_ref(),
-        id.as_ref(),
-        "--peers".as_ref(),
-        peers.as_ref(),
-        "--listen".as_ref(),
-        listen.as_ref(),
-        "--data".as_ref(),
-        data.as_os_str(),
-    ];
-    PetrelProcess::spawn(&args, "controller started")
-}
-
-/// Waits until the controllers report a master for `broker-a` passing `ok`.
-async fn wait_for_master(
-    client: &ControllerClient,
-    what: &str,
-    timeout: Duration,
-    ok: impl Fn(&ReplicaInfo) -> bool,
-) -> ReplicaInfo {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match client.replica_info("broker-a").await {
-            Ok(info) if ok(&info) => return info,
-            other => assert!(Instant::now() < deadline, "{what}: {other:?}"),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[test]
 fn the_controllers_replace_a_killed_master_and_no_acknowledged_message_is_lost() {
     let started = Instant::now();
     let rt = runtime();
     let dir = tempfile::tempdir().expect("temp dir");
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let peers = ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1))
-        .collect::<Vec<_>>()
-        .join(";");
-    let controller_addrs = ports
-        .iter()
-        .map(|p| format!("127.0.0.1:{p}"))
-        .collect::<Vec<_>>()
-        .join(";");
-    let _controllers: Vec<PetrelProcess> = ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| start_controller(i as u64 + 1, &peers, *p, dir.path()))
-        .collect();
+    let controllers = Controllers::start(dir.path());
     let ns = start_namesrv();
-    let extra = format!("enableControllerMode = true\ncontrollerAddr = \"{controller_addrs}\"\n");
+    let extra = controllers.broker_config();
     let specs = [
         BrokerSpec::new(dir.path(), "a", "SYNC_MASTER", 0, &extra),
         BrokerSpec::new(dir.path(), "b", "SYNC_MASTER", 0, &extra),
@@ -111,9 +58,9 @@ fn the_controllers_replace_a_killed_master_and_no_acknowledged_message_is_lost()
             .position(|s| addr.ends_with(&format!(":{}", s.port)))
             .unwrap_or_else(|| panic!("the master {addr} is neither broker"))
     };
-    let controllers = ControllerClient::new(&controller_addrs);
+    let controller = ControllerClient::new(&controllers.addrs());
     let info = rt.block_on(wait_for_master(
-        &controllers,
+        &controller,
         "a master with its slave in sync",
         SETTLE_TIMEOUT,
         |i| i.master_broker_id.is_some() && i.sync_state_set.sync_state_set.len() == 2,
@@ -180,14 +127,14 @@ fn the_controllers_replace_a_killed_master_and_no_acknowledged_message_is_lost()
         }))
         .expect("the producer sends");
         let before = rt
-            .block_on(controllers.replica_info("broker-a"))
+            .block_on(controller.replica_info("broker-a"))
             .expect("the controllers answer");
         assert_eq!(index_of(&before), master);
         brokers[master].take().expect("the master runs").kill_9();
         let killed = Instant::now();
 
         let after = rt.block_on(wait_for_master(
-            &controllers,
+            &controller,
             "a new master",
             SETTLE_TIMEOUT,
             |i| i.master_epoch > before.master_epoch && i.master_broker_id.is_some(),
@@ -231,7 +178,7 @@ fn the_controllers_replace_a_killed_master_and_no_acknowledged_message_is_lost()
         brokers[master] = Some(specs[master].start(&ns.addr));
         let old = master;
         rt.block_on(wait_for_master(
-            &controllers,
+            &controller,
             "the restarted broker back in sync",
             SETTLE_TIMEOUT,
             |i| i.sync_state_set.sync_state_set.len() == 2 && i.master_epoch == after.master_epoch,
