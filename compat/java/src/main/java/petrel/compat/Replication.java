@@ -143,6 +143,101 @@ final class Replication {
     }
 
     /**
+     * Sending through automatic failovers (controller mode). Options: {@code topic},
+     * {@code threads} (4), {@code stop} (a file the test creates when its kills are done),
+     * {@code poll_ms} (the producer's {@code pollNameServerInterval}: how soon it sees a new
+     * master's address; 1000).
+     *
+     * <p>{@code threads} threads share one producer and send without pause, each key once,
+     * keeping the keys answered SEND_OK. Every 200 ms a line {@code TICK acked=<n>
+     * last_ok_ms=<epoch ms of the last SEND_OK>} tells the test how it goes. Once {@code stop}
+     * exists the threads stop, and a push consumer of a new group must get every acknowledged
+     * key. Prints {@code RESULT acknowledged=}, {@code failed=}, {@code consumed_acknowledged=}.
+     */
+    static void sendThroughFailovers(Args args) throws Exception {
+        String topic = args.get("topic");
+        int threads = args.getInt("threads", 4);
+        Path stop = Paths.get(args.get("stop"));
+        DefaultMQProducer producer = new DefaultMQProducer(args.name("FailoverProducer"));
+        producer.setNamesrvAddr(args.namesrv());
+        producer.setInstanceName("failover_" + System.nanoTime());
+        producer.setVipChannelEnabled(false);
+        producer.setPollNameServerInterval(args.getInt("poll_ms", 1000));
+        producer.start();
+        Set<String> attempted = ConcurrentHashMap.newKeySet();
+        Set<String> acknowledged = ConcurrentHashMap.newKeySet();
+        AtomicInteger failed = new AtomicInteger();
+        java.util.concurrent.atomic.AtomicLong lastOk = new java.util.concurrent.atomic.AtomicLong();
+        java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
+        List<Thread> senders = new ArrayList<>();
+        for (int t = 0; t < threads; t++) {
+            int id = t;
+            Thread th = new Thread(() -> {
+                for (int i = 0; !done.get(); i++) {
+                    String key = "f-" + id + "-" + i;
+                    attempted.add(key);
+                    try {
+                        SendResult r = producer.send(Sending.message(topic, key));
+                        if (r.getSendStatus() == SendStatus.SEND_OK) {
+                            acknowledged.add(key);
+                            lastOk.set(System.currentTimeMillis());
+                            continue;
+                        }
+                    } catch (Exception e) {
+                        // Refused or unreachable during a failover; the next key tries again.
+                    }
+                    failed.incrementAndGet();
+                    try {
+                        Thread.sleep(20);
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                }
+            });
+            th.start();
+            senders.add(th);
+        }
+        long deadline = System.nanoTime() + 20L * STEP_MS * 1_000_000;
+        while (!Files.exists(stop)) {
+            Check.that(System.nanoTime() < deadline, "the test never created " + stop);
+            System.out.println("TICK acked=" + acknowledged.size() + " last_ok_ms=" + lastOk.get());
+            System.out.flush();
+            Thread.sleep(200);
+        }
+        done.set(true);
+        for (Thread th : senders) {
+            th.join();
+        }
+        Check.result("acknowledged", acknowledged.size());
+        Check.result("failed", failed.get());
+        System.out.flush();
+
+        Map<String, AtomicInteger> consumed = new ConcurrentHashMap<>();
+        DefaultMQPushConsumer c = Clients.pushConsumer(args, args.name("FailoverCheck"));
+        c.subscribe(topic, "*");
+        c.registerMessageListener((MessageListenerConcurrently) (msgs, ctx) -> {
+            for (MessageExt m : msgs) {
+                consumed.computeIfAbsent(String.valueOf(m.getKeys()), k -> new AtomicInteger()).incrementAndGet();
+            }
+            return ConsumeConcurrentlyStatus.CONSUME_SUCCESS;
+        });
+        c.start();
+        waitForKeys("the new master", consumed, acknowledged);
+        int got = 0;
+        for (String key : acknowledged) {
+            if (consumed.containsKey(key)) {
+                got++;
+            }
+        }
+        Check.result("consumed_acknowledged", got);
+        Set<String> unknown = new TreeSet<>(consumed.keySet());
+        unknown.removeAll(attempted);
+        Check.that(unknown.isEmpty(), "consumed keys that were never sent: " + unknown);
+        c.shutdown();
+        producer.shutdown();
+    }
+
+    /**
      * Options: {@code topic}, {@code messages}, {@code threads} (8). A probe until SEND_OK (a
      * SYNC_MASTER answers SLAVE_NOT_AVAILABLE until its slave connects), then {@code messages}
      * messages with keys {@code repl-0} ... sent by {@code threads} threads sharing one
