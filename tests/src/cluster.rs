@@ -52,7 +52,21 @@ impl PetrelProcess {
     /// [`START_TIMEOUT`], for a stdout line containing `marker` with an `addr=` field. Its
     /// output keeps being drained (and kept, for [`PetrelProcess::output`]) afterwards.
     pub fn spawn(args: &[&OsStr], marker: &str) -> PetrelProcess {
-        let mut child = Command::new(petrel_binary())
+        Self::spawn_in(None, args, marker)
+    }
+
+    /// [`PetrelProcess::spawn`] inside the network namespace `netns` (`ip netns exec`, which
+    /// execs petrel: the child's pid is petrel's), or in this one.
+    pub fn spawn_in(netns: Option<&str>, args: &[&OsStr], marker: &str) -> PetrelProcess {
+        let mut command = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(petrel_binary());
+                c
+            }
+            None => Command::new(petrel_binary()),
+        };
+        let mut child = command
             .args(args)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
@@ -193,9 +207,16 @@ impl BrokerSpec {
 
     /// `petrel broker` registering with `namesrv`, remoting only (no gRPC).
     pub fn start(&self, namesrv: &str) -> PetrelProcess {
-        let listen = format!("127.0.0.1:{}", self.port);
+        self.start_at(namesrv, "127.0.0.1", None)
+    }
+
+    /// [`BrokerSpec::start`] listening on and advertising `ip`, inside `netns` if given.
+    pub fn start_at(&self, namesrv: &str, ip: &str, netns: Option<&str>) -> PetrelProcess {
+        let listen = format!("{ip}:{}", self.port);
         let args: Vec<&OsStr> = vec![
             "broker".as_ref(),
+            "--broker-ip".as_ref(),
+            ip.as_ref(),
             "--namesrv".as_ref(),
             namesrv.as_ref(),
             "--data".as_ref(),
@@ -207,7 +228,7 @@ impl BrokerSpec {
             "--config".as_ref(),
             self.config.as_os_str(),
         ];
-        PetrelProcess::spawn(&args, "broker started")
+        PetrelProcess::spawn_in(netns, &args, "broker started")
     }
 }
 
@@ -283,14 +304,21 @@ pub async fn wait_for_route_without_master(admin: &Admin, topic: &str, timeout: 
 /// and started again on it.
 pub struct Controllers {
     dir: PathBuf,
+    ip: String,
     ports: Vec<u16>,
     pub processes: Vec<Option<PetrelProcess>>,
 }
 
 impl Controllers {
     pub fn start(dir: &Path) -> Controllers {
+        Self::start_on(dir, "127.0.0.1")
+    }
+
+    /// Three controllers listening on `ip` (an address of this network namespace).
+    pub fn start_on(dir: &Path, ip: &str) -> Controllers {
         let mut c = Controllers {
             dir: dir.to_path_buf(),
+            ip: ip.to_owned(),
             ports: (0..3).map(|_| free_port()).collect(),
             processes: Vec::new(),
         };
@@ -302,7 +330,7 @@ impl Controllers {
     pub fn addrs(&self) -> String {
         self.ports
             .iter()
-            .map(|p| format!("127.0.0.1:{p}"))
+            .map(|p| format!("{}:{p}", self.ip))
             .collect::<Vec<_>>()
             .join(";")
     }
@@ -312,11 +340,11 @@ impl Controllers {
             .ports
             .iter()
             .enumerate()
-            .map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1))
+            .map(|(i, p)| format!("{}={}:{p}", i + 1, self.ip))
             .collect::<Vec<_>>()
             .join(";");
         let id = (i + 1).to_string();
-        let listen = format!("127.0.0.1:{}", self.ports[i]);
+        let listen = format!("{}:{}", self.ip, self.ports[i]);
         let data = self.dir.join(format!("controller-{id}"));
         let args: Vec<&OsStr> = vec![
             "controller".as_ref(),
@@ -373,5 +401,109 @@ pub async fn wait_for_master(
             other => assert!(Instant::now() < deadline, "{what}: {other:?}"),
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A network namespace joined to this one by a veth pair, for partitions a test makes and
+/// heals (`ip`, as root; CI runs as root). This side holds `10.<n>.0.1` (everything) and
+/// `10.<n>.1.1` (what [`NetNs::cut_off`] makes unreachable, such as the controllers); the
+/// namespace holds `10.<n>.0.2`. Removed on drop.
+pub struct NetNs {
+    pub name: String,
+    /// Second octet of the addresses, unique per test run.
+    octet: u8,
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("the ip command");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl NetNs {
+    pub fn create() -> NetNs {
+        let octet = 100 + (std::process::id() % 100) as u8;
+        let name = format!("petrel{}", std::process::id());
+        let (host, peer) = (format!("pv{octet}h"), format!("pv{octet}n"));
+        ip(&["netns", "add", &name]);
+        let ns = NetNs { name, octet };
+        ip(&["link", "add", &host, "type", "veth", "peer", "name", &peer]);
+        ip(&["link", "set", &peer, "netns", &ns.name]);
+        ip(&["addr", "add", &format!("{}/24", ns.host_ip()), "dev", &host]);
+        ip(&[
+            "addr",
+            "add",
+            &format!("{}/24", ns.host_cut_ip()),
+            "dev",
+            &host,
+        ]);
+        ip(&["link", "set", &host, "up"]);
+        ns.exec(&[
+            "addr",
+            "add",
+            &format!("{}/24", ns.inside_ip()),
+            "dev",
+            &peer,
+        ]);
+        ns.exec(&["link", "set", &peer, "up"]);
+        ns.exec(&["link", "set", "lo", "up"]);
+        ns.exec(&["route", "add", "default", "via", &ns.host_ip()]);
+        ns
+    }
+
+    fn exec(&self, args: &[&str]) {
+        let mut all = vec!["netns", "exec", &self.name, "ip"];
+        all.extend_from_slice(args);
+        ip(&all);
+    }
+
+    /// This side's address, reachable from the namespace always.
+    pub fn host_ip(&self) -> String {
+        format!("10.{}.0.1", self.octet)
+    }
+
+    /// This side's second address, which [`NetNs::cut_off`] makes unreachable.
+    pub fn host_cut_ip(&self) -> String {
+        format!("10.{}.1.1", self.octet)
+    }
+
+    /// The namespace's address.
+    pub fn inside_ip(&self) -> String {
+        format!("10.{}.0.2", self.octet)
+    }
+
+    /// The namespace loses its route to [`NetNs::host_cut_ip`] (packets are dropped, no
+    /// answer): a link cut between it and what listens there.
+    pub fn cut_off(&self) {
+        self.exec(&[
+            "route",
+            "add",
+            "blackhole",
+            &format!("{}/32", self.host_cut_ip()),
+        ]);
+    }
+
+    pub fn heal(&self) {
+        self.exec(&[
+            "route",
+            "del",
+            "blackhole",
+            &format!("{}/32", self.host_cut_ip()),
+        ]);
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        // Deleting the namespace deletes its end of the veth pair, and with it ours.
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }
