@@ -336,6 +336,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_send_a_sync_masters_slave_did_not_confirm_is_not_ok() {
+        let stored = |status, slave| Stored {
+            status,
+            queue_id: 0,
+            queue_offset: 7,
+            physical_offsets: vec![100],
+            uniq_key: Some("id".into()),
+            slave,
+        };
+        let code = |s: &Stored| entry(s, "id", false).status.map(|st| st.code);
+        assert_eq!(
+            code(&stored(AppendStatus::PutOk, SlaveStatus::Ok)),
+            Some(Code::Ok as i32)
+        );
+        assert_eq!(
+            code(&stored(AppendStatus::PutOk, SlaveStatus::FlushSlaveTimeout)),
+            Some(Code::SlavePersistenceTimeout as i32)
+        );
+        assert_eq!(
+            code(&stored(AppendStatus::PutOk, SlaveStatus::SlaveNotAvailable)),
+            Some(Code::HaNotAvailable as i32)
+        );
+        assert_eq!(
+            code(&stored(AppendStatus::FlushDiskTimeout, SlaveStatus::Ok)),
+            Some(Code::MasterPersistenceTimeout as i32)
+        );
+        assert_eq!(
+            send_refused(SendError::LeaseExpired("expired".into())).code,
+            Code::HaNotAvailable as i32
+        );
+    }
+
+    #[test]
     fn a_message_group_always_lands_in_one_queue() {
         for group in ["order-1", "order-2", "", "ü"] {
             let q = queue_of_group(group, 8);
