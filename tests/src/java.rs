@@ -161,6 +161,13 @@ impl JavaChild {
         }
     }
 
+    /// Gives the program `timeout` from now, instead of [`SCENARIO_TIMEOUT`] from its start,
+    /// before it is killed.
+    pub fn with_timeout(mut self, timeout: Duration) -> JavaChild {
+        self.deadline = Instant::now() + timeout;
+        self
+    }
+
     /// Waits for the program to end (killing it at its deadline) and returns all it printed.
     pub fn finish(mut self) -> ProgramRun {
         let status = process::wait_until(&mut self.child, self.deadline);

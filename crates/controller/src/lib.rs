@@ -12,6 +12,7 @@
 //! - [`processor`]: the requests brokers, tools and peers send.
 //! - [`liveness`]: heartbeats seen by the leader, the election and in-sync set scan.
 //! - [`client`]: what a broker uses to talk to the controllers.
+//! - [`replica`]: the broker's half of the protocol (lease, when a master waits for its slave).
 
 pub mod client;
 pub mod headers;
@@ -19,6 +20,7 @@ pub mod liveness;
 pub mod network;
 pub mod processor;
 pub mod raft;
+pub mod replica;
 pub mod state;
 
 use std::collections::{BTreeMap, BTreeSet};

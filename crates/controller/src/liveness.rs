@@ -40,9 +40,11 @@ impl Liveness {
         }
     }
 
-    /// Notes a heartbeat; `slaves_in_sync` is a master's claim with the set epoch it saw.
+    /// Notes a heartbeat received at `now`; `slaves_in_sync` is a master's claim with the set
+    /// epoch it saw.
     pub fn heartbeat(
         &self,
+        now: Instant,
         broker_name: &str,
         id: ReplicaId,
         max_offset: i64,
@@ -52,7 +54,7 @@ impl Liveness {
         self.seen.lock().insert(
             (broker_name.to_owned(), id),
             Seen {
-                at: Instant::now(),
+                at: now,
                 max_offset,
                 epoch,
                 slaves_in_sync,
@@ -61,8 +63,8 @@ impl Liveness {
     }
 
     /// The replicas a master claiming its slaves in sync may add to the set: alive, following
-    /// the current master epoch. `None` when the claim does not hold for this set epoch.
-    pub fn joinable(&self, group: &ReplicaGroup) -> Vec<ReplicaId> {
+    /// the current master epoch.
+    pub fn joinable(&self, group: &ReplicaGroup, now: Instant) -> Vec<ReplicaId> {
         let Some(master) = group.master else {
             return Vec::new();
         };
@@ -76,7 +78,7 @@ impl Liveness {
             .copied()
             .filter(|id| *id != master && !group.sync_state_set.contains(id))
             .filter(|id| {
-                let r = self.report(&group.broker_name, *id, grace);
+                let r = self.report(&group.broker_name, *id, grace, now);
                 self.heard_from(&group.broker_name, *id) && r.alive && r.epoch == group.master_epoch
             })
             .collect()
@@ -89,28 +91,59 @@ impl Liveness {
             .and_then(|s| s.slaves_in_sync)
     }
 
-    /// Notes this controller leads in `term`; a new term restarts the grace.
-    fn lead(&self, term: u64) -> Instant {
+    /// What a master's heartbeat `claim` (the set epoch it saw, if it says its slaves are in
+    /// sync) makes of the set: the slaves that join, fenced by that epoch so that a claim that
+    /// arrives late (after the set moved on) adds no one.
+    pub fn on_claim(
+        &self,
+        group: &ReplicaGroup,
+        claim: Option<i32>,
+        now: Instant,
+    ) -> Option<Command> {
+        if claim != Some(group.sync_state_set_epoch) {
+            return None;
+        }
+        let joining = self.joinable(group, now);
+        if joining.is_empty() {
+            return None;
+        }
+        let mut set = group.sync_state_set.clone();
+        set.extend(joining);
+        Some(Command::AlterSyncStateSet {
+            broker_name: group.broker_name.clone(),
+            master_epoch: group.master_epoch,
+            sync_state_set_epoch: group.sync_state_set_epoch,
+            set,
+        })
+    }
+
+    /// Notes this controller leads in `term` at `now`; a new term restarts the grace. Returns
+    /// when the grace started.
+    pub fn lead(&self, term: u64, now: Instant) -> Instant {
         let mut since = self.leading_since.lock();
         match *since {
             Some((t, at)) if t == term => at,
             _ => {
-                let now = Instant::now();
                 *since = Some((term, now));
                 now
             }
         }
     }
 
-    fn follow(&self) {
+    pub fn follow(&self) {
         *self.leading_since.lock() = None;
     }
 
     /// What is known of a replica. One never heard from counts as alive during the grace (it may
     /// be a master heartbeating to the old leader) but is never a candidate: nothing is known
     /// of its log.
-    fn report(&self, broker_name: &str, id: ReplicaId, grace_start: Instant) -> ReplicaReport {
-        let now = Instant::now();
+    fn report(
+        &self,
+        broker_name: &str,
+        id: ReplicaId,
+        grace_start: Instant,
+        now: Instant,
+    ) -> ReplicaReport {
         match self.seen.lock().get(&(broker_name.to_owned(), id)) {
             Some(s) => ReplicaReport {
                 alive: now.duration_since(s.at.max(grace_start)) < self.timeout,
@@ -125,25 +158,26 @@ impl Liveness {
         }
     }
 
-    pub fn is_alive(&self, broker_name: &str, id: ReplicaId) -> bool {
+    pub fn is_alive(&self, broker_name: &str, id: ReplicaId, now: Instant) -> bool {
         let since = self.leading_since.lock().map(|(_, at)| at);
-        since.is_some_and(|grace| self.report(broker_name, id, grace).alive)
+        since.is_some_and(|grace| self.report(broker_name, id, grace, now).alive)
     }
 
     fn heard_from(&self, broker_name: &str, id: ReplicaId) -> bool {
         self.seen.lock().contains_key(&(broker_name.to_owned(), id))
     }
 
-    /// What the scan should do for `group`, if anything.
+    /// What the scan at `now` should do for `group`, if anything.
     pub fn decide(
         &self,
         group: &ReplicaGroup,
         grace_start: Instant,
+        now: Instant,
         unclean: bool,
         max_gap: i64,
     ) -> Option<Command> {
         let name = &group.broker_name;
-        let report = |id| self.report(name, id, grace_start);
+        let report = |id| self.report(name, id, grace_start, now);
         let master_alive = group.master.is_some_and(|m| report(m).alive);
         if !master_alive {
             // A group never led has acknowledged nothing yet: any replica will do.
@@ -191,7 +225,7 @@ impl Liveness {
         // A master waits for a slave no one can add (it is not alive here): a new set epoch
         // releases it, and fences any late request to add the slave.
         let claimed = self.claim(name, master) == Some(group.sync_state_set_epoch);
-        if claimed && set.len() == 1 && self.joinable(group).is_empty() {
+        if claimed && set.len() == 1 && self.joinable(group, now).is_empty() {
             return Some(alter(set));
         }
         None
@@ -211,11 +245,13 @@ pub(crate) async fn scan(controller: Arc<Controller>, shutdown: CancellationToke
             controller.liveness.follow();
             continue;
         }
-        let grace_start = controller.liveness.lead(metrics.current_term);
+        let now = Instant::now();
+        let grace_start = controller.liveness.lead(metrics.current_term, now);
         for group in controller.state.state().groups.values() {
             let Some(command) = controller.liveness.decide(
                 group,
                 grace_start,
+                now,
                 controller.config.elect_unclean_master,
                 controller.config.max_gap_not_in_sync,
             ) else {
@@ -267,11 +303,11 @@ mod tests {
         let g = group();
         let grace = Instant::now();
         // Nobody heard from: no candidate, no command.
-        assert_eq!(live.decide(&g, grace, false, 100), None);
-        live.heartbeat("b", 2, 0, 0, None);
+        assert_eq!(live.decide(&g, grace, Instant::now(), false, 100), None);
+        live.heartbeat(Instant::now(), "b", 2, 0, 0, None);
         // The first election of a group: every replica it heard from may lead.
         assert_eq!(
-            live.decide(&g, grace, false, 100),
+            live.decide(&g, grace, Instant::now(), false, 100),
             Some(Command::ElectMaster {
                 broker_name: "b".into(),
                 new_master: 2,
@@ -288,13 +324,13 @@ mod tests {
         g.master_epoch = 1;
         g.sync_state_set = BTreeSet::from([1, 2]);
         let grace = Instant::now();
-        live.heartbeat("b", 1, 500, 1, None);
-        live.heartbeat("b", 2, 500, 1, None);
-        assert_eq!(live.decide(&g, grace, false, 100), None);
+        live.heartbeat(Instant::now(), "b", 1, 500, 1, None);
+        live.heartbeat(Instant::now(), "b", 2, 500, 1, None);
+        assert_eq!(live.decide(&g, grace, Instant::now(), false, 100), None);
         std::thread::sleep(Duration::from_millis(150));
-        live.heartbeat("b", 2, 500, 1, None);
+        live.heartbeat(Instant::now(), "b", 2, 500, 1, None);
         assert!(matches!(
-            live.decide(&g, grace, false, 100),
+            live.decide(&g, grace, Instant::now(), false, 100),
             Some(Command::ElectMaster { new_master: 2, .. })
         ));
     }
@@ -307,13 +343,14 @@ mod tests {
         g.master_epoch = 3;
         g.sync_state_set = BTreeSet::from([1, 2]);
         g.sync_state_set_epoch = 7;
-        let grace = live.lead(1);
-        live.heartbeat("b", 1, 1000, 3, None);
-        live.heartbeat("b", 2, 950, 3, None);
-        assert_eq!(live.decide(&g, grace, false, 100), None);
+        let grace = live.lead(1, Instant::now());
+        live.heartbeat(Instant::now(), "b", 1, 1000, 3, None);
+        live.heartbeat(Instant::now(), "b", 2, 950, 3, None);
+        assert_eq!(live.decide(&g, grace, Instant::now(), false, 100), None);
         // Replica 2 falls behind: it leaves the set.
-        live.heartbeat("b", 2, 800, 3, None);
-        let Some(Command::AlterSyncStateSet { set, .. }) = live.decide(&g, grace, false, 100)
+        live.heartbeat(Instant::now(), "b", 2, 800, 3, None);
+        let Some(Command::AlterSyncStateSet { set, .. }) =
+            live.decide(&g, grace, Instant::now(), false, 100)
         else {
             panic!("expected a set change");
         };
@@ -321,16 +358,16 @@ mod tests {
         // Alone in the set, the master claims its slave is in sync; the slave follows an older
         // epoch, so no one may join, and a new set epoch releases the master.
         g.sync_state_set = set;
-        live.heartbeat("b", 2, 1000, 2, None);
-        live.heartbeat("b", 1, 1000, 3, Some(7));
-        assert!(live.joinable(&g).is_empty());
+        live.heartbeat(Instant::now(), "b", 2, 1000, 2, None);
+        live.heartbeat(Instant::now(), "b", 1, 1000, 3, Some(7));
+        assert!(live.joinable(&g, Instant::now()).is_empty());
         assert!(matches!(
-            live.decide(&g, grace, false, 100),
+            live.decide(&g, grace, Instant::now(), false, 100),
             Some(Command::AlterSyncStateSet { set, sync_state_set_epoch: 7, .. }) if set == BTreeSet::from([1])
         ));
         // Once the slave follows epoch 3 it may join.
-        live.heartbeat("b", 2, 1000, 3, None);
-        assert_eq!(live.joinable(&g), vec![2]);
-        assert_eq!(live.decide(&g, grace, false, 100), None);
+        live.heartbeat(Instant::now(), "b", 2, 1000, 3, None);
+        assert_eq!(live.joinable(&g, Instant::now()), vec![2]);
+        assert_eq!(live.decide(&g, grace, Instant::now(), false, 100), None);
     }
 }

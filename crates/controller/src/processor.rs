@@ -218,7 +218,9 @@ impl ControllerProcessor {
             _ => None,
         };
         let liveness = &self.controller.liveness;
+        let now = std::time::Instant::now();
         liveness.heartbeat(
+            now,
             &header.broker_name,
             header.broker_id,
             header.max_offset,
@@ -226,31 +228,19 @@ impl ControllerProcessor {
             claim,
         );
         // The master says its slave has everything it acknowledged and that it now waits for
-        // it: the slave may join the set. Fenced by the set epoch the master saw, so a claim
-        // that arrives late (after the set moved on) adds no one.
-        if claim == Some(group.sync_state_set_epoch) {
-            let joining = liveness.joinable(group);
-            if !joining.is_empty() {
-                let mut set = group.sync_state_set.clone();
-                set.extend(joining);
-                let command = Command::AlterSyncStateSet {
-                    broker_name: group.broker_name.clone(),
-                    master_epoch: group.master_epoch,
-                    sync_state_set_epoch: group.sync_state_set_epoch,
-                    set,
-                };
-                match self.write(req, command).await {
-                    Ok(Applied {
-                        group: Some(after),
-                        refused: None,
-                        ..
-                    }) => {
-                        tracing::info!(group = %after.broker_name, set = ?after.sync_state_set, "in-sync set grew");
-                        return replica_info(req, Some(&after), Some(header.broker_id));
-                    }
-                    Ok(_) => {}
-                    Err(answer) => return answer,
+        // it: the slave may join the set.
+        if let Some(command) = liveness.on_claim(group, claim, now) {
+            match self.write(req, command).await {
+                Ok(Applied {
+                    group: Some(after),
+                    refused: None,
+                    ..
+                }) => {
+                    tracing::info!(group = %after.broker_name, set = ?after.sync_state_set, "in-sync set grew");
+                    return replica_info(req, Some(&after), Some(header.broker_id));
                 }
+                Ok(_) => {}
+                Err(answer) => return answer,
             }
         }
         replica_info(req, Some(group), Some(header.broker_id))
@@ -305,7 +295,8 @@ impl ControllerProcessor {
             );
         };
         let liveness = &self.controller.liveness;
-        let alive = |id| liveness.is_alive(&group.broker_name, id);
+        let now = std::time::Instant::now();
+        let alive = |id| liveness.is_alive(&group.broker_name, id, now);
         let candidate = match header.broker_id {
             Some(id) if !alive(id) => {
                 return RemotingCommand::error(
@@ -399,7 +390,7 @@ impl ControllerProcessor {
                 serde_json::json!({
                     "brokerId": id,
                     "brokerAddress": group.replicas.get(&id).map(|r| r.address.clone()),
-                    "alive": liveness.is_alive(&name, id),
+                    "alive": liveness.is_alive(&name, id, std::time::Instant::now()),
                 })
             };
             let (inside, outside): (Vec<&NodeId>, Vec<&NodeId>) = group

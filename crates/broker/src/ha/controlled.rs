@@ -27,11 +27,7 @@ use crate::broker::{Broker, BrokerHandle};
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 
-/// How often a controlled broker heartbeats (and learns of a role change).
-pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
-/// How long a master takes writes after sending a heartbeat the controllers answered. Must stay
-/// below the controllers' `brokerNotActiveTimeout` (5 s by default) with room for clock drift.
-pub const LEASE: Duration = Duration::from_secs(3);
+pub use petrel_controller::replica::{HEARTBEAT_INTERVAL, LEASE};
 /// A slave's request for its master's epoch history.
 const EPOCH_REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use petrel_controller::replica::MasterSync;
 use tokio::sync::watch;
 
 /// A master sends an empty transfer this often when it has nothing new
@@ -88,26 +89,6 @@ pub struct ControlledRole {
     pub sync_state_set_epoch: i32,
 }
 
-/// A master catching its slave up waits for it once the slave is this close: the wait is
-/// then a few milliseconds, not a stall.
-const CATCH_UP_GAP: i64 = 1024 * 1024;
-
-/// Controller mode: whether a master's sends wait for its slave.
-///
-/// The controllers elect only members of the in-sync set, so a master may acknowledge alone
-/// only while the set holds it alone. A slave joins on the master's word: the master first
-/// makes its sends wait for the slave (`Catching`), then, once the slave has every byte it
-/// had when it started waiting — everything it ever acknowledged alone — says so in its
-/// heartbeat (`InSync`), and the controllers add the slave. It goes back to acknowledging alone
-/// only when the set has changed since (a newer set epoch without a slave): a late claim, made
-/// on the older epoch, can then add no one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum MasterSync {
-    Alone,
-    Catching { until: i64 },
-    InSync { set_epoch: i32 },
-}
-
 /// What a SYNC_MASTER could say of a stored send beyond "stored".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlaveStatus {
@@ -167,13 +148,11 @@ impl HaService {
             lease_until: Mutex::new(
                 controlled
                     .as_ref()
-                    .map(|_| Instant::now() + controlled::LEASE),
+                    .map(|_| Instant::now() + petrel_controller::replica::LEASE),
             ),
             sync: Mutex::new(match &controlled {
-                Some(c) if c.slave_in_set => MasterSync::InSync {
-                    set_epoch: c.sync_state_set_epoch,
-                },
-                _ => MasterSync::Alone,
+                Some(c) => MasterSync::new(c.slave_in_set, c.sync_state_set_epoch),
+                None => MasterSync::Alone,
             }),
             controlled,
         }
@@ -196,34 +175,19 @@ impl HaService {
     /// in-sync set (see [`MasterSync`]). True when the slave has all this master acknowledged
     /// and every send waits for it: the heartbeat then says so, with the set epoch it saw.
     pub fn sync_tick(&self, max_offset: i64, set_epoch: i32) -> bool {
-        let acked = self.slave_acked_offset();
-        let connected = self.connected_slaves() > 0;
-        let mut sync = self.sync.lock();
-        *sync = match *sync {
-            MasterSync::Alone if connected && acked >= max_offset - CATCH_UP_GAP => {
-                MasterSync::Catching { until: max_offset }
-            }
-            // Nothing was claimed yet: giving up the wait is safe.
-            MasterSync::Catching { .. } if !connected => MasterSync::Alone,
-            MasterSync::Catching { until } if acked >= until => MasterSync::InSync { set_epoch },
-            other => other,
-        };
-        matches!(*sync, MasterSync::InSync { .. })
+        let (connected, acked) = (self.connected_slaves() > 0, self.slave_acked_offset());
+        self.sync
+            .lock()
+            .tick(max_offset, connected, acked, set_epoch)
     }
 
     /// Controller mode, master: what the controllers answered about the in-sync set.
     pub fn sync_answer(&self, slave_in_set: bool, set_epoch: i32) {
-        let mut sync = self.sync.lock();
-        match *sync {
-            _ if slave_in_set => *sync = MasterSync::InSync { set_epoch },
-            MasterSync::InSync { set_epoch: claimed } if set_epoch > claimed => {
-                tracing::info!(
-                    set_epoch,
-                    "the in-sync set holds this master alone: acknowledging alone"
-                );
-                *sync = MasterSync::Alone;
-            }
-            _ => {}
+        if self.sync.lock().answer(slave_in_set, set_epoch) {
+            tracing::info!(
+                set_epoch,
+                "the in-sync set holds this master alone: acknowledging alone"
+            );
         }
     }
 
@@ -302,7 +266,7 @@ impl HaService {
         if self.role != BrokerRole::SyncMaster {
             return SlaveStatus::Ok;
         }
-        if self.controlled.is_some() && *self.sync.lock() == MasterSync::Alone {
+        if self.controlled.is_some() && self.sync.lock().acks_alone() {
             return SlaveStatus::Ok;
         }
         if self.connected_slaves() == 0 {
