@@ -216,34 +216,30 @@ impl Sim {
     }
 
     fn faults(&mut self) {
+        // Per step: kill, restart, cut from / rejoin the controllers, cut / heal the
+        // replication link, controllers down / back (cumulative probabilities).
+        const ODDS: [f64; 8] = [0.004, 0.024, 0.027, 0.037, 0.040, 0.050, 0.052, 0.072];
         let r: f64 = self.rng.random();
         let b = self.rng.random_range(0..self.brokers.len());
-        match r {
-            r if r < 0.004 => {
-                if self.brokers[b].up {
-                    let broker = &mut self.brokers[b];
-                    broker.up = false;
-                    broker.pending.clear();
-                }
+        let up = self.brokers[b].up;
+        match ODDS.iter().position(|p| r < *p) {
+            Some(0) if up => {
+                self.brokers[b].up = false;
+                self.brokers[b].pending.clear();
             }
-            r if r < 0.024 => {
-                if !self.brokers[b].up {
-                    let broker = &mut self.brokers[b];
-                    broker.up = true;
-                    broker.registered = false;
-                }
+            Some(1) if !up => {
+                self.brokers[b].up = true;
+                self.brokers[b].registered = false;
             }
-            r if r < 0.027 => self.brokers[b].cut_from_controllers = true,
-            r if r < 0.037 => self.brokers[b].cut_from_controllers = false,
-            r if r < 0.040 => self.link_up = false,
-            r if r < 0.050 => self.link_up = true,
-            r if r < 0.052 => self.controllers_up = false,
-            r if r < 0.072 => {
-                if !self.controllers_up {
-                    self.controllers_up = true;
-                    // Back with a new leader, which starts with a full grace for everyone.
-                    self.term += 1;
-                }
+            Some(2) => self.brokers[b].cut_from_controllers = true,
+            Some(3) => self.brokers[b].cut_from_controllers = false,
+            Some(4) => self.link_up = false,
+            Some(5) => self.link_up = true,
+            Some(6) => self.controllers_up = false,
+            Some(7) if !self.controllers_up => {
+                self.controllers_up = true;
+                // Back with a new leader, which starts with a full grace for everyone.
+                self.term += 1;
             }
             _ => {}
         }
