@@ -1,6 +1,6 @@
-# Helpers shared by bench/compare.sh and bench/grpc.sh (sourced, not run). They expect the
-# caller's $work (the run's temporary directory) and $root (the repository), and a `pids` array
-# of the servers the caller started; they stop only those pids.
+# Helpers shared by bench/compare.sh, bench/grpc.sh and bench/replication.sh (sourced, not run).
+# They expect the caller's $work (the run's temporary directory) and $root (the repository), and
+# a `pids` array of the servers the caller started; they stop only those pids.
 
 # Stops one server: TERM, up to 30 s for it to exit, then KILL.
 stop_pid() {
@@ -99,3 +99,72 @@ print_raw_limits() {
 
 # One field of a RESULT line: `field tps <<<"$r"`.
 field() { tr ' ' '\n' | sed -n "s/^$1=//p"; }
+
+# ------------------------------------------------------------------ the official 4.9.7 servers
+# For bench/replication.sh, which runs several official servers at once, each with its own
+# ROCKETMQ_HOME and user.home (compare.sh still starts its single pair itself, with the same
+# options). They expect $java and $server_cp (bench/java/servers/target/classpath.txt's
+# contents) besides $work, append the new server to `pids` and set `started_pid`.
+
+# official_home DIR: a ROCKETMQ_HOME whose conf/logback_*.xml log warnings only, to
+# DIR/logs/*.log, so that logging is not what is measured.
+official_home() {
+  local home="$1" f
+  mkdir -p "$home/conf" "$home/logs"
+  for f in logback_namesrv.xml logback_broker.xml; do
+    cat >"$home/conf/$f" <<XML
+<configuration>
+  <appender name="FILE" class="ch.qos.logback.core.FileAppender">
+    <file>$home/logs/$f.log</file>
+    <encoder><pattern>%d %p %t - %m%n</pattern></encoder>
+  </appender>
+  <root level="WARN"><appender-ref ref="FILE"/></root>
+</configuration>
+XML
+  done
+}
+
+# start_official_namesrv HOME PROPERTIES OUT: the name server with runserver.sh's JVM options
+# (4.9.7, JDK 9+), GC log in HOME/logs.
+start_official_namesrv() {
+  local home="$1" conf="$2" out="$3"
+  "$java" -server -Xms4g -Xmx4g -XX:MetaspaceSize=128m -XX:MaxMetaspaceSize=320m \
+    -XX:+UseG1GC -XX:G1HeapRegionSize=16m -XX:G1ReservePercent=25 \
+    -XX:InitiatingHeapOccupancyPercent=30 -XX:SoftRefLRUPolicyMSPerMB=0 \
+    "-Xlog:gc*:file=$home/logs/namesrv_gc_%p.log:time,tags:filecount=5,filesize=30M" \
+    -XX:-OmitStackTraceInFastThrow -XX:-UseLargePages \
+    -Duser.home="$home" -Drocketmq.home.dir="$home" -cp "$home/conf:$server_cp" \
+    org.apache.rocketmq.namesrv.NamesrvStartup -c "$conf" >"$out" 2>&1 &
+  started_pid=$!
+  pids+=("$started_pid")
+}
+
+# start_official_broker HOME PROPERTIES OUT: the broker with runbroker.sh's JVM options (4.9.7,
+# JDK 9+) but a 4 GiB heap instead of 8 GiB, and the two --add-opens JDK 17 needs to unmap
+# store files at shutdown (they change no timing).
+start_official_broker() {
+  local home="$1" conf="$2" out="$3"
+  "$java" -server -Xms4g -Xmx4g \
+    -XX:+UseG1GC -XX:G1HeapRegionSize=16m -XX:G1ReservePercent=25 \
+    -XX:InitiatingHeapOccupancyPercent=30 -XX:SoftRefLRUPolicyMSPerMB=0 \
+    "-Xlog:gc*:file=$home/logs/broker_gc_%p.log:time,tags:filecount=5,filesize=30M" \
+    -XX:-OmitStackTraceInFastThrow -XX:+AlwaysPreTouch -XX:MaxDirectMemorySize=15g \
+    -XX:-UseLargePages -XX:-UseBiasedLocking \
+    --add-opens java.base/java.nio=ALL-UNNAMED --add-opens java.base/sun.nio.ch=ALL-UNNAMED \
+    -Duser.home="$home" -Drocketmq.home.dir="$home" -cp "$home/conf:$server_cp" \
+    org.apache.rocketmq.broker.BrokerStartup -c "$conf" >"$out" 2>&1 &
+  started_pid=$!
+  pids+=("$started_pid")
+}
+
+# ha_bytes PORT: bytes sent and acknowledged on the established TCP connections whose local
+# port is PORT (a master's HA port: the commit log it streamed to its slaves), summed; 0 if none.
+ha_bytes() {
+  ss -Htin state established "( sport = :$1 )" |
+    grep -o 'bytes_acked:[0-9]*' | cut -d: -f2 | awk '{ s += $1 } END { print s + 0 }'
+}
+
+# ha_connections PORT: how many established TCP connections have local port PORT.
+ha_connections() {
+  ss -Htn state established "( sport = :$1 )" | grep -c . || true
+}
