@@ -507,3 +507,12 @@ impl Drop for NetNs {
             .status();
     }
 }
+
+/// Which of `specs` (brokers on 127.0.0.1) the controllers report as master.
+pub fn master_index(specs: &[BrokerSpec], info: &ReplicaInfo) -> usize {
+    let addr = info.master_address.clone().unwrap_or_default();
+    specs
+        .iter()
+        .position(|s| addr.ends_with(&format!(":{}", s.port)))
+        .unwrap_or_else(|| panic!("the master {addr} is none of the brokers"))
+}

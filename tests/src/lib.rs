@@ -326,3 +326,42 @@ fn init_tracing() {
         .with_test_writer()
         .try_init();
 }
+
+/// A two-worker runtime for tests that drive processes from a plain `#[test]`.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+/// Consumes `topic` from the first offset with a new group until every key of `wanted` was
+/// delivered, at most [`WAIT`]; returns how many never were.
+pub async fn missing_after_consuming<'a>(
+    namesrv: &str,
+    group: &str,
+    topic: &str,
+    wanted: impl IntoIterator<Item = &'a String>,
+) -> usize {
+    let wanted: std::collections::HashSet<&String> = wanted.into_iter().collect();
+    let counts: KeyCounts = Arc::default();
+    let consumer = counting_consumer(namesrv, group, group, topic, counts.clone());
+    consumer.start().await.expect("start the consumer");
+    let deadline = Instant::now() + WAIT;
+    let missing = loop {
+        let missing = {
+            let counts = counts.lock().unwrap();
+            wanted
+                .iter()
+                .filter(|k| !counts.contains_key(k.as_str()))
+                .count()
+        };
+        if missing == 0 || Instant::now() > deadline {
+            break missing;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    consumer.shutdown().await;
+    missing
+}

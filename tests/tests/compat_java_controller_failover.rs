@@ -14,7 +14,7 @@ use petrel_client::admin::Admin;
 use petrel_client::ClientConfig;
 use petrel_controller::client::{ControllerClient, ReplicaInfo};
 use petrel_tests::cluster::{
-    start_namesrv, wait_for_master, wait_for_topic_on, BrokerSpec, Controllers,
+    master_index, start_namesrv, wait_for_master, wait_for_topic_on, BrokerSpec, Controllers,
 };
 use petrel_tests::java::{spawn_scenario, unique_run_name, JavaChild};
 
@@ -56,11 +56,7 @@ fn tick(java: &mut JavaChild) -> (u64, u64) {
 #[test]
 fn java_producer_sends_through_automatic_failovers_and_loses_nothing_acknowledged() {
     let started = Instant::now();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let rt = petrel_tests::runtime();
     let dir = tempfile::tempdir().expect("temp dir");
     let _controllers = Controllers::start(dir.path());
     let ns = start_namesrv();
@@ -70,13 +66,7 @@ fn java_producer_sends_through_automatic_failovers_and_loses_nothing_acknowledge
         BrokerSpec::new(dir.path(), "b", "SYNC_MASTER", 0, &extra),
     ];
     let mut brokers: Vec<_> = specs.iter().map(|s| Some(s.start(&ns.addr))).collect();
-    let index_of = |info: &ReplicaInfo| {
-        let addr = info.master_address.clone().unwrap_or_default();
-        specs
-            .iter()
-            .position(|s| addr.ends_with(&format!(":{}", s.port)))
-            .unwrap_or_else(|| panic!("the master {addr} is neither broker"))
-    };
+    let index_of = |info: &ReplicaInfo| master_index(&specs, info);
     let controller = ControllerClient::new(&_controllers.addrs());
     let in_sync = |i: &ReplicaInfo| {
         i.master_broker_id.is_some() && i.sync_state_set.sync_state_set.len() == 2

@@ -8,7 +8,6 @@
 //!
 //! Needs `target/<profile>/petrel` (`cargo test --workspace` builds it).
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,9 +16,9 @@ use petrel_client::admin::Admin;
 use petrel_client::{ClientConfig, Message, Producer, SendStatus};
 use petrel_controller::client::{ControllerClient, ReplicaInfo};
 use petrel_tests::cluster::{
-    start_namesrv, wait_for_master, wait_for_topic_on, BrokerSpec, Controllers, PetrelProcess,
+    master_index, start_namesrv, wait_for_master, wait_for_topic_on, BrokerSpec, Controllers,
+    PetrelProcess,
 };
-use petrel_tests::{counting_consumer, KeyCounts};
 
 const CYCLES: usize = 3;
 const QUEUES: i32 = 4;
@@ -29,18 +28,10 @@ const SENDS_PER_CYCLE: usize = 300;
 const FAILOVER_BOUND: Duration = Duration::from_secs(10);
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime")
-}
-
 #[test]
 fn the_controllers_replace_a_killed_master_and_no_acknowledged_message_is_lost() {
     let started = Instant::now();
-    let rt = runtime();
+    let rt = petrel_tests::runtime();
     let dir = tempfile::tempdir().expect("temp dir");
     let controllers = Controllers::start(dir.path());
     let ns = start_namesrv();
@@ -51,13 +42,7 @@ fn the_controllers_replace_a_killed_master_and_no_acknowledged_message_is_lost()
     ];
     let mut brokers: Vec<Option<PetrelProcess>> =
         specs.iter().map(|s| Some(s.start(&ns.addr))).collect();
-    let index_of = |info: &ReplicaInfo| {
-        let addr = info.master_address.clone().unwrap_or_default();
-        specs
-            .iter()
-            .position(|s| addr.ends_with(&format!(":{}", s.port)))
-            .unwrap_or_else(|| panic!("the master {addr} is neither broker"))
-    };
+    let index_of = |info: &ReplicaInfo| master_index(&specs, info);
     let controller = ControllerClient::new(&controllers.addrs());
     let info = rt.block_on(wait_for_master(
         &controller,
@@ -199,33 +184,12 @@ fn the_controllers_replace_a_killed_master_and_no_acknowledged_message_is_lost()
         .iter()
         .map(|(k, _)| k.clone())
         .collect();
-    let counts: KeyCounts = Arc::default();
-    let consumer = counting_consumer(
+    let missing = rt.block_on(petrel_tests::missing_after_consuming(
         &ns.addr,
         "failover-check",
-        "failover-check",
         topic,
-        counts.clone(),
-    );
-    rt.block_on(consumer.start()).expect("start the consumer");
-    let wanted: HashSet<&String> = acked.iter().collect();
-    let missing = rt.block_on(async {
-        let deadline = Instant::now() + SETTLE_TIMEOUT;
-        loop {
-            let missing = {
-                let counts = counts.lock().unwrap();
-                wanted
-                    .iter()
-                    .filter(|k| !counts.contains_key(k.as_str()))
-                    .count()
-            };
-            if missing == 0 || Instant::now() > deadline {
-                return missing;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    });
-    rt.block_on(consumer.shutdown());
+        &acked,
+    ));
     println!(
         "{} sends acknowledged ({failed} failed during failovers), {missing} of them not consumed; {:?} in all",
         acked.len(),

@@ -23,11 +23,7 @@ const LEASE_BOUND: Duration = Duration::from_millis(4500);
 
 #[test]
 fn a_master_without_controllers_stops_writing_when_its_lease_runs_out_and_resumes_after() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let rt = petrel_tests::runtime();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut controllers = Controllers::start(dir.path());
     let ns = start_namesrv();

@@ -6,7 +6,6 @@
 //!
 //! Skipped (with a note) when not run as root. Needs `target/<profile>/petrel`.
 
-use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +16,6 @@ use petrel_controller::client::ControllerClient;
 use petrel_tests::cluster::{
     free_port, wait_for_master, wait_for_topic_on, BrokerSpec, Controllers, NetNs, PetrelProcess,
 };
-use petrel_tests::{counting_consumer, KeyCounts};
 
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The lease (3 s) and a heartbeat's slack.
@@ -45,11 +43,7 @@ fn a_master_cut_off_from_the_controllers_stops_writing_before_the_slave_takes_ov
         eprintln!("skipped: network namespaces need root");
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let rt = petrel_tests::runtime();
     let dir = tempfile::tempdir().expect("temp dir");
     let net = NetNs::create();
     let controllers = Controllers::start_on(dir.path(), &net.host_cut_ip());
@@ -184,31 +178,13 @@ fn a_master_cut_off_from_the_controllers_stops_writing_before_the_slave_takes_ov
     }
     rt.block_on(producer.shutdown());
 
-    let counts: KeyCounts = Arc::default();
-    let consumer = counting_consumer(
+    let keys: Vec<String> = acked.iter().map(|(k, _, _)| k.clone()).collect();
+    let missing = rt.block_on(petrel_tests::missing_after_consuming(
         &ns_listen,
         "part-check",
-        "part-check",
         topic,
-        counts.clone(),
-    );
-    rt.block_on(consumer.start()).expect("start the consumer");
-    let wanted: HashSet<&String> = acked.iter().map(|(k, _, _)| k).collect();
-    let deadline = Instant::now() + SETTLE_TIMEOUT;
-    let missing = loop {
-        let missing = {
-            let counts = counts.lock().unwrap();
-            wanted
-                .iter()
-                .filter(|k| !counts.contains_key(k.as_str()))
-                .count()
-        };
-        if missing == 0 || Instant::now() > deadline {
-            break missing;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    rt.block_on(consumer.shutdown());
+        &keys,
+    ));
     println!("{} acknowledged, {missing} not consumed", acked.len());
     assert_eq!(missing, 0, "acknowledged messages were lost");
 }

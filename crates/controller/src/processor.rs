@@ -39,15 +39,28 @@ impl RequestHandler for ControllerProcessor {
                 self.raft_rpc(&req, |r, m| async move { r.install_snapshot(m).await })
                     .await
             }
-            request::CONTROLLER_REGISTER_BROKER => self.register(&req).await,
-            request::BROKER_HEARTBEAT => self.heartbeat(&req).await,
-            request::CONTROLLER_GET_REPLICA_INFO => self.replica_info(&req).await,
-            request::CONTROLLER_ELECT_MASTER => self.elect(&req).await,
+            request::CONTROLLER_REGISTER_BROKER => answer(self.register(&req).await),
+            request::BROKER_HEARTBEAT => answer(self.heartbeat(&req).await),
+            request::CONTROLLER_GET_REPLICA_INFO => answer(self.replica_info(&req).await),
+            request::CONTROLLER_ELECT_MASTER => answer(self.elect(&req).await),
             request::CONTROLLER_GET_METADATA_INFO => self.metadata(&req),
-            request::CONTROLLER_GET_SYNC_STATE_DATA => self.sync_state_data(&req).await,
+            request::CONTROLLER_GET_SYNC_STATE_DATA => answer(self.sync_state_data(&req).await),
             _ => not_supported(&req),
         })
     }
+}
+
+/// A handler's answer, a refusal included.
+type Answer = Result<RemotingCommand, RemotingCommand>;
+
+fn answer(a: Answer) -> RemotingCommand {
+    a.unwrap_or_else(|refusal| refusal)
+}
+
+fn decode<H: petrel_remoting::CommandHeader>(req: &RemotingCommand) -> Result<H, RemotingCommand> {
+    req.decode_header().map_err(|e| {
+        RemotingCommand::error(req, response::CONTROLLER_INVALID_REQUEST, e.to_string())
+    })
 }
 
 /// The answer describing a group's master, as registrations, heartbeats and replica-info
@@ -153,60 +166,56 @@ impl ControllerProcessor {
         }
     }
 
-    async fn register(&self, req: &RemotingCommand) -> RemotingCommand {
-        let header: RegisterBrokerRequestHeader = match req.decode_header() {
-            Ok(h) => h,
-            Err(e) => {
-                return RemotingCommand::error(
+    /// Confirms this controller still leads, then the group named.
+    async fn led_group(
+        &self,
+        req: &RemotingCommand,
+        broker_name: &str,
+    ) -> Result<ReplicaGroup, RemotingCommand> {
+        self.confirm_leader(req).await?;
+        self.controller
+            .state
+            .state()
+            .groups
+            .get(broker_name)
+            .cloned()
+            .ok_or_else(|| {
+                RemotingCommand::error(
                     req,
-                    response::CONTROLLER_INVALID_REQUEST,
-                    e.to_string(),
+                    response::CONTROLLER_BROKER_METADATA_NOT_EXIST,
+                    format!("broker group {broker_name:?} is not registered"),
                 )
-            }
-        };
+            })
+    }
+
+    async fn register(&self, req: &RemotingCommand) -> Answer {
+        let header: RegisterBrokerRequestHeader = decode(req)?;
         let command = Command::RegisterBroker {
             cluster_name: header.cluster_name,
             broker_name: header.broker_name,
             address: header.broker_address,
             ha_address: header.ha_address,
         };
-        match self.write(req, command).await {
-            Ok(applied) => replica_info(req, applied.group.as_ref(), applied.replica_id),
-            Err(answer) => answer,
-        }
+        let applied = self.write(req, command).await?;
+        Ok(replica_info(
+            req,
+            applied.group.as_ref(),
+            applied.replica_id,
+        ))
     }
 
-    async fn heartbeat(&self, req: &RemotingCommand) -> RemotingCommand {
-        let header: BrokerHeartbeatRequestHeader = match req.decode_header() {
-            Ok(h) => h,
-            Err(e) => {
-                return RemotingCommand::error(
-                    req,
-                    response::CONTROLLER_INVALID_REQUEST,
-                    e.to_string(),
-                )
-            }
-        };
-        if let Err(answer) = self.confirm_leader(req).await {
-            return answer;
-        }
-        let state = self.controller.state.state();
-        let Some(group) = state.groups.get(&header.broker_name) else {
-            return RemotingCommand::error(
-                req,
-                response::CONTROLLER_BROKER_METADATA_NOT_EXIST,
-                format!("broker group {:?} is not registered", header.broker_name),
-            );
-        };
+    async fn heartbeat(&self, req: &RemotingCommand) -> Answer {
+        let header: BrokerHeartbeatRequestHeader = decode(req)?;
+        let group = &self.led_group(req, &header.broker_name).await?;
         if !group.replicas.contains_key(&header.broker_id) {
-            return RemotingCommand::error(
+            return Err(RemotingCommand::error(
                 req,
                 response::CONTROLLER_INVALID_REPLICAS,
                 format!(
                     "replica {} is not registered in {:?}; register first",
                     header.broker_id, header.broker_name
                 ),
-            );
+            ));
         }
         let is_master = group.master == Some(header.broker_id);
         let claim = match (
@@ -230,80 +239,39 @@ impl ControllerProcessor {
         // The master says its slave has everything it acknowledged and that it now waits for
         // it: the slave may join the set.
         if let Some(command) = liveness.on_claim(group, claim, now) {
-            match self.write(req, command).await {
-                Ok(Applied {
-                    group: Some(after),
-                    refused: None,
-                    ..
-                }) => {
-                    tracing::info!(group = %after.broker_name, set = ?after.sync_state_set, "in-sync set grew");
-                    return replica_info(req, Some(&after), Some(header.broker_id));
-                }
-                Ok(_) => {}
-                Err(answer) => return answer,
+            if let Applied {
+                group: Some(after),
+                refused: None,
+                ..
+            } = self.write(req, command).await?
+            {
+                tracing::info!(group = %after.broker_name, set = ?after.sync_state_set, "in-sync set grew");
+                return Ok(replica_info(req, Some(&after), Some(header.broker_id)));
             }
         }
-        replica_info(req, Some(group), Some(header.broker_id))
+        Ok(replica_info(req, Some(group), Some(header.broker_id)))
     }
 
-    async fn replica_info(&self, req: &RemotingCommand) -> RemotingCommand {
-        let header: GetReplicaInfoRequestHeader = match req.decode_header() {
-            Ok(h) => h,
-            Err(e) => {
-                return RemotingCommand::error(
-                    req,
-                    response::CONTROLLER_INVALID_REQUEST,
-                    e.to_string(),
-                )
-            }
-        };
-        if let Err(answer) = self.confirm_leader(req).await {
-            return answer;
-        }
-        let state = self.controller.state.state();
-        match state.groups.get(&header.broker_name) {
-            Some(group) => replica_info(req, Some(group), None),
-            None => RemotingCommand::error(
-                req,
-                response::CONTROLLER_BROKER_METADATA_NOT_EXIST,
-                format!("broker group {:?} is not registered", header.broker_name),
-            ),
-        }
+    async fn replica_info(&self, req: &RemotingCommand) -> Answer {
+        let header: GetReplicaInfoRequestHeader = decode(req)?;
+        let group = self.led_group(req, &header.broker_name).await?;
+        Ok(replica_info(req, Some(&group), None))
     }
 
     /// An operator's election: of the replica named, or of whom the controller would pick.
-    async fn elect(&self, req: &RemotingCommand) -> RemotingCommand {
-        let header: ElectMasterRequestHeader = match req.decode_header() {
-            Ok(h) => h,
-            Err(e) => {
-                return RemotingCommand::error(
-                    req,
-                    response::CONTROLLER_INVALID_REQUEST,
-                    e.to_string(),
-                )
-            }
-        };
-        if let Err(answer) = self.confirm_leader(req).await {
-            return answer;
-        }
-        let state = self.controller.state.state();
-        let Some(group) = state.groups.get(&header.broker_name) else {
-            return RemotingCommand::error(
-                req,
-                response::CONTROLLER_BROKER_METADATA_NOT_EXIST,
-                format!("broker group {:?} is not registered", header.broker_name),
-            );
-        };
+    async fn elect(&self, req: &RemotingCommand) -> Answer {
+        let header: ElectMasterRequestHeader = decode(req)?;
+        let group = &self.led_group(req, &header.broker_name).await?;
         let liveness = &self.controller.liveness;
         let now = std::time::Instant::now();
         let alive = |id| liveness.is_alive(&group.broker_name, id, now);
         let candidate = match header.broker_id {
             Some(id) if !alive(id) => {
-                return RemotingCommand::error(
+                return Err(RemotingCommand::error(
                     req,
                     response::CONTROLLER_BROKER_NOT_ALIVE,
                     format!("replica {id} of {:?} is not alive", group.broker_name),
-                )
+                ))
             }
             Some(id) => Some(id),
             None => choose_master(
@@ -319,27 +287,30 @@ impl ControllerProcessor {
             ),
         };
         let Some(new_master) = candidate else {
-            return RemotingCommand::error(
+            return Err(RemotingCommand::error(
                 req,
                 response::CONTROLLER_ELECT_MASTER_FAILED,
                 format!(
                     "no alive in-sync replica of {:?} to elect",
                     group.broker_name
                 ),
-            );
+            ));
         };
         let command = Command::ElectMaster {
             broker_name: group.broker_name.clone(),
             new_master,
             expected_epoch: group.master_epoch,
         };
-        match self.write(req, command).await {
-            Ok(Applied {
+        match self.write(req, command).await? {
+            Applied {
                 refused: Some(refused),
                 ..
-            }) => RemotingCommand::error(req, refusal_code(&refused), refused.to_string()),
-            Ok(applied) => replica_info(req, applied.group.as_ref(), None),
-            Err(answer) => answer,
+            } => Err(RemotingCommand::error(
+                req,
+                refusal_code(&refused),
+                refused.to_string(),
+            )),
+            applied => Ok(replica_info(req, applied.group.as_ref(), None)),
         }
     }
 
@@ -365,20 +336,15 @@ impl ControllerProcessor {
 
     /// CONTROLLER_GET_SYNC_STATE_DATA: the body names the groups (a JSON list); the answer gives
     /// each one's master, epochs and which replicas are in and out of sync.
-    async fn sync_state_data(&self, req: &RemotingCommand) -> RemotingCommand {
-        let names: Vec<String> = match serde_json::from_slice(&req.body_bytes()) {
-            Ok(n) => n,
-            Err(e) => {
-                return RemotingCommand::error(
-                    req,
-                    response::CONTROLLER_INVALID_REQUEST,
-                    format!("the body must be a JSON list of broker names: {e}"),
-                )
-            }
-        };
-        if let Err(answer) = self.confirm_leader(req).await {
-            return answer;
-        }
+    async fn sync_state_data(&self, req: &RemotingCommand) -> Answer {
+        let names: Vec<String> = serde_json::from_slice(&req.body_bytes()).map_err(|e| {
+            RemotingCommand::error(
+                req,
+                response::CONTROLLER_INVALID_REQUEST,
+                format!("the body must be a JSON list of broker names: {e}"),
+            )
+        })?;
+        self.confirm_leader(req).await?;
         let state = self.controller.state.state();
         let liveness = &self.controller.liveness;
         let mut table = BTreeMap::new();
@@ -388,6 +354,7 @@ impl ControllerProcessor {
             };
             let member = |id: NodeId| {
                 serde_json::json!({
+                    "brokerName": name,
                     "brokerId": id,
                     "brokerAddress": group.replicas.get(&id).map(|r| r.address.clone()),
                     "alive": liveness.is_alive(&name, id, std::time::Instant::now()),
@@ -410,6 +377,6 @@ impl ControllerProcessor {
             );
         }
         let body = serde_json::json!({ "replicasInfoTable": table });
-        RemotingCommand::success(req).with_body(body.to_string().into_bytes())
+        Ok(RemotingCommand::success(req).with_body(body.to_string().into_bytes()))
     }
 }
