@@ -194,6 +194,10 @@ fn spawn(home: &Path, main: &str, conf: &str, port: u16) -> OfficialProcess {
         // 4.9.7 predates JDK 17: it unmaps its files through DirectByteBuffer internals.
         .args(["--add-opens", "java.base/java.nio=ALL-UNNAMED"])
         .args(["--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED"])
+        // Above 90 % disk use 4.9.7 stops taking writes, and above 85 % it deletes commit-log
+        // segments, whatever diskMaxUsedSpaceRatio says: a shared CI disk may be that full.
+        .arg("-Drocketmq.broker.diskSpaceWarningLevelRatio=0.99")
+        .arg("-Drocketmq.broker.diskSpaceCleanForciblyRatio=0.99")
         .arg(format!("-Duser.home={}", home.display()))
         .arg(format!("-Drocketmq.home.dir={}", home.display()))
         .arg("-cp")
