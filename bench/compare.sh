@@ -111,20 +111,9 @@ print_raw_limits client
 
 start_official() {
   local flush="$1" home="$work/official-home"
-  mkdir -p "$home/conf" "$work/official-store" "$work/logs"
-  # The broker and name server load conf/logback_*.xml from ROCKETMQ_HOME; warnings only, to a
-  # file, so logging is not what is measured.
-  for f in logback_namesrv.xml logback_broker.xml; do
-    cat >"$home/conf/$f" <<EOF
-<configuration>
-  <appender name="FILE" class="ch.qos.logback.core.FileAppender">
-    <file>$work/logs/$f.log</file>
-    <encoder><pattern>%d %p %t - %m%n</pattern></encoder>
-  </appender>
-  <root level="WARN"><appender-ref ref="FILE"/></root>
-</configuration>
-EOF
-  done
+  mkdir -p "$work/official-store" "$work/logs"
+  # conf/logback_*.xml in ROCKETMQ_HOME: warnings only, to a file (bench/lib.sh).
+  official_home "$home"
   cat >"$home/conf/namesrv.properties" <<EOF
 listenPort=$official_ns_port
 EOF

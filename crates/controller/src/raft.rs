@@ -69,6 +69,16 @@ enum LogLine {
     },
 }
 
+/// JSON lines, one per log line.
+fn encode_lines(lines: &[LogLine]) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    for line in lines {
+        serde_json::to_writer(&mut buf, line).map_err(io::Error::other)?;
+        buf.push(b'\n');
+    }
+    Ok(buf)
+}
+
 #[derive(Default)]
 struct LogData {
     entries: BTreeMap<u64, Entry<TypeConfig>>,
@@ -140,11 +150,7 @@ impl LogStore {
     }
 
     fn write_lines(&self, lines: &[LogLine]) -> io::Result<()> {
-        let mut buf = Vec::new();
-        for line in lines {
-            serde_json::to_writer(&mut buf, line).map_err(io::Error::other)?;
-            buf.push(b'\n');
-        }
+        let buf = encode_lines(lines)?;
         let mut file = self.file.lock();
         file.write_all(&buf)?;
         file.sync_data()
@@ -152,7 +158,6 @@ impl LogStore {
 
     /// Rewrites the file with only the entries kept, after a purge.
     fn rewrite(&self, data: &LogData) -> io::Result<()> {
-        let mut buf = Vec::new();
         let mut lines: Vec<LogLine> = Vec::new();
         if let Some(log_id) = data.last_purged {
             lines.push(LogLine::Purge { log_id });
@@ -160,10 +165,7 @@ impl LogStore {
         lines.extend(data.entries.values().map(|entry| LogLine::Append {
             entry: entry.clone(),
         }));
-        for line in &lines {
-            serde_json::to_writer(&mut buf, line).map_err(io::Error::other)?;
-            buf.push(b'\n');
-        }
+        let buf = encode_lines(&lines)?;
         let path = self.dir.join("raft-log.jsonl");
         let mut file = self.file.lock();
         write_atomically(&path, &buf)?;

@@ -10,21 +10,12 @@ use std::path::Path;
 use petrel_common::record::{self, java_string_hash};
 use petrel_store::{GetStatus, MessageStore, StoreConfig, StoreError};
 
-use common::append_request;
+use common::{all, append_request};
 
-const SEGMENT: u64 = 64 * 1024;
+const SEGMENT: u64 = common::SMALL_SEGMENT;
 
 fn config(root: &Path) -> StoreConfig {
-    StoreConfig {
-        commit_log_file_size: SEGMENT,
-        consume_queue_entries_per_file: 16,
-        flush_interval_ms: 20,
-        ..StoreConfig::new(root)
-    }
-}
-
-fn all(_: i64) -> bool {
-    true
+    common::small_files_config(root)
 }
 
 async fn fill(master: &MessageStore, n: usize) {

@@ -9,22 +9,13 @@ use std::path::Path;
 use petrel_common::record::{self, java_string_hash};
 use petrel_store::{EpochEntry, GetStatus, MessageStore, StoreConfig, StoreError};
 
-use common::append_request;
+use common::{all, append_request};
 
-const SEGMENT: u64 = 64 * 1024;
+const SEGMENT: u64 = common::SMALL_SEGMENT;
 const TOPIC: &str = "Cut";
 
 fn config(root: &Path) -> StoreConfig {
-    StoreConfig {
-        commit_log_file_size: SEGMENT,
-        consume_queue_entries_per_file: 16,
-        flush_interval_ms: 20,
-        ..StoreConfig::new(root)
-    }
-}
-
-fn all(_: i64) -> bool {
-    true
+    common::small_files_config(root)
 }
 
 /// Puts `n` messages with keys `k0..`; returns each one's physical offset and queue.

@@ -33,7 +33,8 @@ pub const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(20);
 /// A slave copies its master's topics, groups and offsets this often.
 pub const METADATA_SYNC_INTERVAL: Duration = Duration::from_secs(5);
 /// `haMaxGapNotInSync` default: a slave further behind than this is not in sync (256 MiB).
-pub const DEFAULT_HA_MAX_GAP_NOT_IN_SYNC: u64 = 256 * 1024 * 1024;
+pub const DEFAULT_HA_MAX_GAP_NOT_IN_SYNC: u64 =
+    petrel_controller::DEFAULT_MAX_GAP_NOT_IN_SYNC as u64;
 
 /// `brokerRole`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -1,11 +1,34 @@
 //! What the store's integration tests share: building an append request the way the broker
 //! does, with the fields a test does not care about fixed.
 
+// Each test binary uses its own part of this module.
+#![allow(dead_code)]
+
 use std::net::SocketAddr;
+use std::path::Path;
 
 use bytes::BytesMut;
 use petrel_common::record::{self, RecordFields};
-use petrel_store::AppendRequest;
+use petrel_store::{AppendRequest, StoreConfig};
+
+/// The commit-log segment size of [`small_files_config`].
+pub const SMALL_SEGMENT: u64 = 64 * 1024;
+
+/// Small segments and queue files, so a few hundred messages span several of each (the
+/// replication and truncation tests).
+pub fn small_files_config(root: &Path) -> StoreConfig {
+    StoreConfig {
+        commit_log_file_size: SMALL_SEGMENT,
+        consume_queue_entries_per_file: 16,
+        flush_interval_ms: 20,
+        ..StoreConfig::new(root)
+    }
+}
+
+/// A tag filter that takes every message.
+pub fn all(_: i64) -> bool {
+    true
+}
 
 /// A record of `topic`/`queue_id` with `body` and the raw `properties` string
 /// (`name\u{1}value\u{2}…`), ready for `put_message`.
