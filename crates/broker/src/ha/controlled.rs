@@ -160,7 +160,7 @@ pub async fn run(
                 .await;
         handle.shutdown().await;
         match next {
-            Some((_, answer)) if answer.broker_id.is_none() => {
+            Next::Register => {
                 let Some(again) = register(&client, &registration, &shutdown).await else {
                     return Ok(());
                 };
@@ -168,12 +168,12 @@ pub async fn run(
                 assignment = Assignment::from_info(&again, me);
                 info = again;
             }
-            Some((n, answer)) => {
+            Next::Role(n, answer) => {
                 tracing::warn!(from = ?assignment, to = ?n, "the controllers changed this broker's role");
                 assignment = n;
                 info = answer;
             }
-            None => return Ok(()),
+            Next::Stop => return Ok(()),
         }
     }
 }
@@ -232,8 +232,17 @@ async fn start_incarnation(
     }
 }
 
-/// Heartbeats until the controllers give another role (returned, with the answer that gave
-/// it) or `shutdown` (`None`).
+/// Why a broker incarnation ends.
+enum Next {
+    /// The controllers gave another role, in this answer.
+    Role(Assignment, ReplicaInfo),
+    /// The controllers do not know this replica (their state was wiped): register again.
+    Register,
+    /// `shutdown` fired.
+    Stop,
+}
+
+/// Heartbeats until the controllers give another role or `shutdown`.
 async fn heartbeat_until_change(
     client: &ControllerClient,
     base: &BrokerConfig,
@@ -242,7 +251,7 @@ async fn heartbeat_until_change(
     assignment: &Assignment,
     first: &ReplicaInfo,
     shutdown: &CancellationToken,
-) -> Option<(Assignment, ReplicaInfo)> {
+) -> Next {
     let broker = &handle.broker;
     let is_master = matches!(assignment, Assignment::Master { .. });
     let mut set_epoch = first.sync_state_set.sync_state_set_epoch;
@@ -251,7 +260,7 @@ async fn heartbeat_until_change(
     let mut last_error = String::new();
     loop {
         tokio::select! {
-            _ = shutdown.cancelled() => return None,
+            _ = shutdown.cancelled() => return Next::Stop,
             _ = tick.tick() => {}
         }
         let sent = Instant::now();
@@ -273,7 +282,7 @@ async fn heartbeat_until_change(
                 last_error.clear();
                 let next = Assignment::from_info(&info, me);
                 if next != *assignment {
-                    return Some((next, info));
+                    return Next::Role(next, info);
                 }
                 let set = &info.sync_state_set;
                 set_epoch = set.sync_state_set_epoch;
@@ -287,18 +296,10 @@ async fn heartbeat_until_change(
                 if code == response::CONTROLLER_INVALID_REPLICAS
                     || code == response::CONTROLLER_BROKER_METADATA_NOT_EXIST =>
             {
-                // The controllers do not know this replica (their state was wiped): start over;
-                // `run` registers again on an answer without an id.
                 tracing::warn!(
                     "the controllers do not know this broker ({remark}); registering again"
                 );
-                return Some((
-                    Assignment::Slave {
-                        epoch: 0,
-                        master: None,
-                    },
-                    ReplicaInfo::default(),
-                ));
+                return Next::Register;
             }
             Err(e) => {
                 let e = e.to_string();
