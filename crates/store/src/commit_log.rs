@@ -15,7 +15,7 @@ use petrel_common::record::{
     PHYSICAL_OFFSET_POS, QUEUE_OFFSET_POS, SYS_FLAG_POS,
 };
 
-use crate::mapped_file::{MappedFile, MappedFileQueue};
+use crate::mapped_file::{MappedFile, MappedFileQueue, WritePath};
 
 pub struct CommitLog {
     files: MappedFileQueue,
@@ -26,7 +26,7 @@ pub struct CommitLog {
 impl CommitLog {
     pub fn open(dir: &Path, file_size: usize) -> io::Result<CommitLog> {
         Ok(CommitLog {
-            files: MappedFileQueue::load(dir, file_size)?,
+            files: MappedFileQueue::load(dir, file_size, WritePath::File)?,
             max_offset: AtomicI64::new(0),
         })
     }
@@ -71,7 +71,7 @@ impl CommitLog {
             let mut blank = [0u8; END_FILE_MIN_BLANK_BYTES];
             blank[..4].copy_from_slice(&(remaining as i32).to_be_bytes());
             blank[4..].copy_from_slice(&BLANK_MAGIC.to_be_bytes());
-            segment.write(pos, &blank);
+            segment.write(pos, &blank)?;
             segment.publish(self.file_size());
             segment = self
                 .files
@@ -85,7 +85,7 @@ impl CommitLog {
         record[PHYSICAL_OFFSET_POS..PHYSICAL_OFFSET_POS + 8]
             .copy_from_slice(&physical_offset.to_be_bytes());
         record[ts_pos..ts_pos + 8].copy_from_slice(&store_timestamp.to_be_bytes());
-        segment.write(pos, record);
+        segment.write(pos, record)?;
         segment.publish(pos + len);
         Ok(physical_offset)
     }

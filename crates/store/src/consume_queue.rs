@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::mapped_file::MappedFileQueue;
+use crate::mapped_file::{MappedFileQueue, WritePath};
 
 /// Bytes per consume-queue entry (`CQ_STORE_UNIT_SIZE`).
 pub const CQ_ENTRY_BYTES: usize = 20;
@@ -65,7 +65,11 @@ impl ConsumeQueue {
         entries_per_file: u32,
     ) -> io::Result<ConsumeQueue> {
         let dir = cq_root.join(topic).join(queue_id.to_string());
-        let files = MappedFileQueue::load(&dir, entries_per_file as usize * CQ_ENTRY_BYTES)?;
+        let files = MappedFileQueue::load(
+            &dir,
+            entries_per_file as usize * CQ_ENTRY_BYTES,
+            WritePath::Mapping,
+        )?;
         let first = files.min_offset() / CQ_ENTRY_BYTES as i64;
         Ok(ConsumeQueue {
             topic: topic.to_owned(),
@@ -113,7 +117,7 @@ impl ConsumeQueue {
             self.files.create(next)?;
         };
         let pos = (byte - file.file_from_offset()) as usize;
-        file.write(pos, &entry.encode());
+        file.write(pos, &entry.encode())?;
         file.publish(pos + CQ_ENTRY_BYTES);
         self.max_offset.store(offset + 1, Ordering::Release);
         Ok(())

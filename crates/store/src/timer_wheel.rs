@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::mapped_file::{MappedFile, MappedFileQueue};
+use crate::mapped_file::{MappedFile, MappedFileQueue, WritePath};
 use crate::metadata;
 
 /// Bytes per timer-log record: prev i64, slot i64, deliver i64, commit-log offset i64,
@@ -191,10 +191,11 @@ impl TimerWheel {
                 std::fs::remove_file(old)?;
             }
         }
-        let wheel = MappedFile::open(&wheel_dir, 0, config.wheel_bytes())?;
+        let wheel = MappedFile::open(&wheel_dir, 0, config.wheel_bytes(), WritePath::Mapping)?;
         let log = MappedFileQueue::load(
             &config.root_dir.join("timerlog"),
             config.log_segment_bytes(),
+            WritePath::Mapping,
         )?;
         // Bytes past the checkpoint were filed after it; the service files them again.
         log.truncate_after(checkpoint.log_end)?;
@@ -229,6 +230,7 @@ impl TimerWheel {
         let log = MappedFileQueue::load(
             &config.root_dir.join("timerlog"),
             config.log_segment_bytes(),
+            WritePath::Mapping,
         )?;
         let mut pending = 0;
         for file in log.files() {
@@ -449,7 +451,7 @@ impl TimerWheel {
         b[32..36].copy_from_slice(&e.size.to_be_bytes());
         b[36..40].copy_from_slice(&RECORD_MAGIC.to_be_bytes());
         let at = (pos - seg_start) as usize;
-        file.write(at, &b);
+        file.write(at, &b)?;
         file.publish(at + TIMER_RECORD_SIZE);
         self.log_end = pos + TIMER_RECORD_SIZE as i64;
         Ok(pos)

@@ -113,7 +113,7 @@ impl MessageStore {
                 data.len()
             )));
         }
-        segment.write(pos, data);
+        segment.write(pos, data)?;
         segment.publish(pos + data.len());
         let write_end = offset + data.len() as i64;
 
