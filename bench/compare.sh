@@ -8,8 +8,9 @@
 #   options: --flush "ASYNC_FLUSH SYNC_FLUSH" (which, in that order); --only "official petrel"
 #   (which brokers, in that order); --size BYTES; --tmp DIR (where the stores go); --keep
 #   (leave the temporary directory and its logs); --no-cargo (use the petrel binary already in
-#   target/release); --no-tx (skip the transactional cases); BENCH_JAVA_HOME (default: the
-#   JDK 17 in /usr/lib/jvm)
+#   target/release); --no-tx (skip the transactional cases); --batch N (also 32 threads each
+#   sending N messages per call, the client's send(Collection), SEND_BATCH_MESSAGE; TPS counts
+#   messages, RT is per call); BENCH_JAVA_HOME (default: the JDK 17 in /usr/lib/jvm)
 #
 # For ASYNC_FLUSH and then SYNC_FLUSH, each broker in turn (the official name server + broker
 # 4.9.7, then `petrel standalone`), each on a fresh store in a temporary directory:
@@ -41,6 +42,7 @@ flushes="ASYNC_FLUSH SYNC_FLUSH"
 cargo_build=1
 keep=0
 tx=1
+batch=0
 tmp_parent="${TMPDIR:-/tmp}"
 java_home="${BENCH_JAVA_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}"
 while [ $# -gt 0 ]; do
@@ -56,7 +58,8 @@ while [ $# -gt 0 ]; do
     --no-cargo) cargo_build=0 ;;
     --keep) keep=1 ;;
     --no-tx) tx=0 ;;
-    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    --batch) batch="$2"; shift ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -224,6 +227,12 @@ for flush in $flushes; do
       echo "produce, $threads threads: $r"
       record "$sys" "$flush" "produce $threads threads" "$r"
     done
+    if [ "$batch" -gt 1 ]; then
+      run_client "$sys-$flush-b$batch" produce topic="$topic" threads=32 size="$size" \
+        warmup="$warmup" duration="$duration" queues=8 batch="$batch"
+      echo "produce, batch $batch, 32 threads: $r"
+      record "$sys" "$flush" "batch $batch, 32 threads" "$r"
+    fi
     if [ "$tx" = 1 ]; then
       for threads in 1 32; do
         run_client "$sys-$flush-tx$threads" produce topic="$topic" threads="$threads" size="$size" \

@@ -218,3 +218,71 @@ async fn an_oversized_message_is_refused_with_a_clear_error() {
     producer.shutdown().await;
     petrel.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_lands_in_one_queue_at_consecutive_offsets_and_is_consumed_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let petrel = Standalone::start(dir.path()).await.unwrap();
+    let ns = petrel.namesrv_addr.clone();
+    let topic = "BatchTopic";
+    let producer = Producer::new("batch-pg", ClientConfig::new(&ns));
+    producer.start().await.unwrap();
+    producer.send(Message::new(topic, "warm-up")).await.unwrap();
+    let mut results = Vec::new();
+    for b in 0..3 {
+        let msgs = (0..10)
+            .map(|i| {
+                Message::new(topic, format!("b{b}-{i}"))
+                    .with_keys(format!("k{b}-{i}"))
+                    .with_tags("batched")
+            })
+            .collect();
+        let r = producer.send_batch(msgs).await.unwrap();
+        assert_eq!(r.msg_id.split(',').count(), 10, "{}", r.msg_id);
+        results.push(r);
+    }
+
+    // key → (body, tag, queue id, queue offset)
+    type Where = Arc<Mutex<HashMap<String, (Vec<u8>, String, i32, i64)>>>;
+    let seen: Where = Arc::default();
+    let s = seen.clone();
+    let mut c = PushConsumer::new("batch-cg", ClientConfig::new(&ns));
+    c.subscribe(topic, "batched").unwrap();
+    c.set_consume_from(ConsumeFromWhere::FirstOffset);
+    c.register_listener(move |msgs: &[MessageExt]| {
+        let mut s = s.lock().unwrap();
+        for m in msgs {
+            let key = m.keys().unwrap_or_default().to_owned();
+            let tag = m.tags().unwrap_or_default().to_owned();
+            let at = (m.body.to_vec(), tag, m.queue_id, m.queue_offset);
+            assert!(s.insert(key, at).is_none(), "delivered twice");
+        }
+        ConsumeStatus::Success
+    });
+    c.start().await.unwrap();
+    wait_for("the 30 batched messages", || {
+        seen.lock().unwrap().len() == 30
+    })
+    .await;
+    let seen = seen.lock().unwrap().clone();
+    for (b, r) in results.iter().enumerate() {
+        for i in 0..10 {
+            let (body, tag, queue_id, offset) = &seen[&format!("k{b}-{i}")];
+            assert_eq!(body, format!("b{b}-{i}").as_bytes());
+            assert_eq!(tag, "batched");
+            assert_eq!(*queue_id, r.queue.queue_id, "batch {b} is in one queue");
+            assert_eq!(*offset, r.queue_offset + i as i64, "batch {b}, message {i}");
+        }
+    }
+    c.shutdown().await;
+
+    // What a batch cannot hold is refused before anything is sent.
+    assert!(producer.send_batch(Vec::new()).await.is_err());
+    let mixed = vec![Message::new(topic, "a"), Message::new("OtherTopic", "b")];
+    assert!(producer.send_batch(mixed).await.is_err());
+    let delayed = vec![Message::new(topic, "d").with_delay(Duration::from_secs(5))];
+    let err = producer.send_batch(delayed).await.unwrap_err();
+    assert!(err.to_string().contains("delayed"), "{err}");
+    producer.shutdown().await;
+    petrel.shutdown().await.unwrap();
+}

@@ -242,6 +242,10 @@ enum BenchCommand {
         /// Message body size in bytes.
         #[arg(long, default_value_t = 1024)]
         size: usize,
+        /// Messages per send call; above 1, each call is one SEND_BATCH_MESSAGE (the Java
+        /// client's send(Collection)); TPS counts messages, latency is per call.
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
         /// Seconds to run.
         #[arg(long, default_value_t = 30)]
         duration: u64,
@@ -601,6 +605,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 topic,
                 threads,
                 size,
+                batch,
                 duration,
                 interval,
                 json,
@@ -613,6 +618,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     topic,
                     threads,
                     message_bytes: size,
+                    batch,
                     duration: Duration::from_secs(duration),
                     report_interval: Duration::from_secs(interval),
                     binary_headers: !json,

@@ -143,12 +143,62 @@ impl Producer {
     /// times, each on another broker when there is one.
     pub async fn send(&self, msg: Message) -> Result<SendResult> {
         let msg = self.prepare(msg)?;
+        self.send_with_retries(&msg, false).await
+    }
+
+    /// Sends `msgs` in one SEND_BATCH_MESSAGE to one round-robin queue, where they get
+    /// consecutive queue offsets; retried as [`Producer::send`] is. Like the Java client's
+    /// `send(Collection)`: one topic, no delay or delivery time, no transaction. The result's
+    /// `msg_id` is the messages' UNIQ_KEYs joined by commas, `queue_offset` the first message's.
+    pub async fn send_batch(&self, msgs: Vec<Message>) -> Result<SendResult> {
+        let Some(topic) = msgs.first().map(|m| m.topic.clone()) else {
+            return Err(ClientError::InvalidArgument("the batch is empty".into()));
+        };
+        let mut body = Vec::new();
+        let mut ids = Vec::with_capacity(msgs.len());
+        for msg in msgs {
+            if msg.topic != topic {
+                return Err(ClientError::InvalidArgument(format!(
+                    "a batch holds one topic: {} and {topic}",
+                    msg.topic
+                )));
+            }
+            let delayed = [
+                properties::DELAY,
+                properties::TIMER_DELIVER_MS,
+                properties::TIMER_DELAY_SEC,
+                properties::TIMER_DELAY_MS,
+            ]
+            .iter()
+            .any(|name| msg.properties.get(name).is_some());
+            if delayed {
+                return Err(ClientError::InvalidArgument(
+                    "a delayed message cannot be sent in a batch".into(),
+                ));
+            }
+            let msg = self.prepare(msg)?;
+            encode_batch_entry(&msg, &mut body)?;
+            ids.push(
+                msg.properties
+                    .get(properties::UNIQ_KEY)
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
+        }
+        let mut batch = Message::new(topic, body);
+        batch.properties.insert(properties::WAIT, "true");
+        let mut result = self.send_with_retries(&batch, true).await?;
+        result.msg_id = ids.join(",");
+        Ok(result)
+    }
+
+    async fn send_with_retries(&self, msg: &Message, batch: bool) -> Result<SendResult> {
         let mut last_broker: Option<String> = None;
         let mut last_err = None;
         for attempt in 0..=SEND_RETRIES {
             let info = self.publish_info(&msg.topic).await?;
             let mq = self.select_queue(&info.queues, last_broker.as_deref())?;
-            match self.send_kernel(&msg, &mq).await {
+            match self.send_kernel_flagged(msg, &mq, 0, batch).await {
                 Ok(r) => return Ok(r),
                 Err(e) if is_retryable(&e) => {
                     tracing::debug!(attempt, queue = ?mq, "send failed, retrying: {e}");
@@ -186,7 +236,7 @@ impl Producer {
         let info = self.publish_info(&msg.topic).await?;
         let mq = self.select_queue(&info.queues, None)?;
         let send = self
-            .send_kernel_flagged(&msg, &mq, SYSFLAG_TRANSACTION_PREPARED)
+            .send_kernel_flagged(&msg, &mq, SYSFLAG_TRANSACTION_PREPARED, false)
             .await?;
         let local_state = match send.status {
             SendStatus::SendOk => local(&msg),
@@ -292,14 +342,16 @@ impl Producer {
     }
 
     async fn send_kernel(&self, msg: &Message, mq: &MessageQueue) -> Result<SendResult> {
-        self.send_kernel_flagged(msg, mq, 0).await
+        self.send_kernel_flagged(msg, mq, 0, false).await
     }
 
+    /// One request; with `batch`, `msg.body` holds the encoded messages.
     async fn send_kernel_flagged(
         &self,
         msg: &Message,
         mq: &MessageQueue,
         sys_flag: i32,
+        batch: bool,
     ) -> Result<SendResult> {
         let addr = self
             .instance
@@ -318,11 +370,15 @@ impl Producer {
             reconsume_times: Some(0),
             unit_mode: Some(false),
             max_reconsume_times: None,
-            batch: Some(false),
+            batch: Some(batch),
             broker_name: Some(mq.broker_name.clone()),
         };
-        let cmd = RemotingCommand::request_with_header(request::SEND_MESSAGE_V2, &header)
-            .with_body(msg.body.clone());
+        let code = if batch {
+            request::SEND_BATCH_MESSAGE
+        } else {
+            request::SEND_MESSAGE_V2
+        };
+        let cmd = RemotingCommand::request_with_header(code, &header).with_body(msg.body.clone());
         let resp = self
             .instance
             .invoke(&addr, cmd, self.instance.config().request_timeout)
@@ -362,6 +418,32 @@ impl PublishInfo {
             fetched: Instant::now(),
         }
     }
+}
+
+/// One message of a SEND_BATCH_MESSAGE body (protocol reference §4.8): total size, magic and
+/// body CRC (both unused by brokers, sent as 0), flag, body length, body, properties length
+/// (a short), properties.
+fn encode_batch_entry(msg: &Message, out: &mut Vec<u8>) -> Result<()> {
+    let props = msg.properties.as_str().as_bytes();
+    let props_len = i16::try_from(props.len()).map_err(|_| {
+        ClientError::InvalidArgument(format!(
+            "properties of {} bytes do not fit a batch entry (at most {})",
+            props.len(),
+            i16::MAX
+        ))
+    })?;
+    let total = 4 + 4 + 4 + 4 + 4 + msg.body.len() + 2 + props.len();
+    let total = i32::try_from(total)
+        .map_err(|_| ClientError::InvalidArgument("a batch entry over 2 GiB".into()))?;
+    out.extend_from_slice(&total.to_be_bytes());
+    out.extend_from_slice(&0i32.to_be_bytes());
+    out.extend_from_slice(&0i32.to_be_bytes());
+    out.extend_from_slice(&msg.flag.to_be_bytes());
+    out.extend_from_slice(&(msg.body.len() as i32).to_be_bytes());
+    out.extend_from_slice(&msg.body);
+    out.extend_from_slice(&props_len.to_be_bytes());
+    out.extend_from_slice(props);
+    Ok(())
 }
 
 fn is_retryable(e: &ClientError) -> bool {

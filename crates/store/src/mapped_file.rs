@@ -610,10 +610,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let q = MappedFileQueue::load(dir.path(), 4096, path).unwrap();
         let f = q.create(0).unwrap();
-        f.write(0, &[7u8; 4096]);
+        f.write(0, &[7u8; 4096]).unwrap();
         f.publish(4096);
         let g = q.create(4096).unwrap();
-        g.write(0, &[9u8; 100]);
+        g.write(0, &[9u8; 100]).unwrap();
         g.publish(100);
         q.truncate_after(4096 + 10).unwrap();
         assert_eq!(g.wrote_pos(), 10);

@@ -285,7 +285,7 @@ async fn run(
                 bar.set_position(acked);
                 progress::println(
                     &bar,
-                    format_args!("send {}/{}  {}", acked, n, line(&snapshot, secs, failed - failures_reported)),
+                    format_args!("send {}/{}  {}", acked, n, line(&snapshot, 1, secs, failed - failures_reported)),
                 );
                 failures_reported = failed;
             }
@@ -303,7 +303,10 @@ async fn run(
     let send_latency_us = total_hist.lock().clone();
     let sent = send_latency_us.len();
     let failed_sends = failures.load(Ordering::Relaxed);
-    println!("sent: {}", line(&send_latency_us, send_secs, failed_sends));
+    println!(
+        "sent: {}",
+        line(&send_latency_us, 1, send_secs, failed_sends)
+    );
     if sent_at > first_due {
         println!(
             "warning: sending ended {} ms after the window opened; {} timers were acknowledged \
