@@ -368,7 +368,9 @@ mod tests {
     #[test]
     fn a_deleted_segment_is_tracked_while_a_reader_still_maps_it() {
         let dir = tempfile::tempdir().unwrap();
-        let segment = Arc::new(MappedFile::open(dir.path(), 0, 4096, crate::mapped_file::WritePath::Mapping).unwrap());
+        let segment = Arc::new(
+            MappedFile::open(dir.path(), 0, 4096, crate::mapped_file::WritePath::Mapping).unwrap(),
+        );
         let reader = segment.bytes(0, 16);
         let mut unlinked = vec![Unlinked {
             path: segment.path().to_path_buf(),
