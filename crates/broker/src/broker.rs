@@ -74,7 +74,8 @@ pub struct Broker {
     /// The broker's own message trace (`traceOn`).
     pub trace: crate::trace::BrokerTrace,
     pub started_at_ms: u64,
-    /// Wakes the registrar to tell the name servers about a topic change now.
+    /// Wakes the registrar to tell the name servers about topic changes now (see
+    /// [`Broker::topic_changed`]).
     pub topics_changed: Notify,
     /// Master/slave replication: the role, connected slaves, the master followed.
     pub ha: crate::ha::HaService,
@@ -94,6 +95,11 @@ impl Broker {
     /// periodic round only asks whether they are needed (QUERY_DATA_VERSION).
     pub fn namesrv_registrations(&self) -> u64 {
         self.registrar.full_registrations()
+    }
+
+    /// Registrations of changed topics only that the name servers accepted since start.
+    pub fn namesrv_increments(&self) -> u64 {
+        self.registrar.increments()
     }
 
     /// A consumer's commit of its progress on a queue (UPDATE_CONSUMER_OFFSET or a pull's
@@ -484,11 +490,19 @@ async fn housekeeping(broker: Arc<Broker>, shutdown: CancellationToken) {
 }
 
 impl Broker {
-    /// Tells the name servers about the topic table now and waits for them to answer, so a
+    /// Tells the name servers about a changed `topic` now and waits for them to answer, so a
     /// client that learns of a new topic from us finds its route at once (as a RocketMQ broker
-    /// registers before answering UPDATE_AND_CREATE_TOPIC).
-    pub(crate) async fn publish_topics(&self) {
-        self.registrar.register_all(self).await;
+    /// registers before answering UPDATE_AND_CREATE_TOPIC). Changes made meanwhile by others go
+    /// in the same registration.
+    pub(crate) async fn publish_topic(&self, topic: &str) {
+        self.registrar.topic_changed(topic);
+        self.registrar.register_changes(self).await;
+    }
+
+    /// Tells the name servers about a changed `topic` soon, without waiting.
+    pub(crate) fn topic_changed(&self, topic: &str) {
+        self.registrar.topic_changed(topic);
+        self.topics_changed.notify_one();
     }
 
     pub(crate) fn in_rejoin_grace(&self) -> bool {

@@ -1,10 +1,14 @@
 //! The broker's topic table: what `UPDATE_AND_CREATE_TOPIC` and auto-creation write, what the name
-//! server learns at registration. Persisted to `config/topics.json` on every change.
+//! server learns at registration. Persisted to `config/topics.json` before a change returns;
+//! changes made while the file is being written share the next write, so a burst of creations
+//! does not write a table of megabytes once per topic.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use parking_lot::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::{Mutex, RwLock};
 use petrel_common::protocol::TopicConfigSerializeWrapper;
 use petrel_common::topic::{perm, DataVersion, TopicConfig, AUTO_CREATE_TOPIC_KEY};
 
@@ -13,6 +17,10 @@ use petrel_store::metadata;
 pub struct TopicConfigManager {
     path: PathBuf,
     table: RwLock<TopicConfigSerializeWrapper>,
+    /// Changes made to `table`, counted under its write lock.
+    changes: AtomicU64,
+    /// How many of `changes` the file holds; locked for the whole write, one write at a time.
+    persisted: Mutex<u64>,
     /// The system topics this broker adds itself at load, from its own config: a slave keeps
     /// them when its master's table lacks them.
     own_system: Vec<TopicConfig>,
@@ -118,6 +126,8 @@ impl TopicConfigManager {
         let manager = TopicConfigManager {
             path,
             table: RwLock::new(table),
+            changes: AtomicU64::new(1),
+            persisted: Mutex::new(0),
             own_system: system,
         };
         manager.persist()?;
@@ -140,6 +150,7 @@ impl TopicConfigManager {
             t.topic_config_table
                 .insert(config.topic_name.clone(), config);
             t.data_version.bump();
+            self.changes.fetch_add(1, Ordering::Relaxed);
         }
         self.persist()
     }
@@ -150,6 +161,7 @@ impl TopicConfigManager {
             let removed = t.topic_config_table.remove(topic).is_some();
             if removed {
                 t.data_version.bump();
+                self.changes.fetch_add(1, Ordering::Relaxed);
             }
             removed
         };
@@ -178,6 +190,7 @@ impl TopicConfigManager {
             let change = TableReplaced::apply(&mut t.topic_config_table, master);
             if !change.is_empty() {
                 t.data_version.bump();
+                self.changes.fetch_add(1, Ordering::Relaxed);
             }
             change
         };
@@ -223,6 +236,7 @@ impl TopicConfigManager {
             t.topic_config_table
                 .insert(config.topic_name.clone(), config.clone());
             t.data_version.bump();
+            self.changes.fetch_add(1, Ordering::Relaxed);
         }
         self.persist()?;
         tracing::info!(topic = %config.topic_name, queues = config.write_queue_nums, "created topic");
@@ -231,6 +245,18 @@ impl TopicConfigManager {
 
     pub fn snapshot(&self) -> TopicConfigSerializeWrapper {
         self.table.read().clone()
+    }
+
+    /// The configs of those of `topics` that exist, with the table's current data version.
+    pub fn snapshot_of(&self, topics: &BTreeSet<String>) -> TopicConfigSerializeWrapper {
+        let t = self.table.read();
+        TopicConfigSerializeWrapper {
+            topic_config_table: topics
+                .iter()
+                .filter_map(|name| Some((name.clone(), t.topic_config_table.get(name)?.clone())))
+                .collect(),
+            data_version: t.data_version,
+        }
     }
 
     pub fn topic_names(&self) -> Vec<String> {
@@ -246,7 +272,21 @@ impl TopicConfigManager {
         self.table.read().topic_config_table.clone()
     }
 
+    /// Writes the table unless a write that began after our change has covered it.
     fn persist(&self) -> std::io::Result<()> {
-        metadata::write_json(&self.path, &*self.table.read())
+        let ours = self.changes.load(Ordering::Relaxed);
+        let mut persisted = self.persisted.lock();
+        if *persisted >= ours {
+            return Ok(());
+        }
+        let (json, covered) = {
+            let t = self.table.read();
+            let json = serde_json::to_vec_pretty(&*t).map_err(std::io::Error::other)?;
+            (json, self.changes.load(Ordering::Relaxed))
+        };
+        // Written outside the table's lock: sends keep reading the table meanwhile.
+        metadata::write_atomic(&self.path, &json)?;
+        *persisted = covered;
+        Ok(())
     }
 }

@@ -29,6 +29,11 @@ pub struct ProduceOptions {
     pub message_bytes: usize,
     /// Messages per send call; above 1 each call is one SEND_BATCH_MESSAGE.
     pub batch: usize,
+    /// Above 1: the sends go round robin over this many topics, `<topic>_000000`…, created
+    /// first (each with `queues` queues on every master of the cluster `cluster`).
+    pub topics: usize,
+    pub queues: i32,
+    pub cluster: String,
     pub duration: Duration,
     pub report_interval: Duration,
     /// ROCKETMQ binary headers, as the official benchmark sends them.
@@ -111,11 +116,45 @@ pub async fn produce(opts: ProduceOptions) -> anyhow::Result<()> {
         .start()
         .await
         .context("cannot start the producer")?;
-    // One send first: creates the topic and warms the route.
-    producer
-        .send(Message::new(&opts.topic, vec![b'w'; opts.message_bytes]))
-        .await
-        .context("the warm-up send failed")?;
+    let topics: Arc<Vec<String>> = Arc::new(if opts.topics > 1 {
+        let names: Vec<String> = (0..opts.topics)
+            .map(|i| format!("{}_{i:06}", opts.topic))
+            .collect();
+        create_topics(&opts, &names).await?;
+        names
+    } else {
+        vec![opts.topic.clone()]
+    });
+    // One send to each topic first: creates it (with one topic) and warms its route.
+    let warmed = Instant::now();
+    let next = Arc::new(AtomicU64::new(0));
+    let mut warmers = Vec::new();
+    for _ in 0..opts.threads.clamp(1, 64) {
+        let (producer, topics, next) = (producer.clone(), topics.clone(), next.clone());
+        let body = vec![b'w'; opts.message_bytes];
+        warmers.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                let Some(topic) = topics.get(i) else {
+                    return anyhow::Ok(());
+                };
+                producer
+                    .send(Message::new(topic, body.clone()))
+                    .await
+                    .with_context(|| format!("the warm-up send to {topic} failed"))?;
+            }
+        }));
+    }
+    for w in warmers {
+        w.await??;
+    }
+    if topics.len() > 1 {
+        println!(
+            "warm-up: one send to each of {} topics in {:.1} s",
+            topics.len(),
+            warmed.elapsed().as_secs_f64()
+        );
+    }
 
     let interval_hist = Arc::new(Mutex::new(histogram()));
     let total_hist = Arc::new(Mutex::new(histogram()));
@@ -125,8 +164,9 @@ pub async fn produce(opts: ProduceOptions) -> anyhow::Result<()> {
     let batch = opts.batch.max(1);
 
     println!(
-        "bench produce: topic {} threads {} size {} B batch {} headers {} duration {:?}",
+        "bench produce: topic {} ({} topics) threads {} size {} B batch {} headers {} duration {:?}",
         opts.topic,
+        topics.len(),
         opts.threads,
         opts.message_bytes,
         batch,
@@ -140,9 +180,10 @@ pub async fn produce(opts: ProduceOptions) -> anyhow::Result<()> {
     let cpu_start = opts.broker_pid.and_then(process_cpu_time);
     let started = Instant::now();
     let mut senders = Vec::new();
-    for _ in 0..opts.threads {
+    let opts_threads = opts.threads.max(1);
+    for sender in 0..opts.threads {
         let producer = producer.clone();
-        let topic = opts.topic.clone();
+        let topics = topics.clone();
         let body = body.clone();
         let (ih, th, failures, stop) = (
             interval_hist.clone(),
@@ -151,13 +192,17 @@ pub async fn produce(opts: ProduceOptions) -> anyhow::Result<()> {
             stop.clone(),
         );
         senders.push(tokio::spawn(async move {
+            // Each sender walks the topics from its own start.
+            let mut n = sender * topics.len() / opts_threads;
             while !stop.load(Ordering::Relaxed) {
+                let topic = &topics[n % topics.len()];
+                n += 1;
                 let t = Instant::now();
                 let sent = if batch == 1 {
-                    producer.send(Message::new(&topic, body.clone())).await
+                    producer.send(Message::new(topic, body.clone())).await
                 } else {
                     let msgs = (0..batch)
-                        .map(|_| Message::new(&topic, body.clone()))
+                        .map(|_| Message::new(topic, body.clone()))
                         .collect();
                     producer.send_batch(msgs).await
                 };
@@ -207,6 +252,69 @@ pub async fn produce(opts: ProduceOptions) -> anyhow::Result<()> {
     producer.shutdown().await;
     opts.expect
         .check("bench produce", messages as f64 / elapsed, cpu_us)
+}
+
+/// Creates `names` on every master of `opts.cluster`, 64 requests in flight, and reports how
+/// long that took and how the broker told the name server (each creation is routed when it
+/// is answered).
+async fn create_topics(opts: &ProduceOptions, names: &[String]) -> anyhow::Result<()> {
+    let config = crate::tools::client_config(&opts.namesrv, opts.credentials.clone())
+        .with_instance_name("petrel-bench-admin");
+    let admin = Arc::new(petrel_client::admin::Admin::new(config));
+    admin.instance().start()?;
+    let info = admin.cluster_info().await.context("no cluster info")?;
+    let masters: Vec<String> = info
+        .cluster_addr_table
+        .get(&opts.cluster)
+        .with_context(|| format!("no cluster {}", opts.cluster))?
+        .iter()
+        .filter_map(|name| info.broker_addr_table.get(name)?.master_addr())
+        .map(str::to_owned)
+        .collect();
+    anyhow::ensure!(
+        !masters.is_empty(),
+        "cluster {} has no master",
+        opts.cluster
+    );
+    let started = Instant::now();
+    let bar = progress::steps(names.len() as u64, "creating topics");
+    let next = Arc::new(AtomicU64::new(0));
+    let names = Arc::new(names.to_vec());
+    let mut creators = Vec::new();
+    for _ in 0..64 {
+        let (admin, names, next, masters) =
+            (admin.clone(), names.clone(), next.clone(), masters.clone());
+        let (bar, queues) = (bar.clone(), opts.queues);
+        creators.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                let Some(topic) = names.get(i) else {
+                    return anyhow::Ok(());
+                };
+                for addr in &masters {
+                    admin
+                        .create_topic(addr, topic, queues)
+                        .await
+                        .with_context(|| format!("cannot create {topic} on {addr}"))?;
+                }
+                bar.inc(1);
+            }
+        }));
+    }
+    for c in creators {
+        c.await??;
+    }
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "created {} topics ({} queues) on {} master(s) in {secs:.1} s: {:.0} topics/s",
+        names.len(),
+        opts.queues,
+        masters.len(),
+        names.len() as f64 / secs
+    );
+    admin.shutdown();
+    Ok(())
 }
 
 /// Messages per second (calls × `batch`) and latencies per call.

@@ -246,6 +246,14 @@ enum BenchCommand {
         /// client's send(Collection)); TPS counts messages, latency is per call.
         #[arg(long, default_value_t = 1)]
         batch: usize,
+        /// Send round robin over this many topics, `<topic>_000000`…, created first with
+        /// `--queues` queues each on every master of `--cluster`.
+        #[arg(long, default_value_t = 1)]
+        topics: usize,
+        #[arg(long, default_value_t = 4)]
+        queues: i32,
+        #[arg(long, default_value = "DefaultCluster")]
+        cluster: String,
         /// Seconds to run.
         #[arg(long, default_value_t = 30)]
         duration: u64,
@@ -606,6 +614,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 threads,
                 size,
                 batch,
+                topics,
+                queues,
+                cluster,
                 duration,
                 interval,
                 json,
@@ -619,6 +630,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     threads,
                     message_bytes: size,
                     batch,
+                    topics,
+                    queues,
+                    cluster,
                     duration: Duration::from_secs(duration),
                     report_interval: Duration::from_secs(interval),
                     binary_headers: !json,

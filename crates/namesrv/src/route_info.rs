@@ -88,8 +88,12 @@ impl RouteInfoManager {
     /// Records a broker's registration (or its periodic re-registration).
     ///
     /// Topic configs are taken from the group's master, or from its lowest-id slave while no master
-    /// is registered, and only when the broker is new or its dataVersion changed. Topics missing
-    /// from such a registration no longer route to this broker group.
+    /// is registered. They are merged into the routes, as RocketMQ's name server does: a broker
+    /// sends only the topics that changed (RocketMQ's `registerIncrementBrokerData` after
+    /// UPDATE_AND_CREATE_TOPIC, Petrel's after any topic change), so a topic missing from a
+    /// registration is not a deleted one; deletion is DELETE_TOPIC_IN_NAMESRV, which mqadmin and
+    /// `petrel admin` send after deleting in the brokers. The configs are merged even when the
+    /// data version did not change: two increments sent close together may carry the same one.
     pub fn register_broker(&self, reg: BrokerRegistration, now_ms: u64) -> RegisterBrokerResult {
         let mut guard = self.tables.write();
         let t = &mut *guard;
@@ -131,11 +135,7 @@ impl RouteInfoManager {
         let is_prime_slave = !is_master && group.broker_addrs.keys().next() == Some(&reg.broker_id);
         let master_addr = group.master_addr().map(str::to_owned);
 
-        let changed = t
-            .live
-            .get(&reg.broker_addr)
-            .is_none_or(|live| live.data_version != reg.data_version);
-        if (is_master || is_prime_slave) && (changed || register_first) {
+        if is_master || is_prime_slave {
             let clear_write = is_prime_slave && reg.enable_acting_master;
             for (topic, config) in &reg.topic_config_table {
                 let mut queue_perm = config.perm;
@@ -153,12 +153,6 @@ impl RouteInfoManager {
                     },
                 );
             }
-            t.topics.retain(|topic, queues| {
-                if !reg.topic_config_table.contains_key(topic) {
-                    queues.remove(&reg.broker_name);
-                }
-                !queues.is_empty()
-            });
         }
 
         if register_first {
@@ -411,15 +405,32 @@ mod tests {
     }
 
     #[test]
-    fn topics_missing_from_a_changed_master_registration_are_removed() {
+    fn a_registration_of_some_topics_keeps_the_others() {
         let routes = RouteInfoManager::default();
         routes.register_broker(registration("a", 0, "m:1", &["T", "U"]), 0);
         routes.register_broker(registration("b", 0, "n:1", &["U"]), 0);
-        routes.register_broker(registration("a", 0, "m:1", &["T"]), 1);
-        assert!(routes.topic_route("T").is_some());
-        let u = routes.topic_route("U").unwrap();
-        assert_eq!(u.queue_datas.len(), 1);
-        assert_eq!(u.queue_datas[0].broker_name, "b");
+        // An official broker's increment after UPDATE_AND_CREATE_TOPIC: one topic.
+        routes.register_broker(registration("a", 0, "m:1", &["V"]), 1);
+        for topic in ["T", "V"] {
+            let route = routes.topic_route(topic).unwrap();
+            assert_eq!(route.queue_datas.len(), 1, "{topic}");
+            assert_eq!(route.queue_datas[0].broker_name, "a");
+        }
+        assert_eq!(routes.topic_route("U").unwrap().queue_datas.len(), 2);
+        // Deleting is its own request.
+        routes.delete_topic("U", None);
+        assert!(routes.topic_route("U").is_none());
+    }
+
+    #[test]
+    fn an_increment_with_an_unchanged_data_version_is_still_merged() {
+        let routes = RouteInfoManager::default();
+        routes.register_broker(registration("a", 0, "m:1", &["T"]), 0);
+        let mut write_only = registration("a", 0, "m:1", &["T"]);
+        write_only.topic_config_table.get_mut("T").unwrap().perm = perm::WRITE;
+        routes.register_broker(write_only, 1);
+        let route = routes.topic_route("T").unwrap();
+        assert_eq!(route.queue_datas[0].perm, perm::WRITE);
     }
 
     #[test]

@@ -247,8 +247,8 @@ fn apply(b: &Broker, master: MasterTables) -> Result<SyncReport, MetadataSyncErr
             table: "topics",
             source,
         })?;
-    if !topics.is_empty() {
-        b.topics_changed.notify_one();
+    for name in topics.added.iter().chain(&topics.updated) {
+        b.topic_changed(name);
     }
 
     let groups = b

@@ -106,10 +106,17 @@ pub async fn update_and_create_topic(b: &Arc<Broker>, req: &RemotingCommand) -> 
     if let Some(t) = h.topic_filter_type {
         config.topic_filter_type = t;
     }
-    if let Err(e) = b.topics.upsert(config) {
+    let name = config.topic_name.clone();
+    // Off the runtime's workers: the write of topics.json blocks, and creations waiting for
+    // one write share the next (see `TopicConfigManager::persist`).
+    let topics = b.clone();
+    let upserted = tokio::task::spawn_blocking(move || topics.topics.upsert(config))
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+    if let Err(e) = upserted {
         return io_failure(req, e);
     }
-    b.publish_topics().await;
+    b.publish_topic(&name).await;
     RemotingCommand::success(req)
 }
 
@@ -232,7 +239,9 @@ fn delete_topic(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingCommand {
     };
     match b.topics.delete(&h.topic) {
         Ok(_) => {
-            b.topics_changed.notify_one();
+            // Sent by omission: the name server keeps the route until DELETE_TOPIC_IN_NAMESRV,
+            // which mqadmin and `petrel admin` send next.
+            b.topic_changed(&h.topic);
             RemotingCommand::success(req)
         }
         Err(e) => io_failure(req, e),
@@ -500,10 +509,11 @@ fn update_broker_config(b: &Arc<Broker>, req: &RemotingCommand) -> RemotingComma
             })
             .unwrap_or(true);
         if differs {
+            let name = template.topic_name.clone();
             if let Err(e) = b.topics.upsert(template) {
                 return io_failure(req, e);
             }
-            b.topics_changed.notify_one();
+            b.topic_changed(&name);
         }
     }
     RemotingCommand::success(req)

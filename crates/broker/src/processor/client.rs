@@ -80,7 +80,7 @@ pub async fn heartbeat(
         // right after this heartbeat, and a miss would leave retries unconsumed until its next
         // route refresh (30 s).
         match b.topics.create_if_absent(retry) {
-            Ok(TopicLookup::Created(_)) => b.publish_topics().await,
+            Ok(TopicLookup::Created(t)) => b.publish_topic(&t.topic_name).await,
             Ok(_) => {}
             Err(e) => return io_failure(req, e),
         }

@@ -477,7 +477,7 @@ pub(crate) fn dead_letter_topic(b: &Broker, group: &str) -> std::io::Result<Stri
         b.topics
             .create_if_absent(TopicConfig::new(name.clone(), 1, perm::READ | perm::WRITE))?;
     if matches!(lookup, TopicLookup::Created(_)) {
-        b.topics_changed.notify_one();
+        b.topic_changed(&name);
     }
     Ok(name)
 }
@@ -517,7 +517,7 @@ async fn writable_topic(
         TopicLookup::Created(t) => {
             // Registered before the answer, as RocketMQ does: a client that sends and then
             // starts a consumer of the new topic must find its route.
-            b.publish_topics().await;
+            b.publish_topic(&t.topic_name).await;
             t
         }
         TopicLookup::NotExist => {

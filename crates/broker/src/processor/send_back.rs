@@ -91,7 +91,7 @@ pub async fn consumer_send_msg_back(b: &Arc<Broker>, req: &RemotingCommand) -> R
         let retry = TopicConfig::new(retry_topic(&h.group), queues, perm::READ | perm::WRITE);
         match b.topics.create_if_absent(retry) {
             Ok(TopicLookup::Created(t)) => {
-                b.topics_changed.notify_one();
+                b.topic_changed(&t.topic_name);
                 (t.topic_name, rand::random_range(0..queues))
             }
             Ok(TopicLookup::Found(t)) => {
