@@ -143,14 +143,17 @@ impl TopicConfigManager {
         self.table.read().topic_config_table.get(topic).map(f)
     }
 
-    /// Creates or replaces a topic.
+    /// Creates or replaces a topic. The same config again changes nothing (no new data
+    /// version, no write), but still returns only once the file holds it.
     pub fn upsert(&self, config: TopicConfig) -> std::io::Result<()> {
         {
             let mut t = self.table.write();
-            t.topic_config_table
-                .insert(config.topic_name.clone(), config);
-            t.data_version.bump();
-            self.changes.fetch_add(1, Ordering::Relaxed);
+            if t.topic_config_table.get(&config.topic_name) != Some(&config) {
+                t.topic_config_table
+                    .insert(config.topic_name.clone(), config);
+                t.data_version.bump();
+                self.changes.fetch_add(1, Ordering::Relaxed);
+            }
         }
         self.persist()
     }

@@ -35,7 +35,10 @@ pub enum WritePath {
 
 pub struct MappedFile {
     path: PathBuf,
-    file: File,
+    /// Open only for [`WritePath::File`]. A mapping outlives its descriptor, so files written
+    /// through the mapping hold none: a broker with 100,000 topics has 400,000 consume-queue
+    /// files, far more than a process may keep open.
+    file: Option<File>,
     map: MmapRaw,
     write_path: WritePath,
     file_from_offset: i64,
@@ -76,6 +79,7 @@ impl MappedFile {
             ));
         }
         let map = MmapRaw::map_raw(&file)?;
+        let file = (write_path == WritePath::File).then_some(file);
         // Appends fault pages in one at a time. With readahead on, each fault on the sparse tail
         // zeroed a whole readahead window, and the kernel's memset became 40% of the broker's CPU.
         // Reads of old data go through the same mapping and lose only readahead, which the page
@@ -107,7 +111,7 @@ impl MappedFile {
 
     /// When the file's contents last changed, as the filesystem records it.
     pub fn last_modified(&self) -> io::Result<std::time::SystemTime> {
-        self.file.metadata()?.modified()
+        fs::metadata(&self.path)?.modified()
     }
 
     pub fn wrote_pos(&self) -> usize {
@@ -134,8 +138,8 @@ impl MappedFile {
     pub(crate) fn write(&self, pos: usize, data: &[u8]) -> io::Result<()> {
         assert!(pos + data.len() <= self.file_size, "write past segment end");
         debug_assert!(pos >= self.wrote_pos());
-        if self.write_path == WritePath::File {
-            return self.file.write_all_at(data, pos as u64);
+        if let Some(file) = &self.file {
+            return file.write_all_at(data, pos as u64);
         }
         // SAFETY: the range lies inside the mapping (asserted above); the single writer owns
         // every byte at or past `wrote_pos`, so no reference to these bytes exists elsewhere.
@@ -145,6 +149,64 @@ impl MappedFile {
                 self.map.as_mut_ptr().add(pos),
                 data.len(),
             );
+        }
+        Ok(())
+    }
+
+    /// Copies `parts`, one after another, to `pos`: one `pwritev` (per 1,024 parts) on
+    /// [`WritePath::File`]. Same rules as [`MappedFile::write`].
+    pub(crate) fn write_vectored(&self, pos: usize, parts: &[&[u8]]) -> io::Result<()> {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        assert!(pos + total <= self.file_size, "write past segment end");
+        let Some(file) = &self.file else {
+            let mut at = pos;
+            for part in parts {
+                self.write(at, part)?;
+                at += part.len();
+            }
+            return Ok(());
+        };
+        // IOV_MAX on Linux.
+        const MAX_PARTS: usize = 1024;
+        let mut at = pos;
+        for chunk in parts.chunks(MAX_PARTS) {
+            let iov: Vec<libc::iovec> = chunk
+                .iter()
+                .map(|p| libc::iovec {
+                    iov_base: p.as_ptr() as *mut libc::c_void,
+                    iov_len: p.len(),
+                })
+                .collect();
+            let want: usize = chunk.iter().map(|p| p.len()).sum();
+            // SAFETY: every iovec points into a live slice of `parts` for the whole call, and
+            // the kernel only reads from them.
+            let n = unsafe {
+                libc::pwritev(
+                    std::os::fd::AsRawFd::as_raw_fd(file),
+                    iov.as_ptr(),
+                    iov.len() as libc::c_int,
+                    at as libc::off_t,
+                )
+            };
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let n = n as usize;
+            if n < want {
+                // A short write (rare on a regular file): the rest, part by part.
+                let mut skip = n;
+                let mut tail_at = at + n;
+                for part in chunk {
+                    if skip >= part.len() {
+                        skip -= part.len();
+                        continue;
+                    }
+                    file.write_all_at(&part[skip..], tail_at as u64)?;
+                    tail_at += part.len() - skip;
+                    skip = 0;
+                }
+            }
+            at += want;
         }
         Ok(())
     }
@@ -239,9 +301,10 @@ impl MappedFile {
     /// becomes a hole) and sets both positions to `pos`. Recovery only.
     pub(crate) fn truncate_tail(&self, pos: usize) -> io::Result<()> {
         assert!(pos <= self.file_size);
-        self.file.set_len(pos as u64)?;
-        self.file.set_len(self.file_size as u64)?;
-        self.file.sync_all()?;
+        let file = OpenOptions::new().write(true).open(&self.path)?;
+        file.set_len(pos as u64)?;
+        file.set_len(self.file_size as u64)?;
+        file.sync_all()?;
         self.set_positions(pos);
         Ok(())
     }

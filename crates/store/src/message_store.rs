@@ -398,42 +398,37 @@ impl MessageStore {
         let cq = self.shared.queues.get_or_create(topic, queue_id)?;
         let mut queue_offset = cq.max_offset();
         let first_queue_offset = queue_offset;
-        let mut physical_offsets = Vec::with_capacity(reqs.len());
         let mut end = log.max_offset();
-        let mut outcome = Ok(());
-        for req in reqs.iter_mut() {
-            let dispatched = is_dispatched(read_i32(&req.record, SYS_FLAG_POS));
-            let assigned = if dispatched { queue_offset } else { 0 };
-            let size = req.record.len();
-            let appended = log
-                .append(&mut req.record, assigned, store_timestamp)
-                .and_then(|phys| {
-                    if dispatched {
-                        cq.put(
-                            assigned,
-                            CqEntry {
-                                commit_log_offset: phys,
-                                size: size as i32,
-                                tags_code: req.tags_code,
-                            },
-                        )?;
-                    }
-                    Ok(phys)
-                });
-            match appended {
-                Ok(phys) => {
-                    assert!(phys >= end, "commit log offsets only grow");
-                    physical_offsets.push(phys);
-                    end = phys + size as i64;
-                    if dispatched {
-                        queue_offset += 1;
-                    }
-                }
-                Err(e) => {
-                    outcome = Err(e);
-                    break;
-                }
+        // Queue offsets in order, for the records the consume queue lists.
+        let mut assigned = Vec::with_capacity(reqs.len());
+        for req in reqs.iter() {
+            if is_dispatched(read_i32(&req.record, SYS_FLAG_POS)) {
+                assigned.push(Some(queue_offset));
+                queue_offset += 1;
+            } else {
+                assigned.push(None);
             }
+        }
+        let records = reqs
+            .iter_mut()
+            .zip(&assigned)
+            .map(|(req, q)| (&mut req.record[..], q.unwrap_or(0)));
+        let (physical_offsets, mut outcome) = log.append_all(records, store_timestamp);
+        queue_offset = first_queue_offset;
+        for ((req, q), &phys) in reqs.iter().zip(&assigned).zip(&physical_offsets) {
+            assert!(phys >= end, "commit log offsets only grow");
+            end = phys + req.record.len() as i64;
+            let Some(q) = *q else { continue };
+            let entry = CqEntry {
+                commit_log_offset: phys,
+                size: req.record.len() as i32,
+                tags_code: req.tags_code,
+            };
+            if let Err(e) = cq.put(q, entry) {
+                outcome = Err(e);
+                break;
+            }
+            queue_offset = q + 1;
         }
         self.shared
             .last_store_timestamp
