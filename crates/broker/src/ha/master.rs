@@ -99,6 +99,10 @@ async fn stream_to_slave(
         if last_heard.elapsed() > HOUSEKEEPING_INTERVAL {
             return Err(StreamError::Silent(HOUSEKEEPING_INTERVAL));
         }
+        // Marked seen before the log is read, not after: a log end published between the read
+        // and the mark would otherwise go unnoticed, and the senders of a SYNC_MASTER would
+        // wait for the next heartbeat (5 s) for data that was already there.
+        log_end.borrow_and_update();
         let chunk = store
             .replication_chunk(next, HA_TRANSFER_BATCH_BYTES)
             .ok_or(StreamError::OutOfLog {
@@ -113,7 +117,6 @@ async fn stream_to_slave(
             last_sent = Instant::now();
             continue;
         }
-        log_end.borrow_and_update();
         let heartbeat_at = last_sent + HEARTBEAT_INTERVAL;
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
