@@ -6,8 +6,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use parking_lot::{Mutex, RwLock};
 use petrel_common::protocol::TopicConfigSerializeWrapper;
 use petrel_common::topic::{perm, DataVersion, TopicConfig, AUTO_CREATE_TOPIC_KEY};
@@ -17,10 +15,9 @@ use petrel_store::metadata;
 pub struct TopicConfigManager {
     path: PathBuf,
     table: RwLock<TopicConfigSerializeWrapper>,
-    /// Changes made to `table`, counted under its write lock.
-    changes: AtomicU64,
-    /// How many of `changes` the file holds; locked for the whole write, one write at a time.
-    persisted: Mutex<u64>,
+    /// The data-version counter (bumped by every change) the file holds; locked for the whole
+    /// write, one write at a time.
+    persisted: Mutex<Option<i64>>,
     /// The system topics this broker adds itself at load, from its own config: a slave keeps
     /// them when its master's table lacks them.
     own_system: Vec<TopicConfig>,
@@ -126,8 +123,7 @@ impl TopicConfigManager {
         let manager = TopicConfigManager {
             path,
             table: RwLock::new(table),
-            changes: AtomicU64::new(1),
-            persisted: Mutex::new(0),
+            persisted: Mutex::new(None),
             own_system: system,
         };
         manager.persist()?;
@@ -152,7 +148,6 @@ impl TopicConfigManager {
                 t.topic_config_table
                     .insert(config.topic_name.clone(), config);
                 t.data_version.bump();
-                self.changes.fetch_add(1, Ordering::Relaxed);
             }
         }
         self.persist()
@@ -164,7 +159,6 @@ impl TopicConfigManager {
             let removed = t.topic_config_table.remove(topic).is_some();
             if removed {
                 t.data_version.bump();
-                self.changes.fetch_add(1, Ordering::Relaxed);
             }
             removed
         };
@@ -193,7 +187,6 @@ impl TopicConfigManager {
             let change = TableReplaced::apply(&mut t.topic_config_table, master);
             if !change.is_empty() {
                 t.data_version.bump();
-                self.changes.fetch_add(1, Ordering::Relaxed);
             }
             change
         };
@@ -239,7 +232,6 @@ impl TopicConfigManager {
             t.topic_config_table
                 .insert(config.topic_name.clone(), config.clone());
             t.data_version.bump();
-            self.changes.fetch_add(1, Ordering::Relaxed);
         }
         self.persist()?;
         tracing::info!(topic = %config.topic_name, queues = config.write_queue_nums, "created topic");
@@ -277,19 +269,19 @@ impl TopicConfigManager {
 
     /// Writes the table unless a write that began after our change has covered it.
     fn persist(&self) -> std::io::Result<()> {
-        let ours = self.changes.load(Ordering::Relaxed);
+        let ours = self.table.read().data_version.counter;
         let mut persisted = self.persisted.lock();
-        if *persisted >= ours {
+        if persisted.is_some_and(|p| p >= ours) {
             return Ok(());
         }
         let (json, covered) = {
             let t = self.table.read();
             let json = serde_json::to_vec_pretty(&*t).map_err(std::io::Error::other)?;
-            (json, self.changes.load(Ordering::Relaxed))
+            (json, t.data_version.counter)
         };
         // Written outside the table's lock: sends keep reading the table meanwhile.
         metadata::write_atomic(&self.path, &json)?;
-        *persisted = covered;
+        *persisted = Some(covered);
         Ok(())
     }
 }

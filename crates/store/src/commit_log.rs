@@ -4,7 +4,7 @@
 //! records back. Never decides queue offsets or locking: the message store does, and calls
 //! `append` only while holding its append lock.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -70,8 +70,9 @@ impl CommitLog {
         };
         let mut run_start = segment.wrote_pos();
         let mut pos = run_start;
-        let mut run: Vec<&'r [u8]> = Vec::new();
-        let mut run_offsets = Vec::new();
+        let mut run: Vec<IoSlice<'r>> = Vec::new();
+        // `written[run_first..]` are the offsets of `run`, not yet written.
+        let mut run_first = 0;
         for (record, queue_offset) in records {
             let len = record.len();
             assert!(len + END_FILE_MIN_BLANK_BYTES <= self.file_size());
@@ -81,10 +82,11 @@ impl CommitLog {
                 blank[..4].copy_from_slice(&(remaining as i32).to_be_bytes());
                 blank[4..].copy_from_slice(&BLANK_MAGIC.to_be_bytes());
                 if let Err(e) = write_run(&segment, run_start, &run) {
+                    written.truncate(run_first);
                     return (written, Err(e));
                 }
-                written.append(&mut run_offsets);
                 run.clear();
+                run_first = written.len();
                 if let Err(e) = segment.write(pos, &blank) {
                     return (written, Err(e));
                 }
@@ -105,14 +107,14 @@ impl CommitLog {
             record[PHYSICAL_OFFSET_POS..PHYSICAL_OFFSET_POS + 8]
                 .copy_from_slice(&physical_offset.to_be_bytes());
             record[ts_pos..ts_pos + 8].copy_from_slice(&store_timestamp.to_be_bytes());
-            run.push(record);
-            run_offsets.push(physical_offset);
+            run.push(IoSlice::new(record));
+            written.push(physical_offset);
             pos += len;
         }
         if let Err(e) = write_run(&segment, run_start, &run) {
+            written.truncate(run_first);
             return (written, Err(e));
         }
-        written.append(&mut run_offsets);
         (written, Ok(()))
     }
 
@@ -178,7 +180,7 @@ pub(crate) fn read_i32(buf: &[u8], pos: usize) -> i32 {
 }
 
 /// Writes `run` contiguously at `start` of `segment` and publishes it.
-fn write_run(segment: &MappedFile, start: usize, run: &[&[u8]]) -> io::Result<()> {
+fn write_run(segment: &MappedFile, start: usize, run: &[IoSlice<'_>]) -> io::Result<()> {
     if run.is_empty() {
         return Ok(());
     }

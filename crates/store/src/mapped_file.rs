@@ -9,7 +9,7 @@
 //! before any reader or writer exists.
 
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, IoSlice};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -40,7 +40,6 @@ pub struct MappedFile {
     /// files, far more than a process may keep open.
     file: Option<File>,
     map: MmapRaw,
-    write_path: WritePath,
     file_from_offset: i64,
     file_size: usize,
     wrote_pos: AtomicUsize,
@@ -89,7 +88,6 @@ impl MappedFile {
             path,
             file,
             map,
-            write_path,
             file_from_offset,
             file_size,
             wrote_pos: AtomicUsize::new(0),
@@ -155,7 +153,7 @@ impl MappedFile {
 
     /// Copies `parts`, one after another, to `pos`: one `pwritev` (per 1,024 parts) on
     /// [`WritePath::File`]. Same rules as [`MappedFile::write`].
-    pub(crate) fn write_vectored(&self, pos: usize, parts: &[&[u8]]) -> io::Result<()> {
+    pub(crate) fn write_vectored(&self, pos: usize, parts: &[IoSlice<'_>]) -> io::Result<()> {
         let total: usize = parts.iter().map(|p| p.len()).sum();
         assert!(pos + total <= self.file_size, "write past segment end");
         let Some(file) = &self.file else {
@@ -170,21 +168,14 @@ impl MappedFile {
         const MAX_PARTS: usize = 1024;
         let mut at = pos;
         for chunk in parts.chunks(MAX_PARTS) {
-            let iov: Vec<libc::iovec> = chunk
-                .iter()
-                .map(|p| libc::iovec {
-                    iov_base: p.as_ptr() as *mut libc::c_void,
-                    iov_len: p.len(),
-                })
-                .collect();
             let want: usize = chunk.iter().map(|p| p.len()).sum();
-            // SAFETY: every iovec points into a live slice of `parts` for the whole call, and
-            // the kernel only reads from them.
+            // SAFETY: `IoSlice` is ABI-compatible with `iovec` on Unix; every one points into a
+            // slice alive for the whole call, and the kernel only reads from them.
             let n = unsafe {
                 libc::pwritev(
                     std::os::fd::AsRawFd::as_raw_fd(file),
-                    iov.as_ptr(),
-                    iov.len() as libc::c_int,
+                    chunk.as_ptr().cast::<libc::iovec>(),
+                    chunk.len() as libc::c_int,
                     at as libc::off_t,
                 )
             };
@@ -214,7 +205,10 @@ impl MappedFile {
     /// Rewrites `data` at `pos`, anywhere in the file, for files with one owner that both reads
     /// and writes them (the timer wheel's slots), never shared with concurrent readers.
     pub(crate) fn overwrite(&mut self, pos: usize, data: &[u8]) {
-        debug_assert_eq!(self.write_path, WritePath::Mapping);
+        debug_assert!(
+            self.file.is_none(),
+            "a pwrite file is rewritten through pwrite"
+        );
         assert!(pos + data.len() <= self.file_size, "write past file end");
         // SAFETY: in bounds (asserted); `&mut self` means no slice of this file is borrowed.
         unsafe {
